@@ -8,7 +8,7 @@ note_assignment.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -34,7 +34,11 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+        datetime: DateTime(timezone=True),
+    }
 
 
 class Project(Base):
@@ -77,6 +81,7 @@ class Batch(Base):
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    payload_sha256: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(20))
     submitted_by: Mapped[str | None] = mapped_column(String(200), default=None)
     n_received: Mapped[int] = mapped_column(Integer)

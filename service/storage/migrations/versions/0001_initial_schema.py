@@ -2,13 +2,14 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 06:00:16.242674
+Create Date: 2026-11-26 06:02:04.824672
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -73,6 +74,7 @@ def upgrade() -> None:
             "project_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("idempotency_key", sa.String(length=200), nullable=True),
+        sa.Column("payload_sha256", sa.String(length=64), nullable=False),
         sa.Column("source", sa.String(length=20), nullable=False),
         sa.Column("submitted_by", sa.String(length=200), nullable=True),
         sa.Column("n_received", sa.Integer(), nullable=False),
