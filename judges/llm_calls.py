@@ -126,8 +126,18 @@ def describe(exc: Exception) -> str:
     if isinstance(exc, openai.APIConnectionError):
         return f"connection error: {exc.__cause__ or exc}"
     if isinstance(exc, openai.APIStatusError):
-        return f"HTTP {exc.status_code}: {exc.message}"[:300]
+        return f"HTTP {exc.status_code}: {_error_message(exc)}"[:300]
     return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _error_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        message = inner.get("message") if isinstance(inner, dict) else inner
+        if isinstance(message, str) and message:
+            return message
+    return exc.message
 
 
 def _retryable(exc: Exception) -> bool:

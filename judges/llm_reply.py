@@ -155,15 +155,20 @@ def name_key(name: str) -> str:
     return " ".join(words)
 
 
-def names_clash(a: str, b: str, threshold: float = 0.88) -> bool:
+def names_clash(a: str, b: str) -> bool:
     """True when two names are the same or nearly the same.
 
-    Same words in any order, or normal forms at least ``threshold`` similar
-    (``"Time zone errors"`` vs ``"Timezone error"``).
+    Same words in any order or spacing (``"Time zone errors"`` vs ``"Timezone error"``), all
+    but one of four or more words shared, or a typo-level difference in a long name. Names that
+    differ in one word of two or three (``"Wrong date"`` vs ``"Wrong data"``) do not clash.
     """
     ka, kb = name_key(a), name_key(b)
     if not ka or not kb:
         return ka == kb
-    if sorted(ka.split()) == sorted(kb.split()):
+    wa, wb = set(ka.split()), set(kb.split())
+    sa, sb = ka.replace(" ", ""), kb.replace(" ", "")
+    if wa == wb or sa == sb:
         return True
-    return difflib.SequenceMatcher(None, ka, kb).ratio() >= threshold
+    if len(wa | wb) >= 4 and len(wa & wb) / len(wa | wb) >= 0.75:
+        return True
+    return min(len(sa), len(sb)) >= 12 and difflib.SequenceMatcher(None, sa, sb).ratio() >= 0.92

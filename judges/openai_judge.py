@@ -345,17 +345,21 @@ def _first_clash(name: str, kept: Sequence[CategoryProposal]) -> int | None:
 def _suffixed(
     name: str, sample: ClusterSample, other: ClusterSample, kept: Sequence[CategoryProposal]
 ) -> str:
-    """``name (keyword)`` with the first keyword that sets this cluster apart, else ``name (2)``."""
+    """``name (keyword)`` with the first keyword that sets this cluster apart, else ``name (2)``.
+
+    A suffixed name is only checked for exact (normalised) collisions: it is distinct by
+    construction, though it shares the words of the name it clashed with.
+    """
     used = set(name_key(name).split())
+    taken = {name_key(p.name) for p in kept}
     for keyword in sample.keywords:
         words = set(name_key(keyword).split())
         if not words or words <= used or keyword in other.keywords[:5]:
             continue
         candidate = f"{name} ({keyword})"
-        if _first_clash(candidate, kept) is None:
+        if name_key(candidate) not in taken:
             return candidate
-    taken = {p.name.casefold() for p in kept}
     n = 2
-    while f"{name} ({n})".casefold() in taken:
+    while name_key(f"{name} ({n})") in taken:
         n += 1
     return f"{name} ({n})"
