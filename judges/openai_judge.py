@@ -219,25 +219,7 @@ class OpenAIJudge:
     ) -> CategoryProposal:
         started, record = time.perf_counter(), CallRecord()
         request = self._request(self.prompt.messages(sample, categories))
-        offered = _offered(sample, categories)
-        sampled: list[_Sampled] = []
-        failures: list[dict[str, Any]] = []
-        for _ in range(self.name_samples):
-            try:
-                completion = self.caller.complete(request, self.schema, run, record)
-            except CallFailed as exc:
-                failures.append({"error": str(exc)})
-                if run.fatal is not None or isinstance(exc, BudgetExhausted):
-                    break  # fatal endpoint error or budget spent: no more samples
-                continue
-            try:
-                reply = parse_reply(completion.content, offered.category_ids, offered.member_ids)
-            except JudgeReplyInvalid as exc:
-                failures.append(
-                    {"error": str(exc), "reply": completion.content, "request": completion.request}
-                )
-                continue
-            sampled.append(_Sampled(reply, completion))
+        sampled, failures = self._sample(request, _offered(sample, categories), run, record)
         audit = self._audit(record, started, request)
         if not sampled:
             last = failures[-1]
@@ -258,6 +240,29 @@ class OpenAIJudge:
         base = CategoryProposal(name="", definition="", member_note_ids=(), audit=audit)
         proposal = _apply(base, chosen.reply, sample)
         return replace(proposal, confidence=round(agree / self.name_samples, 4))
+
+    def _sample(
+        self, request: dict[str, Any], offered: _Offered, run: RunState, record: CallRecord
+    ) -> tuple[list[_Sampled], list[dict[str, Any]]]:
+        """Ask ``name_samples`` times; return the valid replies and the failures."""
+        sampled: list[_Sampled] = []
+        failures: list[dict[str, Any]] = []
+        for _ in range(self.name_samples):
+            try:
+                completion = self.caller.complete(request, self.schema, run, record)
+            except CallFailed as exc:
+                failures.append({"error": str(exc)})
+                if run.fatal is not None or isinstance(exc, BudgetExhausted):
+                    break  # fatal endpoint error or budget spent: no more samples
+                continue
+            try:
+                reply = parse_reply(completion.content, offered.category_ids, offered.member_ids)
+            except JudgeReplyInvalid as exc:
+                failed = {"error": str(exc), "reply": completion.content}
+                failures.append({**failed, "request": completion.request})
+                continue
+            sampled.append(_Sampled(reply, completion))
+        return sampled, failures
 
     def _audit(self, record: CallRecord, started: float, request: dict[str, Any]) -> dict[str, Any]:
         return {
