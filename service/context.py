@@ -5,11 +5,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clustering import Embedder, make_embedder
 from judges import Judge
 from service.settings import Settings
 from service.storage.db import Database
+
+if TYPE_CHECKING:
+    from service.jobs import Worker
 
 
 @dataclass
@@ -19,7 +23,7 @@ class Services:
     judge: Judge
     _embedder: Embedder | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    worker: "Worker" = field(init=False)  # noqa: UP037
+    worker: Worker = field(init=False)
 
     @classmethod
     def build(

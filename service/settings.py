@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     )
     seed: int = Field(0, description="Default seed for runs that do not give one.")
 
+    run_stale_after_s: float = Field(
+        90.0,
+        gt=0,
+        description="A running run without a heartbeat for this long is marked failed (its process died).",
+    )
+
     # judge
     openai_base_url: str | None = Field(
         None,
@@ -84,9 +90,9 @@ class Settings(BaseSettings):
     )
 
     # paths
-    datasets_dir: Path = Field(
+    datasets: Path = Field(
         Path("../shared/datasets"),
-        description="Folder of the shared labelled datasets, for tests and benchmarks.",
+        description="Folder of the shared labelled datasets (tests and benchmarks only).",
     )
 
     @model_validator(mode="after")

@@ -1,0 +1,37 @@
+# Two commands: `make demo` (set up, then serve the demo on SQLite at http://127.0.0.1:8000)
+# and `make test` (set up, then run the whole test suite).
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test setup browser check bench clean
+
+$(BIN)/axial: pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "could not create a venv: on Debian run 'apt-get install python3-venv'"; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	@touch $(BIN)/axial
+
+setup: $(BIN)/axial
+
+demo: setup
+	$(BIN)/axial --db sqlite:///axial-demo.db serve --demo --host 127.0.0.1 --port 8000
+
+# Browser tests drive Debian's chromium; install it when missing (needs root or sudo).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+
+test: setup browser
+	$(BIN)/python -m pytest -q
+
+check: setup
+	$(BIN)/ruff check clustering judges service review_ui tests bench
+	$(BIN)/ruff format --check clustering judges service review_ui tests bench
+
+clean:
+	rm -rf $(VENV) axial-demo.db* tests/artifacts

@@ -1,0 +1,307 @@
+"""The ``axial`` command: serve, ingest, run, categories, db upgrade, keys, users.
+
+Every command works on the database named by ``--db`` or ``AXIAL_DATABASE_URL``
+(default ``sqlite:///axial.db``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from service.errors import ServiceError
+from service.settings import Settings
+
+app = typer.Typer(
+    help="axial: notes on LLM traces in, a counted failure taxonomy out.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+users_app = typer.Typer(help="UI logins.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
+console = Console(stderr=True)
+_state: dict[str, Any] = {}
+
+ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.callback()
+def main(
+    db: Annotated[
+        str | None, typer.Option("--db", help="Database URL (else AXIAL_DATABASE_URL).")
+    ] = None,
+) -> None:
+    _state["db"] = db
+
+
+def settings() -> Settings:
+    return Settings(database_url=_state["db"]) if _state.get("db") else Settings()
+
+
+def services():  # type: ignore[no-untyped-def]
+    from service.context import Services
+
+    if "services" not in _state:
+        _state["services"] = Services.build(settings())
+    return _state["services"]
+
+
+def fail(exc: ServiceError) -> typer.Exit:
+    console.print(f"[red]error[/red]: {exc.message}")
+    return typer.Exit(code=2)
+
+
+@app.command()
+def serve(
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Create the demo project and run first.")
+    ] = False,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the API and the review UI."""
+    import uvicorn
+
+    from service.app import create_app
+
+    cfg = settings()
+    application = create_app(cfg)
+    svc = application.state.services
+    if demo:
+        from service.demo import prepare_demo, print_demo
+
+        print_demo(prepare_demo(svc), f"http://{host}:{port}", console)
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSONL file.")],
+    project: ProjectOpt,
+) -> None:
+    """Store the notes of a CSV/JSONL file (text, id/external_id, trace_id, author columns)."""
+    from service.batches import get_or_create_project, store_batch
+    from service.ingest import Limits, parse_csv, parse_jsonl
+
+    svc = services()
+    limits = Limits(svc.settings.max_note_chars, 10**9)
+    parse = parse_csv if file.suffix.lower() == ".csv" else parse_jsonl
+    try:
+        notes = parse(file.read_bytes(), limits)
+        with svc.db.transaction() as session:
+            project_id = get_or_create_project(session, project).id
+    except ServiceError as exc:
+        raise fail(exc) from exc
+    size = svc.settings.max_batch_notes
+    stored = dupes = 0
+    with _progress() as bar:
+        task = bar.add_task("ingest", total=len(notes))
+        for start in range(0, len(notes), size):
+            chunk = notes[start : start + size]
+            result = store_batch(
+                svc.db, project_id, chunk, source=file.suffix.lstrip("."), submitted_by="cli"
+            )
+            stored, dupes = stored + result.n_stored, dupes + result.n_duplicates
+            bar.update(task, advance=len(chunk))
+    console.print(f"{stored} notes stored, {dupes} duplicates skipped, project {project!r}")
+
+
+@app.command()
+def run(
+    project: ProjectOpt,
+    batch: Annotated[int | None, typer.Option(help="Cluster only this batch.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed (default from settings).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Embed, cluster and judge the project's notes not yet decided (or one batch)."""
+    from service.auth import project_by_name
+    from service.runs import create_run
+
+    svc = services()
+    try:
+        with svc.db.transaction() as session:
+            proj = project_by_name(session, project)
+        new = create_run(svc, proj, batch_id=batch, seed=seed, created_by="cli")
+    except ServiceError as exc:
+        raise fail(exc) from exc
+    _execute_with_progress(svc, new.id)
+    finished = _finished_run(svc, new.id)
+    if as_json:
+        typer.echo(json.dumps(finished, indent=2, default=str))
+    else:
+        _print_run(finished)
+    if finished["run"]["status"] != "succeeded":
+        raise typer.Exit(code=1)
+
+
+def _execute_with_progress(svc: Any, run_id: int) -> None:
+    from service.jobs import claim_run
+    from service.pipeline import execute_run
+    from service.runs import get_run
+
+    with _progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def echo(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=max(total, 1))
+            bar.update(tasks[stage], completed=done, total=max(total, 1))
+
+        if claim_run(svc, run_id):
+            execute_run(svc, run_id, echo=echo)  # a failure is recorded on the run
+            return
+        while get_run(svc, run_id).status in ("queued", "running"):  # a server's worker took it
+            current = get_run(svc, run_id)
+            echo(current.stage, current.done, current.total)
+            time.sleep(0.5)
+
+
+def _finished_run(svc: Any, run_id: int) -> dict[str, Any]:
+    from service import read
+    from service.runs import get_run, run_json
+    from service.storage.models import Project
+
+    current = get_run(svc, run_id)
+    with svc.db.transaction() as session:
+        proposals = read.run_proposals(session, run_id)
+        project = session.get(Project, current.project_id)
+    return {
+        "run": run_json(current, project.name if project else None),
+        "proposals": [
+            {
+                "id": p["id"],
+                "name": p["name"],
+                "definition": p["definition"],
+                "judge_id": p["judge_id"],
+                "judge_failed": p["judge_failed"],
+                "count": p["count"],
+                "keywords": p["keywords"],
+                "members": [m["external_id"] for m in p["members"]],
+            }
+            for p in proposals
+        ],
+    }
+
+
+def _print_run(finished: dict[str, Any]) -> None:
+    r = finished["run"]
+    if r["status"] != "succeeded":
+        console.print(f"[red]run {r['id']} {r['status']}[/red]: {r['error']}")
+        return
+    table = Table(
+        title=f"run {r['id']}: {r['n_notes']} notes, {r['n_clusters']} proposals, "
+        f"{r['n_unclustered']} unclustered · judge {r['judge_id']}"
+    )
+    table.add_column("proposal", justify="right")
+    table.add_column("notes", justify="right")
+    table.add_column("name")
+    for p in finished["proposals"]:
+        table.add_row(str(p["id"]), str(p["count"]), p["name"])
+    Console().print(table)
+
+
+@app.command()
+def categories(project: ProjectOpt, as_json: JsonOpt = False) -> None:
+    """Confirmed categories with counts."""
+    from service import read
+    from service.auth import project_by_name
+
+    svc = services()
+    try:
+        with svc.db.transaction() as session:
+            proj = project_by_name(session, project)
+            rows = read.project_categories(session, proj.id)
+    except ServiceError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"categories of {project}")
+    table.add_column("notes", justify="right")
+    table.add_column("of", justify="right")
+    table.add_column("category")
+    for c in rows:
+        table.add_row(str(c["count"]), str(c["of"]), c["name"])
+    Console().print(table)
+    if not rows:
+        console.print("no confirmed categories yet: review the run's proposals in the UI")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations."""
+    from service.storage.db import Database
+
+    Database(settings().database_url).upgrade()
+    console.print("database is up to date")
+
+
+@keys_app.command("create")
+def keys_create(
+    project: ProjectOpt,
+    role: Annotated[str, typer.Option(help="client, reviewer or lead.")],
+    name: Annotated[str, typer.Option(help="A name for the key.")] = "cli",
+) -> None:
+    """Print a new API key (shown once; stored hashed). Creates the project if needed."""
+    from service.auth import Role, create_key
+    from service.batches import get_or_create_project
+
+    if role not in Role.__members__:
+        console.print(f"[red]error[/red]: role must be one of {', '.join(Role.__members__)}")
+        raise typer.Exit(code=2)
+    svc = services()
+    try:
+        with svc.db.transaction() as session:
+            key = create_key(session, get_or_create_project(session, project), Role(role), name)
+    except ServiceError as exc:
+        raise fail(exc) from exc
+    typer.echo(key)
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    project: ProjectOpt,
+    role: Annotated[str, typer.Option(help="client, reviewer or lead.")] = "reviewer",
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+) -> None:
+    """Create a UI login with a role in a project (or change an existing one's)."""
+    from service.auth import Role, add_user
+    from service.batches import get_or_create_project
+
+    if role not in Role.__members__:
+        console.print(f"[red]error[/red]: role must be one of {', '.join(Role.__members__)}")
+        raise typer.Exit(code=2)
+    svc = services()
+    try:
+        with svc.db.transaction() as session:
+            add_user(
+                session, username, password, get_or_create_project(session, project), Role(role)
+            )
+    except ServiceError as exc:
+        raise fail(exc) from exc
+    console.print(f"user {username!r} is {role} of {project!r}")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:>8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )

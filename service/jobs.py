@@ -1,0 +1,136 @@
+"""Runs execute in a background worker thread that outlives the request that started them.
+
+The worker claims queued runs with a conditional UPDATE, so several service processes can share
+one PostgreSQL database without running a run twice. A run whose process died (no heartbeat for
+``run_stale_after_s``) is marked failed with the stage it was in; earlier runs are untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+
+from service.storage.models import Run
+
+if TYPE_CHECKING:
+    from service.context import Services
+
+log = logging.getLogger("axial.jobs")
+HEARTBEAT_EVERY = 10.0
+
+
+def claim_next(services: Services) -> int | None:
+    """Move the oldest queued run to running; None when there is none (or another won)."""
+    with services.db.transaction() as session:
+        run_id = session.scalar(
+            select(Run.id).where(Run.status == "queued").order_by(Run.id).limit(1)
+        )
+        if run_id is None:
+            return None
+        now = datetime.now(UTC)
+        claimed = session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == "queued")
+            .values(status="running", started_at=now, heartbeat_at=now, stage="load")
+        )
+        return run_id if claimed.rowcount == 1 else None
+
+
+def fail_interrupted(services: Services) -> int:
+    """Mark runs whose worker stopped heartbeating as failed; returns how many."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=services.settings.run_stale_after_s)
+    with services.db.transaction() as session:
+        stale = session.scalars(
+            select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff)
+        ).all()
+        for run in stale:
+            run.status = "failed"
+            run.error = (
+                f"{run.stage}: interrupted: the process running it stopped during this stage; "
+                "start a new run"
+            )
+            run.finished_at = datetime.now(UTC)
+        return len(stale)
+
+
+class Worker:
+    """One background thread executing queued runs one at a time."""
+
+    def __init__(self, services: Services, poll_s: float = 0.3) -> None:
+        self.services = services
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="axial-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        from service.pipeline import execute_run
+
+        while not self._stop.is_set():
+            try:
+                fail_interrupted(self.services)
+                run_id = claim_next(self.services)
+            except Exception:  # database briefly unavailable: try again later
+                log.exception("worker could not poll for runs")
+                run_id = None
+            if run_id is None:
+                self._stop.wait(self.poll_s)
+                continue
+            execute_run(self.services, run_id)
+
+
+class Heartbeat:
+    """Keeps a running run's heartbeat fresh while a long stage (clustering) computes."""
+
+    def __init__(self, services: Services, run_id: int) -> None:
+        self.services, self.run_id = services, run_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _beat(self) -> None:
+        every = min(HEARTBEAT_EVERY, self.services.settings.run_stale_after_s / 3)
+        while not self._stop.wait(every):
+            try:
+                with self.services.db.transaction() as session:
+                    session.execute(
+                        update(Run)
+                        .where(Run.id == self.run_id, Run.status == "running")
+                        .values(heartbeat_at=datetime.now(UTC))
+                    )
+            except Exception:
+                log.exception("heartbeat failed for run %s", self.run_id)
+
+
+def claim_run(services: Services, run_id: int) -> bool:
+    """Claim one specific queued run (the CLI executes its own run in-process)."""
+    now = datetime.now(UTC)
+    with services.db.transaction() as session:
+        claimed = session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == "queued")
+            .values(status="running", started_at=now, heartbeat_at=now, stage="load")
+        )
+        return claimed.rowcount == 1

@@ -1,0 +1,127 @@
+"""Store a run's results (clusters, proposals, members) in one transaction and finish the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import select
+
+from judges import CategoryProposal, ClusterSample
+from service import projection
+from service.context import Services
+from service.storage.models import Category, Cluster, Proposal, ProposalMember, Run, RunNote
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterResult:
+    note_ids: list[int]
+    labels: npt.NDArray[np.int_]
+    raw_labels: npt.NDArray[np.int_]
+    probabilities: npt.NDArray[np.float64]
+    reassigned: npt.NDArray[np.bool_]
+    samples: list[ClusterSample]
+    proposals: list[CategoryProposal]
+    min_cluster_size: int
+
+
+def store_results(
+    services: Services, run_id: int, result: ClusterResult, timings: dict[str, float]
+) -> None:
+    """Write everything the run produced, draw its audit sample and mark it succeeded."""
+    with services.db.transaction() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        session.add_all(
+            RunNote(
+                run_id=run_id,
+                note_id=nid,
+                cluster_label=int(result.labels[i]),
+                raw_label=int(result.raw_labels[i]),
+                probability=float(result.probabilities[i]),
+                reassigned=bool(result.reassigned[i]),
+            )
+            for i, nid in enumerate(result.note_ids)
+        )
+        reassigned = {nid for i, nid in enumerate(result.note_ids) if result.reassigned[i]}
+        active = set(
+            session.scalars(
+                select(Category.id).where(
+                    Category.project_id == run.project_id, Category.status == "active"
+                )
+            )
+        )
+        for sample, proposal in zip(result.samples, result.proposals, strict=True):
+            _store_cluster(session, run, sample, proposal, reassigned, active)
+        session.flush()
+        projection.init_run_states(session, run_id)
+        _draw_audit(services, session, run)
+        run.status, run.stage, run.finished_at = "succeeded", "done", datetime.now(UTC)
+        run.n_notes = len(result.note_ids)
+        run.n_clusters = len(result.samples)
+        run.n_unclustered = int((result.labels < 0).sum())
+        run.n_judge_failed = sum(1 for p in result.proposals if p.judge_failed)
+        run.params = {
+            **run.params,
+            "resolved_min_cluster_size": result.min_cluster_size,
+            "embedding_model_id": services.embedder.model_id,
+        }
+        run.timings = dict(timings)
+        run.done = run.total = 1
+
+
+def _store_cluster(session, run, sample, proposal, reassigned, active) -> None:  # type: ignore[no-untyped-def]
+    cluster = Cluster(
+        run_id=run.id,
+        label=sample.label,
+        size=sample.size,
+        keywords=list(sample.keywords),
+        representative_note_ids=[n.note_id for n in sample.representative],
+        nearest_labels=[c.label for c in sample.contrast],
+    )
+    session.add(cluster)
+    session.flush()
+    members = {n.note_id for n in sample.members}
+    # Every cluster member is shown for review; the ones the judge did not claim are flagged
+    # as misfits rather than dropped, so no note silently leaves the review.
+    claimed = [nid for nid in proposal.member_note_ids if nid in members]
+    unclaimed = [n.note_id for n in sample.members if n.note_id not in set(claimed)]
+    misfits = sorted(set(proposal.misfit_note_ids).intersection(members) | set(unclaimed))
+    claimed += unclaimed
+    audit = proposal.audit or {}
+    tokens = audit.get("tokens", {}).get("total") if isinstance(audit.get("tokens"), dict) else None
+    matched = proposal.matched_category_id if proposal.matched_category_id in active else None
+    row = Proposal(
+        run_id=run.id,
+        cluster_id=cluster.id,
+        origin="judge",
+        name=proposal.name[:300],
+        definition=proposal.definition,
+        keywords=list(sample.keywords),
+        judge_id=run.judge_id or "",
+        judge_version=run.judge_version or "",
+        confidence=float(proposal.confidence),
+        matched_category_id=matched,
+        misfit_note_ids=misfits,
+        judge_failed=proposal.judge_failed,
+        failure_reason=proposal.failure_reason,
+        raw_output=audit,
+        tokens=tokens,
+        latency_ms=audit.get("latency_ms"),
+    )
+    session.add(row)
+    session.flush()
+    session.add_all(
+        ProposalMember(proposal_id=row.id, note_id=nid, rank=rank, reassigned=nid in reassigned)
+        for rank, nid in enumerate(claimed)
+    )
+
+
+def _draw_audit(services: Services, session, run: Run) -> None:  # type: ignore[no-untyped-def]
+    try:
+        from service.review import draw_audit_sample
+    except ImportError:
+        return
+    draw_audit_sample(session, run.id, services.settings.audit_sample_size, run.seed)
