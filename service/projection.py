@@ -1,23 +1,65 @@
 """The current review state as a projection of the proposals and the review-event log.
 
-(Owned by the review work: this first version only creates the initial state of a run's
-proposals; event application and rebuild come with the review actions.)
+Projection tables: ``proposal_state`` (status, version, name, definition, members, category),
+``category`` and ``note_assignment``. Nothing else writes them: the review facade
+(:mod:`service.review`) validates an action, inserts one insert-only ``review_event`` and calls
+:func:`apply_event`; :func:`rebuild` deletes a project's projection rows and replays.
+
+Event payloads (``review_event.after``) carry everything a replay needs:
+
+============  ==================================================================================
+action        after
+============  ==================================================================================
+confirm       ``category_id``, ``new_category``, ``name``, ``definition``, ``origin``
+rename        ``name``, ``definition``
+reject        ``reason`` (``noise`` | ``not_a_failure``)
+split         ``groups`` (note ids per child), ``child_proposal_ids``
+merge         ``into_proposal_id`` | ``category_id`` (the destination)
+move          ``to_proposal_id`` | ``to_category_id`` | ``to_noise``; moved ids in ``note_ids``
+assign        as ``move``, for a run's unclustered notes (no source proposal)
+revert        nothing: ``reverts_event_id`` names the undone event
+============  ==================================================================================
+
+Every event also records ``after["touched"]``: ``proposals`` (existing proposal states it
+changes; each gets ``version + 1``), ``created_proposals``, ``notes`` and ``categories`` (used)
+and ``created_categories``. Undo uses it to refuse reverting an event that a later event built on.
+
+Versions are monotonic: a proposal's version is 1 + the number of events that touched it,
+reverted ones and reverts included, so a page showing an older state can never win (no ABA).
+A rebuild keeps claims (ephemeral, not events) and reproduces everything else exactly.
+Blind-audit labels (``mode='blind'``) are a separate label stream and never change projections.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from service.storage.models import Proposal, ProposalMember, ProposalState
+from service.errors import StaleVersion
+from service.storage.models import (
+    Category,
+    NoteAssignment,
+    Proposal,
+    ProposalMember,
+    ProposalState,
+    ReviewEvent,
+    Run,
+)
 
 
 def init_run_states(session: Session, run_id: int) -> None:
     """Create the pending state of every judge proposal of a finished run."""
     proposals = session.scalars(
-        select(Proposal).where(Proposal.run_id == run_id, Proposal.origin == "judge")
+        select(Proposal)
+        .where(Proposal.run_id == run_id, Proposal.origin == "judge")
+        .order_by(Proposal.id)
     ).all()
     for proposal in proposals:
+        if session.get(ProposalState, proposal.id) is not None:
+            continue
         members = session.scalars(
             select(ProposalMember.note_id)
             .where(ProposalMember.proposal_id == proposal.id)
@@ -34,4 +76,284 @@ def init_run_states(session: Session, run_id: int) -> None:
                 member_note_ids=list(members),
             )
         )
+    session.flush()
+
+
+def touched(event: ReviewEvent) -> dict[str, list[int]]:
+    """The footprint an event recorded (empty lists for keys it did not record)."""
+    raw = (event.after or {}).get("touched", {})
+    keys = ("proposals", "created_proposals", "notes", "categories", "created_categories")
+    return {k: [int(x) for x in raw.get(k, [])] for k in keys}
+
+
+def stale_error(session: Session, proposal_id: int, expected: int) -> StaleVersion:
+    """The 409 for a proposal changed since ``expected``: who changed it and its new state."""
+    state = session.execute(
+        select(ProposalState)
+        .where(ProposalState.proposal_id == proposal_id)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    who = state.updated_by or "someone"
+    return StaleVersion(
+        f"proposal {proposal_id} was changed by {who} (you acted on version {expected}, "
+        f"it is now version {state.version}, {state.status}); review the new state",
+        proposal_id=proposal_id,
+        your_version=expected,
+        changed_by=state.updated_by,
+        changed_at=state.updated_at.isoformat() if state.updated_at else None,
+        current=state_json(state),
+    )
+
+
+def state_json(state: ProposalState) -> dict[str, Any]:
+    """A proposal state as JSON (what API answers and 409 bodies show)."""
+    return {
+        "proposal_id": state.proposal_id,
+        "run_id": state.run_id,
+        "status": state.status,
+        "version": state.version,
+        "name": state.name,
+        "definition": state.definition,
+        "category_id": state.category_id,
+        "member_note_ids": list(state.member_note_ids),
+        "size": len(state.member_note_ids),
+        "updated_by": state.updated_by,
+        "updated_at": state.updated_at.isoformat() if state.updated_at else None,
+        "last_event_id": state.last_event_id,
+    }
+
+
+def _bump(session: Session, event: ReviewEvent, expected: dict[int, int] | None) -> None:
+    """``version + 1`` on each touched proposal; conditional on ``expected`` when given."""
+    for pid in touched(event)["proposals"]:
+        stmt = update(ProposalState).where(ProposalState.proposal_id == pid)
+        values: dict[str, Any] = {
+            "last_event_id": event.id,
+            "updated_by": event.actor,
+            "updated_at": event.created_at,
+        }
+        if expected is not None:
+            stmt = stmt.where(ProposalState.version == expected[pid])
+            values["version"] = expected[pid] + 1
+        else:
+            values["version"] = ProposalState.version + 1
+        result = session.execute(
+            stmt.values(**values).execution_options(synchronize_session="fetch")
+        )
+        if expected is not None and result.rowcount != 1:  # type: ignore[attr-defined]
+            raise stale_error(session, pid, expected[pid])
+
+
+def apply_event(
+    session: Session, event: ReviewEvent, expected: dict[int, int] | None = None
+) -> None:
+    """Apply one workflow event to the projection.
+
+    Args:
+        session: the open transaction.
+        event: the inserted event (it has its id).
+        expected: version each touched proposal must have (live actions); ``None`` on replay.
+
+    Raises:
+        StaleVersion: a touched proposal changed since the version the caller acted on.
+    """
+    _bump(session, event, expected)
+    handler = _HANDLERS.get(event.action)
+    if handler is not None:
+        handler(session, event)
+    session.flush()
+
+
+def _state(session: Session, proposal_id: int) -> ProposalState:
+    state = session.get(ProposalState, proposal_id)
+    if state is None:  # an event that refers to a proposal without state: corrupt log
+        raise RuntimeError(f"event refers to proposal {proposal_id}, which has no state")
+    return state
+
+
+def _set_notes(
+    session: Session,
+    event: ReviewEvent,
+    note_ids: list[int],
+    category_id: int | None,
+    noise: bool,
+) -> None:
+    """Give notes a human label (a category or noise)."""
+    for nid in note_ids:
+        row = session.get(NoteAssignment, nid)
+        if row is None:
+            row = NoteAssignment(note_id=nid, project_id=event.project_id)
+            session.add(row)
+        row.category_id, row.is_noise, row.event_id = category_id, noise, event.id
+
+
+def _clear_notes(session: Session, note_ids: list[int]) -> None:
+    """Notes back to undecided (they sit in a pending proposal)."""
+    if note_ids:
+        session.execute(delete(NoteAssignment).where(NoteAssignment.note_id.in_(note_ids)))
+
+
+def _deliver(
+    session: Session, event: ReviewEvent, note_ids: list[int], dest: dict[str, Any]
+) -> None:
+    """Put notes at a destination: a proposal (pending or confirmed), a category, or noise."""
+    if dest.get("to_proposal_id") is not None:
+        target = _state(session, int(dest["to_proposal_id"]))
+        members = list(target.member_note_ids)
+        target.member_note_ids = members + [n for n in note_ids if n not in members]
+        if target.status == "confirmed":
+            _set_notes(session, event, note_ids, target.category_id, False)
+        else:
+            _clear_notes(session, note_ids)
+    elif dest.get("to_category_id") is not None:
+        _set_notes(session, event, note_ids, int(dest["to_category_id"]), False)
+    else:
+        _set_notes(session, event, note_ids, None, True)
+
+
+def _put_category(session: Session, event: ReviewEvent, category_id: int) -> Category:
+    after = event.after
+    category = session.get(Category, category_id)
+    if category is None:
+        category = Category(id=category_id, project_id=event.project_id)
+        session.add(category)
+    category.name, category.definition = after["name"], after["definition"]
+    category.origin, category.origin_proposal_id = after["origin"], event.proposal_id
+    category.status, category.merged_into_id = "active", None
+    category.created_at = event.created_at
+    return category
+
+
+def _confirm(session: Session, event: ReviewEvent) -> None:
+    assert event.proposal_id is not None
+    state = _state(session, event.proposal_id)
+    category_id = int(event.after["category_id"])
+    if event.after.get("new_category"):
+        _put_category(session, event, category_id)
+    state.status, state.category_id = "confirmed", category_id
+    state.name, state.definition = event.after["name"], event.after["definition"]
+    _set_notes(session, event, list(state.member_note_ids), category_id, False)
+
+
+def _rename(session: Session, event: ReviewEvent) -> None:
+    assert event.proposal_id is not None
+    state = _state(session, event.proposal_id)
+    state.name, state.definition = event.after["name"], event.after["definition"]
+
+
+def _reject(session: Session, event: ReviewEvent) -> None:
+    assert event.proposal_id is not None
+    state = _state(session, event.proposal_id)
+    state.status = "rejected"
+    _set_notes(session, event, list(state.member_note_ids), None, True)
+
+
+def _split(session: Session, event: ReviewEvent) -> None:
+    assert event.proposal_id is not None
+    parent = _state(session, event.proposal_id)
+    parent.status = "split"
+    groups, children = event.after["groups"], event.after["child_proposal_ids"]
+    for child_id, group in zip(children, groups, strict=True):
+        child = session.get(Proposal, int(child_id))
+        assert child is not None
+        session.add(
+            ProposalState(
+                proposal_id=child.id,
+                run_id=parent.run_id,
+                status="pending",
+                version=1,
+                name=child.name,
+                definition=child.definition,
+                member_note_ids=[int(n) for n in group],
+                last_event_id=event.id,
+                updated_by=event.actor,
+                updated_at=event.created_at,
+            )
+        )
+
+
+def _merge(session: Session, event: ReviewEvent) -> None:
+    assert event.proposal_id is not None
+    state = _state(session, event.proposal_id)
+    state.status = "merged"
+    into = event.after.get("into_proposal_id")
+    dest = {"to_proposal_id": into, "to_category_id": event.after.get("category_id")}
+    _deliver(session, event, list(state.member_note_ids), dest)
+    if into is not None:
+        target = _state(session, int(into))
+        state.category_id = target.category_id
+    else:
+        state.category_id = int(event.after["category_id"])
+
+
+def _move(session: Session, event: ReviewEvent) -> None:
+    moved = [int(n) for n in event.note_ids]
+    if event.proposal_id is not None:
+        source = _state(session, event.proposal_id)
+        source.member_note_ids = [n for n in source.member_note_ids if n not in moved]
+    _deliver(session, event, moved, event.after)
+
+
+_HANDLERS: dict[str, Callable[[Session, ReviewEvent], None]] = {
+    "confirm": _confirm,
+    "rename": _rename,
+    "reject": _reject,
+    "split": _split,
+    "merge": _merge,
+    "move": _move,
+    "assign": _move,
+}
+REPLAYED_ACTIONS = frozenset({*_HANDLERS, "revert"})
+
+
+def _runs_to_rebuild(session: Session, project_id: int) -> list[int]:
+    with_state = select(ProposalState.run_id).join(Run, Run.id == ProposalState.run_id)
+    with_state = with_state.where(Run.project_id == project_id)
+    with_events = select(ReviewEvent.run_id).where(
+        ReviewEvent.project_id == project_id, ReviewEvent.run_id.is_not(None)
+    )
+    finished = select(Run.id).where(
+        Run.project_id == project_id,
+        Run.finished_at.is_not(None),
+        Run.id.in_(select(Proposal.run_id)),
+    )
+    ids = {*session.scalars(with_state), *session.scalars(with_events), *session.scalars(finished)}
+    return sorted(int(i) for i in ids if i is not None)
+
+
+def rebuild(session: Session, project_id: int) -> None:
+    """Delete the project's projection rows and replay its workflow events in id order.
+
+    Initial states are the judge proposals' pending states; then each event is applied, except
+    reverted events and the reverts themselves, which only count towards versions.
+    Claims on proposals survive the rebuild.
+    """
+    run_ids = _runs_to_rebuild(session, project_id)
+    claims = {
+        s.proposal_id: (s.claimed_by, s.claim_expires_at)
+        for s in session.scalars(select(ProposalState).where(ProposalState.run_id.in_(run_ids)))
+        if s.claimed_by
+    }
+    session.flush()
+    session.execute(delete(NoteAssignment).where(NoteAssignment.project_id == project_id))
+    session.execute(delete(ProposalState).where(ProposalState.run_id.in_(run_ids)))
+    session.execute(delete(Category).where(Category.project_id == project_id))
+    for run_id in run_ids:
+        init_run_states(session, run_id)
+    events = session.scalars(
+        select(ReviewEvent)
+        .where(ReviewEvent.project_id == project_id, ReviewEvent.mode == "workflow")
+        .where(ReviewEvent.action.in_(REPLAYED_ACTIONS))
+        .order_by(ReviewEvent.id)
+    ).all()
+    reverted = {e.reverts_event_id for e in events if e.action == "revert"}
+    for event in events:
+        if event.action == "revert" or event.id in reverted:
+            _bump(session, event, None)
+        else:
+            apply_event(session, event)
+    for pid, (who, until) in claims.items():
+        state = session.get(ProposalState, pid)
+        if state is not None:
+            state.claimed_by, state.claim_expires_at = who, until
     session.flush()

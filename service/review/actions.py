@@ -1,0 +1,292 @@
+"""Review actions on a proposal: confirm, rename, reject, merge, move; and assigning unclustered notes.
+
+Each action: load and authorise (reviewer or lead), check the version the caller acted on,
+validate, insert one ``review_event``, and apply it to the projection with a conditional
+``version`` update — all in the caller's transaction, so it is applied entirely or not at all.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service import projection
+from service.auth import Principal
+from service.errors import BadInput
+from service.review.common import (
+    ActionResult,
+    Destination,
+    Target,
+    active_category,
+    check_version,
+    clean_definition,
+    clean_name,
+    destination,
+    held_by_live_proposals,
+    live_target,
+    load_proposal,
+    load_run,
+    record,
+    require_status,
+    state_result,
+    unclustered_ids,
+    unique_ids,
+)
+from service.storage.models import Category, ProposalState, ReviewEvent, Run
+
+CONFIRM_INTO = ("auto", "new", "matched")
+REJECT_REASONS = ("noise", "not_a_failure")
+
+
+def _matched_category(session: Session, t: Target) -> Category | None:
+    cid = t.proposal.matched_category_id
+    category = session.get(Category, cid) if cid is not None else None
+    if category is None or category.project_id != t.run.project_id:
+        return None
+    if category.status == "merged" and category.merged_into_id is not None:
+        category = session.get(Category, category.merged_into_id)
+    return category if category is not None and category.status == "active" else None
+
+
+def _same_name(session: Session, project_id: int, name: str) -> Category | None:
+    return session.scalars(
+        select(Category).where(
+            Category.project_id == project_id,
+            Category.status == "active",
+            func.lower(Category.name) == name.lower(),
+        )
+    ).first()
+
+
+def _pick_category(session: Session, t: Target, into: str) -> tuple[Category, bool]:
+    """The category a confirm lands in, and whether it is new (not yet flushed ids aside)."""
+    if into not in CONFIRM_INTO:
+        raise BadInput(f"into must be one of {', '.join(CONFIRM_INTO)}", field="into")
+    matched = _matched_category(session, t)
+    if into == "matched" and matched is None:
+        raise BadInput("the judge matched no active existing category", field="into")
+    if into != "new" and matched is not None:
+        return matched, False
+    existing = _same_name(session, t.run.project_id, t.state.name)
+    if existing is not None and into == "auto":
+        return existing, False
+    if existing is not None:
+        raise BadInput(
+            f"a category named {existing.name!r} exists: merge into it or rename first",
+            field="name",
+        )
+    p, s = t.proposal, t.state
+    untouched = p.origin == "judge" and (s.name, s.definition) == (p.name, p.definition)
+    category = Category(
+        project_id=t.run.project_id,
+        name=s.name,
+        definition=s.definition,
+        origin="judge" if untouched else "human",
+        origin_proposal_id=p.id,
+        status="active",
+    )
+    session.add(category)
+    session.flush()
+    return category, True
+
+
+def confirm(
+    session: Session, principal: Principal, proposal_id: int, version: int, into: str = "auto"
+) -> ActionResult:
+    """Confirm a pending proposal: into the category the judge matched, or as a new one.
+
+    ``into``: ``auto`` (the judge's matched category, else an active category of the same
+    name, else a new category), ``new`` or ``matched``.
+    """
+    t = load_proposal(session, principal, proposal_id)
+    check_version(session, t.state, version)
+    require_status(t.state, "pending")
+    category, new = _pick_category(session, t, into)
+    members = [int(n) for n in t.state.member_note_ids]
+    event = record(
+        session, principal, t.run, "confirm",
+        proposal_id=proposal_id, category_id=category.id, note_ids=members,
+        before={"status": "pending"},
+        after={
+            "category_id": category.id, "new_category": new, "name": t.state.name,
+            "definition": t.state.definition, "origin": category.origin,
+        },
+        touched={
+            "proposals": [proposal_id], "notes": members, "categories": [category.id],
+            "created_categories": [category.id] if new else [],
+        },
+    )  # fmt: skip
+    projection.apply_event(session, event, {proposal_id: version})
+    return state_result(event, t.state, category_id=category.id, new_category=new)
+
+
+def rename(
+    session: Session,
+    principal: Principal,
+    proposal_id: int,
+    version: int,
+    name: str,
+    definition: str | None = None,
+) -> ActionResult:
+    """Rename a pending proposal (and optionally rewrite its definition)."""
+    t = load_proposal(session, principal, proposal_id)
+    check_version(session, t.state, version)
+    require_status(t.state, "pending")
+    new_name = clean_name(name)
+    new_def = clean_definition(definition) if definition is not None else t.state.definition
+    if (new_name, new_def) == (t.state.name, t.state.definition):
+        raise BadInput("the name and definition are unchanged", field="name")
+    event = record(
+        session, principal, t.run, "rename", proposal_id=proposal_id,
+        before={"name": t.state.name, "definition": t.state.definition},
+        after={"name": new_name, "definition": new_def},
+        touched={"proposals": [proposal_id]},
+    )  # fmt: skip
+    projection.apply_event(session, event, {proposal_id: version})
+    return state_result(event, t.state)
+
+
+def reject(
+    session: Session, principal: Principal, proposal_id: int, version: int, reason: str = "noise"
+) -> ActionResult:
+    """Reject a pending proposal: its notes become noise (``noise`` or ``not_a_failure``)."""
+    if reason not in REJECT_REASONS:
+        raise BadInput(f"reason must be one of {', '.join(REJECT_REASONS)}", field="reason")
+    t = load_proposal(session, principal, proposal_id)
+    check_version(session, t.state, version)
+    require_status(t.state, "pending")
+    members = [int(n) for n in t.state.member_note_ids]
+    event = record(
+        session, principal, t.run, "reject", proposal_id=proposal_id, note_ids=members,
+        before={"status": "pending"}, after={"reason": reason},
+        touched={"proposals": [proposal_id], "notes": members},
+    )  # fmt: skip
+    projection.apply_event(session, event, {proposal_id: version})
+    return state_result(event, t.state)
+
+
+def merge(
+    session: Session,
+    principal: Principal,
+    proposal_id: int,
+    version: int,
+    *,
+    into_proposal_id: int | None = None,
+    into_category_id: int | None = None,
+) -> ActionResult:
+    """Merge a pending proposal into another proposal of the run or an existing category."""
+    if (into_proposal_id is None) == (into_category_id is None):
+        raise BadInput("give exactly one of into_proposal_id, into_category_id", field="into")
+    t = load_proposal(session, principal, proposal_id)
+    check_version(session, t.state, version)
+    require_status(t.state, "pending")
+    expected = {proposal_id: version}
+    proposals, category_id = [proposal_id], into_category_id
+    if into_proposal_id is not None:
+        target = live_target(session, t.run, into_proposal_id, proposal_id)
+        expected[into_proposal_id] = target.version
+        proposals.append(into_proposal_id)
+        category_id = target.category_id
+    else:
+        assert into_category_id is not None
+        active_category(session, t.run.project_id, into_category_id, "into_category_id")
+    members = [int(n) for n in t.state.member_note_ids]
+    event = record(
+        session, principal, t.run, "merge", proposal_id=proposal_id, category_id=category_id,
+        note_ids=members, before={"status": "pending"},
+        after={"into_proposal_id": into_proposal_id, "category_id": into_category_id},
+        touched={
+            "proposals": proposals, "notes": members,
+            "categories": [category_id] if category_id is not None else [],
+        },
+    )  # fmt: skip
+    projection.apply_event(session, event, expected)
+    return state_result(event, t.state, into_proposal_id=into_proposal_id, category_id=category_id)
+
+
+def move(
+    session: Session,
+    principal: Principal,
+    proposal_id: int,
+    version: int,
+    note_ids: list[int],
+    *,
+    to_proposal_id: int | None = None,
+    to_category_id: int | None = None,
+    to_noise: bool = False,
+) -> ActionResult:
+    """Move some notes of a pending or confirmed proposal elsewhere (proposal, category, noise)."""
+    t = load_proposal(session, principal, proposal_id)
+    check_version(session, t.state, version)
+    require_status(t.state, "pending", "confirmed")
+    moved = unique_ids(note_ids, "note_ids")
+    members = [int(n) for n in t.state.member_note_ids]
+    strangers = [n for n in moved if n not in members]
+    if strangers:
+        raise BadInput(f"notes {strangers} are not in proposal {proposal_id}", field="note_ids")
+    if len(moved) == len(members):
+        raise BadInput("to move every note, merge (or reject) the proposal", field="note_ids")
+    dest, target = destination(
+        session, t.run, to_proposal_id=to_proposal_id, to_category_id=to_category_id,
+        to_noise=to_noise, source_id=proposal_id,
+    )  # fmt: skip
+    event = _record_move(session, principal, t.run, "move", moved, dest, target, proposal_id)
+    expected = {proposal_id: version}
+    if target is not None:
+        expected[target.proposal_id] = target.version
+    projection.apply_event(session, event, expected)
+    return state_result(event, t.state, note_ids=moved, **dest.as_after())
+
+
+def _record_move(
+    session: Session,
+    principal: Principal,
+    run: Run,
+    action: str,
+    moved: list[int],
+    dest: Destination,
+    target: ProposalState | None,
+    source_id: int | None,
+) -> ReviewEvent:
+    proposals = [source_id] if source_id is not None else []
+    categories = [dest.category_id] if dest.category_id is not None else []
+    if target is not None:
+        proposals.append(target.proposal_id)
+        if target.category_id is not None:
+            categories.append(target.category_id)
+    return record(
+        session, principal, run, action, proposal_id=source_id,
+        category_id=dest.category_id, note_ids=moved, after=dest.as_after(),
+        touched={"proposals": proposals, "notes": moved, "categories": categories},
+    )  # fmt: skip
+
+
+def assign(
+    session: Session,
+    principal: Principal,
+    run_id: int,
+    note_ids: list[int],
+    *,
+    to_proposal_id: int | None = None,
+    to_category_id: int | None = None,
+    to_noise: bool = False,
+) -> ActionResult:
+    """Label unclustered notes of a run: into a proposal of the run, a category, or noise."""
+    run = load_run(session, principal, run_id, "review")
+    moved = unique_ids(note_ids, "note_ids")
+    loose = unclustered_ids(session, run_id) - held_by_live_proposals(session, run_id)
+    strangers = [n for n in moved if n not in loose]
+    if strangers:
+        raise BadInput(
+            f"notes {strangers} are not unclustered notes of run {run_id} (or sit in a proposal)",
+            field="note_ids",
+        )
+    dest, target = destination(
+        session, run, to_proposal_id=to_proposal_id, to_category_id=to_category_id,
+        to_noise=to_noise, source_id=None,
+    )  # fmt: skip
+    event = _record_move(session, principal, run, "assign", moved, dest, target, None)
+    expected = {target.proposal_id: target.version} if target is not None else {}
+    projection.apply_event(session, event, expected)
+    state = session.get(ProposalState, target.proposal_id) if target is not None else None
+    return state_result(event, state, note_ids=moved, **dest.as_after())

@@ -1,0 +1,169 @@
+"""Split a proposal into groups, each a new (immutable) proposal; and suggest a split.
+
+A split creates one ``proposal`` row per group (origin ``split``, ``parent_proposal_id`` the
+split proposal, ``created_by_event_id`` the split event) with its ``proposal_member`` rows; the
+event records the child ids and the groups, so a replay recreates their pending states.
+The suggested split re-clusters the proposal's members with k-means (k=2) on the embeddings
+stored for the run's model.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service import projection
+from service.auth import Principal
+from service.errors import BadInput
+from service.review.common import (
+    MAX_NAME,
+    ActionResult,
+    Target,
+    check_version,
+    clean_name,
+    load_proposal,
+    record,
+    require_status,
+    state_result,
+)
+from service.storage.models import Embedding, Note, Proposal, ProposalMember
+
+MAX_GROUPS = 9
+
+
+def _check_groups(groups: list[list[int]], members: list[int]) -> list[list[int]]:
+    """Groups must partition the members; each group keeps the members' order."""
+    if not 2 <= len(groups) <= MAX_GROUPS:
+        raise BadInput(f"split into 2 to {MAX_GROUPS} groups", field="groups")
+    seen: dict[int, int] = {}
+    for i, group in enumerate(groups):
+        if not group:
+            raise BadInput(f"group {i + 1} is empty", field="groups")
+        for raw in group:
+            nid = int(raw)
+            if nid in seen:
+                raise BadInput(f"note {nid} is in two groups", field="groups")
+            seen[nid] = i
+    unknown = sorted(set(seen) - set(members))
+    missing = [n for n in members if n not in seen]
+    if unknown or missing:
+        raise BadInput(
+            "groups must hold every note of the proposal exactly once"
+            + (f"; not members: {unknown}" if unknown else "")
+            + (f"; missing: {missing}" if missing else ""),
+            field="groups",
+        )
+    return [[n for n in members if seen[n] == i] for i in range(len(groups))]
+
+
+def _child(t: Target, name: str, group: list[int]) -> Proposal:
+    parent = t.proposal
+    return Proposal(
+        run_id=t.run.id,
+        cluster_id=parent.cluster_id,
+        parent_proposal_id=parent.id,
+        origin="split",
+        name=name,
+        definition=t.state.definition,
+        keywords=[],
+        judge_id=parent.judge_id,
+        judge_version=parent.judge_version,
+        confidence=0.0,
+        misfit_note_ids=[n for n in parent.misfit_note_ids or [] if n in group],
+        raw_output={},
+    )
+
+
+def _child_names(t: Target, k: int, names: list[str] | None) -> list[str]:
+    if names is not None and len(names) != k:
+        raise BadInput("give one name per group (or none)", field="names")
+    if names is not None:
+        return [clean_name(n, "names") for n in names]
+    base = t.state.name[: MAX_NAME - 8]
+    return [f"{base} ({i}/{k})" for i in range(1, k + 1)]
+
+
+def split(
+    session: Session,
+    principal: Principal,
+    proposal_id: int,
+    version: int,
+    groups: list[list[int]],
+    names: list[str] | None = None,
+) -> ActionResult:
+    """Split a pending proposal into two or more new pending proposals."""
+    t = load_proposal(session, principal, proposal_id)
+    check_version(session, t.state, version)
+    require_status(t.state, "pending")
+    members = [int(n) for n in t.state.member_note_ids]
+    parts = _check_groups(groups, members)
+    labels = _child_names(t, len(parts), names)
+    reassigned = set(
+        session.scalars(
+            select(ProposalMember.note_id).where(
+                ProposalMember.proposal_id == proposal_id, ProposalMember.reassigned.is_(True)
+            )
+        )
+    )
+    children = [_child(t, label, part) for label, part in zip(labels, parts, strict=True)]
+    session.add_all(children)
+    session.flush()
+    for child, part in zip(children, parts, strict=True):
+        session.add_all(
+            ProposalMember(proposal_id=child.id, note_id=n, rank=r, reassigned=n in reassigned)
+            for r, n in enumerate(part)
+        )
+    child_ids = [c.id for c in children]
+    event = record(
+        session, principal, t.run, "split", proposal_id=proposal_id, note_ids=members,
+        before={"status": "pending"}, after={"groups": parts, "child_proposal_ids": child_ids},
+        touched={"proposals": [proposal_id], "created_proposals": child_ids, "notes": members},
+    )  # fmt: skip
+    for child in children:
+        child.created_by_event_id = event.id
+    projection.apply_event(session, event, {proposal_id: version})
+    return state_result(event, t.state, child_proposal_ids=child_ids, groups=parts)
+
+
+def _member_vectors(session: Session, t: Target) -> tuple[list[int], np.ndarray]:
+    members = [int(n) for n in t.state.member_note_ids]
+    shas = dict(
+        session.execute(select(Note.id, Note.text_sha256).where(Note.id.in_(members))).all()
+    )
+    rows = session.execute(
+        select(Embedding.model_id, Embedding.text_sha256, Embedding.vector).where(
+            Embedding.text_sha256.in_(set(shas.values()))
+        )
+    ).all()
+    model_id = (t.run.params or {}).get("embedding_model_id")
+    if model_id is None and rows:
+        model_id = Counter(r.model_id for r in rows).most_common(1)[0][0]
+    vectors = {r.text_sha256: r.vector for r in rows if r.model_id == model_id}
+    kept = [n for n in members if shas.get(n) in vectors]
+    if len(kept) < 2:
+        return kept, np.zeros((0, 0), dtype=np.float32)
+    matrix = np.stack([np.frombuffer(vectors[shas[n]], dtype=np.float32) for n in kept])
+    return kept, matrix
+
+
+def suggest_split(session: Session, principal: Principal, proposal_id: int) -> list[list[int]]:
+    """Two groups from k-means (k=2, seeded) on the members' stored embeddings.
+
+    Members without a stored embedding join the first group. Raises ``BadInput`` when the
+    proposal has fewer than two embedded members or they are all identical.
+    """
+    t = load_proposal(session, principal, proposal_id)
+    kept, matrix = _member_vectors(session, t)
+    if len(kept) < 2 or np.unique(matrix, axis=0).shape[0] < 2:
+        raise BadInput("too few distinct embedded notes to suggest a split", field="proposal_id")
+    labels = KMeans(n_clusters=2, n_init=10, random_state=0).fit_predict(matrix)
+    first = int(labels[0])
+    by_note = {n: int(label) for n, label in zip(kept, labels, strict=True)}
+    members = [int(n) for n in t.state.member_note_ids]
+    group_a = [n for n in members if by_note.get(n, first) == first]
+    group_b = [n for n in members if by_note.get(n, first) != first]
+    return [group_a, group_b]

@@ -1,0 +1,125 @@
+"""Undo: a ``revert`` event naming the undone event, then a rebuild of the project's projection.
+
+A reviewer undoes their own last action in a run (a lead may name any event of the run with
+``event_id``). Undo is refused with 409 when a later, non-reverted event built on what the
+undone event changed: the same proposals (or proposals it created), the same notes, or a
+category it created. Reverts are not themselves undoable (no redo).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service import projection
+from service.auth import Principal, Role
+from service.errors import Conflict, Forbidden, NotFound
+from service.review.common import ActionResult, load_run, record
+from service.storage.models import ProposalState, ReviewEvent, Run
+
+UNDOABLE = ("confirm", "rename", "reject", "split", "merge", "move", "assign")
+
+
+def _reverted(session: Session, project_id: int) -> set[int]:
+    rows = session.scalars(
+        select(ReviewEvent.reverts_event_id).where(
+            ReviewEvent.project_id == project_id, ReviewEvent.action == "revert"
+        )
+    )
+    return {int(r) for r in rows if r is not None}
+
+
+def _undoable(session: Session, run: Run) -> list[ReviewEvent]:
+    """The run's workflow events that can still be undone, newest first."""
+    reverted = _reverted(session, run.project_id)
+    events = session.scalars(
+        select(ReviewEvent)
+        .where(
+            ReviewEvent.run_id == run.id,
+            ReviewEvent.mode == "workflow",
+            ReviewEvent.action.in_(UNDOABLE),
+        )
+        .order_by(ReviewEvent.id.desc())
+    ).all()
+    return [e for e in events if e.id not in reverted]
+
+
+def last_undoable(session: Session, principal: Principal, run_id: int) -> ReviewEvent | None:
+    """The caller's last action in the run that undo would revert, if any."""
+    run = load_run(session, principal, run_id, "review")
+    return next((e for e in _undoable(session, run) if e.actor == principal.name), None)
+
+
+def _pick(session: Session, principal: Principal, run: Run, event_id: int | None) -> ReviewEvent:
+    candidates = _undoable(session, run)
+    if event_id is None:
+        mine = next((e for e in candidates if e.actor == principal.name), None)
+        if mine is None:
+            raise Conflict("nothing to undo: you have no action left to undo in this run")
+        return mine
+    event = next((e for e in candidates if e.id == event_id), None)
+    if event is None:
+        raise NotFound(f"no undoable event {event_id} in run {run.id}", field="event_id")
+    if event.actor != principal.name and principal.role_in(run.project_id) != Role.lead:
+        raise Forbidden(f"event {event_id} is {event.actor}'s; only a lead undoes others' actions")
+    return event
+
+
+def _blocker(session: Session, event: ReviewEvent) -> ReviewEvent | None:
+    """A later, non-reverted event that built on what ``event`` changed."""
+    mine = projection.touched(event)
+    keys = {("p", p) for p in mine["proposals"] + mine["created_proposals"]}
+    keys |= {("n", n) for n in mine["notes"]} | {("c", c) for c in mine["created_categories"]}
+    reverted = _reverted(session, event.project_id)
+    later = session.scalars(
+        select(ReviewEvent)
+        .where(
+            ReviewEvent.project_id == event.project_id,
+            ReviewEvent.id > event.id,
+            ReviewEvent.mode == "workflow",
+            ReviewEvent.action.in_(UNDOABLE),
+        )
+        .order_by(ReviewEvent.id)
+    ).all()
+    for other in later:
+        if other.id in reverted:
+            continue
+        theirs = projection.touched(other)
+        other_keys = {("p", p) for p in theirs["proposals"] + theirs["created_proposals"]}
+        other_keys |= {("n", n) for n in theirs["notes"]} | {("c", c) for c in theirs["categories"]}
+        if keys & other_keys:
+            return other
+    return None
+
+
+def undo(
+    session: Session, principal: Principal, run_id: int, event_id: int | None = None
+) -> ActionResult:
+    """Revert the caller's last action in the run (or ``event_id``); 409 if built upon."""
+    run = load_run(session, principal, run_id, "review")
+    target = _pick(session, principal, run, event_id)
+    blocker = _blocker(session, target)
+    if blocker is not None:
+        raise Conflict(
+            f"cannot undo {target.action} (event {target.id}): {blocker.actor} has since "
+            f"done {blocker.action} (event {blocker.id}) on the same notes or proposals",
+            event_id=target.id,
+            blocked_by_event_id=blocker.id,
+            blocked_by=blocker.actor,
+        )
+    event = record(
+        session, principal, run, "revert", reverts_event_id=target.id,
+        proposal_id=target.proposal_id, category_id=target.category_id,
+        note_ids=list(target.note_ids), before={"action": target.action},
+        after={"undone_action": target.action}, touched=projection.touched(target),
+    )  # fmt: skip
+    projection.rebuild(session, run.project_id)
+    state = session.get(ProposalState, target.proposal_id) if target.proposal_id else None
+    return ActionResult(
+        event_id=event.id,
+        action="revert",
+        proposal_id=target.proposal_id,
+        run_id=run.id,
+        state=projection.state_json(state) if state else None,
+        extra={"reverted_event_id": target.id, "undone_action": target.action},
+    )
