@@ -149,7 +149,7 @@ def map_proposal(proposal: JudgeProposal, final: Partition) -> Label:
     counts = overlaps(proposal, final)
     best = max(counts.values())
     tied = [label for label, count in counts.items() if count == best]
-    if proposal.lineage_category_id in tied:
+    if proposal.lineage_category_id is not None and proposal.lineage_category_id in tied:
         return proposal.lineage_category_id
     return min(tied, key=_label_key)
 
