@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
-from sklearn.metrics import cohen_kappa_score, f1_score
+from sklearn.metrics import (  # type: ignore[import-untyped,unused-ignore]
+    cohen_kappa_score,
+    f1_score,
+)
 
 from judges.agreement import (
     JudgeProposal,
@@ -66,7 +71,7 @@ def test_per_category_scores_and_macro_f1() -> None:
 
 def test_macro_f1_counts_a_never_predicted_category_as_zero() -> None:
     # Human category 3 (5 notes) is always labelled 1 by the judge: F1(3) = 0, P(3) undefined.
-    pairs: list[tuple[Label, Label]] = [(1, 1)] * 5 + [(3, 1)] * 5
+    pairs: Sequence[tuple[Label, Label]] = [(1, 1)] * 5 + [(3, 1)] * 5
     a = note_agreement(pairs)
     scores = {s.label: s for s in a.per_label}
     assert scores[3].precision is None and scores[3].recall == 0.0 and scores[3].f1 == 0.0
@@ -103,7 +108,7 @@ def test_kappa_undefined_when_both_use_one_label() -> None:
 
 def test_kappa_matches_sklearn_on_a_skewed_table() -> None:
     # 2×2 with skewed prevalence: κ is low although raw agreement is 0.9.
-    pairs: list[tuple[Label, Label]] = [(1, 1)] * 17 + [(1, 2), (2, 1)] + [(2, 2)]
+    pairs: Sequence[tuple[Label, Label]] = [(1, 1)] * 17 + [(1, 2), (2, 1)] + [(2, 2)]
     a = note_agreement(pairs)
     # p_o = 18/20; p_e = (18·18 + 2·2)/400 = 328/400; κ = (360−328)/(400−328) = 32/72
     assert a.kappa == pytest.approx(32 / 72)

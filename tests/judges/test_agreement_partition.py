@@ -8,7 +8,7 @@ from itertools import permutations
 
 import numpy as np
 import pytest
-from sklearn.metrics import (
+from sklearn.metrics import (  # type: ignore[import-untyped,unused-ignore]
     adjusted_mutual_info_score,
     adjusted_rand_score,
     homogeneity_completeness_v_measure,
