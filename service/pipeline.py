@@ -162,7 +162,7 @@ def execute_run(services: Services, run_id: int, echo: Progress | None = None) -
             clusterer.min_cluster_size_,
         )
         reporter.stage("store", 1)
-        _timed(reporter, "store", lambda: store_results(services, run_id, result, reporter.timings))
+        store_results(services, run_id, result, reporter.timings)
     except Exception as exc:  # the run records what failed; the worker goes on
         fail_run(services, run_id, stage, exc, reporter.timings)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,6 +32,7 @@ def store_results(
     services: Services, run_id: int, result: ClusterResult, timings: dict[str, float]
 ) -> None:
     """Write everything the run produced, draw its audit sample and mark it succeeded."""
+    started = time.perf_counter()
     with services.db.transaction() as session:
         run = session.get(Run, run_id)
         assert run is not None
@@ -68,7 +70,7 @@ def store_results(
             "resolved_min_cluster_size": result.min_cluster_size,
             "embedding_model_id": services.embedder.model_id,
         }
-        run.timings = dict(timings)
+        run.timings = {**timings, "store": round(time.perf_counter() - started, 4)}
         run.done = run.total = 1
 
 

@@ -1,0 +1,140 @@
+"""The axial command against a real database: ingest, run, categories, keys, users, db upgrade."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from service.cli import _state, app
+from service.demo import DEMO_DIR
+from service.settings import Settings
+from service.storage.models import ApiKey, Run
+
+runner = CliRunner()
+
+
+def axial(db_url: str, *args: str, stdin: str | None = None) -> Any:
+    _state.clear()
+    result = runner.invoke(app, ["--db", db_url, *args], input=stdin)
+    _state.clear()
+    return result
+
+
+def test_ingest_run_categories(db_url: str, tmp_path: Path) -> None:
+    sample = tmp_path / "notes.csv"
+    lines = (DEMO_DIR / "notes.jsonl").read_text().splitlines()[:60]
+    rows = [json.loads(line) for line in lines]
+    with sample.open("w") as out:
+        out.write("id,text,author,trace_id\n")
+        for r in rows:
+            text = r["text"].replace('"', '""')
+            out.write(f'{r["external_id"]},"{text}",{r["author"]},{r["trace_id"]}\n')
+    first = axial(db_url, "ingest", str(sample), "--project", "cli")
+    assert first.exit_code == 0, first.output
+    assert "60 notes stored, 0 duplicates skipped" in first.output
+    again = axial(db_url, "ingest", str(sample), "--project", "cli")
+    assert "0 notes stored, 60 duplicates skipped" in again.output
+    result = axial(db_url, "run", "--project", "cli", "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout[result.stdout.index("{") :])
+    assert body["run"]["status"] == "succeeded" and body["run"]["project"] == "cli"
+    members = [m for p in body["proposals"] for m in p["members"]]
+    assert set(members) <= {r["external_id"] for r in rows}
+    assert len(members) + body["run"]["n_unclustered"] == 60
+    cats = axial(db_url, "categories", "--project", "cli", "--json")
+    assert cats.exit_code == 0 and json.loads(cats.stdout) == []
+
+
+def test_cli_errors_are_clear(db_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"text": \n')
+    result = axial(db_url, "ingest", str(bad), "--project", "p")
+    assert result.exit_code == 2 and "line 2" in result.output
+    assert "no project named 'nope'" in axial(db_url, "run", "--project", "nope").output
+    assert axial(db_url, "keys", "create", "--project", "p", "--role", "boss").exit_code == 2
+
+
+def test_keys_and_users(db_url: str) -> None:
+    made = axial(db_url, "keys", "create", "--project", "k", "--role", "reviewer", "--name", "ci")
+    assert made.exit_code == 0, made.output
+    key = made.stdout.strip()
+    assert key.startswith("axk_") and len(key) > 30
+    from service.storage.db import Database
+
+    db = Database(db_url)
+    with db.transaction() as session:
+        row = session.scalar(select(ApiKey))
+        assert row is not None and row.role == "reviewer" and row.name == "ci"
+        assert key not in row.key_hash and row.key_hash != key  # stored hashed only
+    db.dispose()
+    added = axial(
+        db_url,
+        "users",
+        "add",
+        "maya",
+        "--project",
+        "k",
+        "--role",
+        "lead",
+        stdin="s3cret-pass\ns3cret-pass\n",
+    )
+    assert added.exit_code == 0, added.output
+    short = axial(db_url, "users", "add", "li", "--project", "k", "--password", "short")
+    assert short.exit_code == 2 and "at least 8" in short.output
+    assert axial(db_url, "db", "upgrade").exit_code == 0
+
+
+def test_a_killed_run_is_marked_interrupted_and_nothing_is_lost(
+    db_url: str, tmp_path: Path, embedder: Any
+) -> None:
+    """Kill the process mid-run; the next service start marks the run failed, notes intact."""
+    assert axial(db_url, "ingest", str(DEMO_DIR / "notes.jsonl"), "--project", "k").exit_code == 0
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service", "--db", db_url, "run", "--project", "k"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    from service.storage.db import Database
+
+    db = Database(db_url)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with db.transaction() as session:
+            run = session.scalar(select(Run))
+            if run is not None and run.status == "running" and run.stage in ("embed", "cluster"):
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with db.transaction() as session:
+        assert session.scalar(select(Run)).status == "running"
+    time.sleep(1.0)
+    from service.app import create_app
+
+    settings = Settings(database_url=db_url, run_stale_after_s=0.5)
+    application = create_app(settings, embedder=embedder)
+    with TestClient(application):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with db.transaction() as session:
+                run = session.scalar(select(Run))
+            if run.status == "failed":
+                break
+            time.sleep(0.1)
+    assert run.status == "failed" and "interrupted" in (run.error or "")
+    assert run.stage in ("embed", "cluster")
+    db.dispose()
+    again = axial(db_url, "run", "--project", "k", "--json")
+    assert again.exit_code == 0, again.output
