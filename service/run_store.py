@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from judges import CategoryProposal, ClusterSample
 from service import projection
 from service.context import Services
+from service.review import draw_audit_sample
 from service.storage.models import Category, Cluster, Proposal, ProposalMember, Run, RunNote
 
 
@@ -121,9 +123,6 @@ def _store_cluster(session, run, sample, proposal, reassigned, active) -> None: 
     )
 
 
-def _draw_audit(services: Services, session, run: Run) -> None:  # type: ignore[no-untyped-def]
-    try:
-        from service.review import draw_audit_sample
-    except ImportError:
-        return
+def _draw_audit(services: Services, session: Session, run: Run) -> None:
+    """Draw the run's blind audit sample now, before anyone has seen its proposals."""
     draw_audit_sample(session, run.id, services.settings.audit_sample_size, run.seed)
