@@ -9,8 +9,6 @@ stored for the run's model.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 from sklearn.cluster import KMeans
 from sqlalchemy import select
@@ -30,7 +28,8 @@ from service.review.common import (
     require_status,
     state_result,
 )
-from service.storage.models import Embedding, Note, Proposal, ProposalMember
+from service.review.similarity import member_vectors
+from service.storage.models import Proposal, ProposalMember
 
 MAX_GROUPS = 9
 
@@ -129,27 +128,6 @@ def split(
     return state_result(event, t.state, child_proposal_ids=child_ids, groups=parts)
 
 
-def _member_vectors(session: Session, t: Target) -> tuple[list[int], np.ndarray]:
-    members = [int(n) for n in t.state.member_note_ids]
-    shas = dict(
-        session.execute(select(Note.id, Note.text_sha256).where(Note.id.in_(members))).all()
-    )
-    rows = session.execute(
-        select(Embedding.model_id, Embedding.text_sha256, Embedding.vector).where(
-            Embedding.text_sha256.in_(set(shas.values()))
-        )
-    ).all()
-    model_id = (t.run.params or {}).get("embedding_model_id")
-    if model_id is None and rows:
-        model_id = Counter(r.model_id for r in rows).most_common(1)[0][0]
-    vectors = {r.text_sha256: r.vector for r in rows if r.model_id == model_id}
-    kept = [n for n in members if shas.get(n) in vectors]
-    if len(kept) < 2:
-        return kept, np.zeros((0, 0), dtype=np.float32)
-    matrix = np.stack([np.frombuffer(vectors[shas[n]], dtype=np.float32) for n in kept])
-    return kept, matrix
-
-
 def suggest_split(session: Session, principal: Principal, proposal_id: int) -> list[list[int]]:
     """Two groups from k-means (k=2, seeded) on the members' stored embeddings.
 
@@ -157,13 +135,15 @@ def suggest_split(session: Session, principal: Principal, proposal_id: int) -> l
     proposal has fewer than two embedded members or they are all identical.
     """
     t = load_proposal(session, principal, proposal_id)
-    kept, matrix = _member_vectors(session, t)
+    members = [int(n) for n in t.state.member_note_ids]
+    vectors = member_vectors(session, t.run, members)
+    kept = [n for n in members if n in vectors]
+    matrix = np.stack([vectors[n] for n in kept]) if kept else np.zeros((0, 1), np.float32)
     if len(kept) < 2 or np.unique(matrix, axis=0).shape[0] < 2:
         raise BadInput("too few distinct embedded notes to suggest a split", field="proposal_id")
     labels = KMeans(n_clusters=2, n_init=10, random_state=0).fit_predict(matrix)
     first = int(labels[0])
     by_note = {n: int(label) for n, label in zip(kept, labels, strict=True)}
-    members = [int(n) for n in t.state.member_note_ids]
     group_a = [n for n in members if by_note.get(n, first) == first]
     group_b = [n for n in members if by_note.get(n, first) != first]
     return [group_a, group_b]
