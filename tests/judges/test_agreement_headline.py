@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 
 from judges.agreement import (
@@ -76,7 +78,7 @@ def test_anchoring_gap_by_hand() -> None:
     # δ² = .231822² − 2φ·.231822·.304156 + .304156² = .088681 → L = .3 − .297793 = .002207
     # ε² = .287330² − 2φ·.287330·.082124 + .082124² = .070036 → U = .3 + .264643 = .564643
     blind = [AuditLabel(i, 1 if i < 4 else 2, 2) for i in range(10)]
-    workflow: dict[int, Label] = {i: 2 for i in range(10)} | {0: 1, 42: 1}
+    workflow: Mapping[int, Label] = {i: 2 for i in range(10)} | {0: 1, 42: 1}
     gap = anchoring_gap(blind, workflow)
     assert gap is not None
     assert gap.value == pytest.approx(0.3)
@@ -87,7 +89,7 @@ def test_anchoring_gap_by_hand() -> None:
 
 def test_headline_puts_workflow_next_to_blind() -> None:
     blind = [AuditLabel(i, 1 if i < 4 else 2, 2) for i in range(10)]
-    workflow: dict[int, Label] = {i: 2 for i in range(20)} | {0: 1}
+    workflow: Mapping[int, Label] = {i: 2 for i in range(20)} | {0: 1}
     judge: dict[int, Label] = dict.fromkeys(range(20), 2)
     h = headline(blind, workflow, judge)
     assert h.error is not None and h.error.rate.value == pytest.approx(0.4)
