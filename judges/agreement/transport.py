@@ -200,7 +200,8 @@ def transported_counts(
         calibration: Blind-audited notes of earlier batches of the same judge and codebook
             version; ``inclusion_prob`` weights convert a judge-stratified audit.
         judge_counts: The batch's judge count per label (``None`` = noise); ``N`` is the sum.
-        labels: The codebook's labels; by default every label seen, plus noise.
+        labels: The codebook's labels; by default every label seen in the calibration
+            or the batch (noise only if seen: a label nobody used would make ``M̂`` singular).
         draws: Bootstrap resamples (at least 2000).
         seed: Seed of the numpy ``Generator``.
         checks: The §3.5 thresholds.
@@ -217,7 +218,7 @@ def transported_counts(
     if draws < MIN_DRAWS:
         raise ValueError(f"draws must be >= {MIN_DRAWS}, got {draws}")
     seen = {a.human for a in calibration} | {a.judge for a in calibration} | set(judge_counts)
-    ordered = sorted(seen | {None} | set(labels or ()), key=_order)
+    ordered = sorted(seen | set(labels or ()), key=_order)
     index = {lab: i for i, lab in enumerate(ordered)}
     cal = _Calibration(
         human=np.array([index[a.human] for a in calibration], dtype=np.int64),
