@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
@@ -66,7 +68,8 @@ def test_posterior_predictive_interval_respects_what_is_known() -> None:
 def test_interval_is_reproducible_from_the_seed() -> None:
     a = stratified_counts(STRATA, seed=3)
     assert a == stratified_counts(STRATA, seed=3)
-    assert (a.seed, a.draws, a.prior) == (3, 4000, pytest.approx(1 / 3))
+    assert (a.seed, a.draws) == (3, 4000)
+    assert a.prior == pytest.approx(1 / 3)
 
 
 def test_fully_audited_batch_has_exact_counts() -> None:
@@ -194,7 +197,7 @@ def test_display_tiers() -> None:
     chance = transported_counts(
         _calibration({(1, 1): 10, (1, 2): 10, (2, 1): 10, (2, 2): 10}), {1: 31, 2: 69}
     )
-    audit: list[Label] = [1] * 6 + [2] * 19
+    audit: Sequence[Label] = [1] * 6 + [2] * 19
     c = display_counts({1: 31, 2: 69}, transported=chance, audit=audit)
     assert c[0].tier is Tier.not_correctable
     # Never a corrected number in tier C; "audit: 6 of 25 → 24% (11–43%)".
