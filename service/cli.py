@@ -214,7 +214,7 @@ def _print_run(finished: dict[str, Any]) -> None:
 
 @app.command()
 def categories(project: ProjectOpt, as_json: JsonOpt = False) -> None:
-    """Confirmed categories with counts."""
+    """Confirmed categories with counts, and the latest run's proposals still pending review."""
     from service import read
     from service.auth import project_by_name
 
@@ -222,21 +222,37 @@ def categories(project: ProjectOpt, as_json: JsonOpt = False) -> None:
     try:
         with svc.db.transaction() as session:
             proj = project_by_name(session, project)
-            rows = read.project_categories(session, proj.id)
+            confirmed = read.project_categories(session, proj.id)
+            run_id, pending = read.pending_proposals(session, proj.id)
     except ServiceError as exc:
         raise fail(exc) from exc
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "project": project,
+                    "categories": confirmed,
+                    "pending_run_id": run_id,
+                    "pending": pending,
+                },
+                indent=2,
+            )
+        )
         return
-    table = Table(title=f"categories of {project}")
-    table.add_column("notes", justify="right")
-    table.add_column("of", justify="right")
-    table.add_column("category")
-    for c in rows:
+    out = Console()
+    table = Table(title=f"confirmed categories of {project}")
+    for column in ("notes", "of", "category"):
+        table.add_column(column, justify="left" if column == "category" else "right")
+    for c in confirmed:
         table.add_row(str(c["count"]), str(c["of"]), c["name"])
-    Console().print(table)
-    if not rows:
-        console.print("no confirmed categories yet: review the run's proposals in the UI")
+    out.print(table)
+    if pending:
+        table = Table(title=f"proposed by run {run_id}, pending human review (not yet categories)")
+        for column in ("notes", "proposal", "judge"):
+            table.add_column(column)
+        for p in pending:
+            table.add_row(str(p["count"]), p["name"], p["judge_id"])
+        out.print(table)
 
 
 @db_app.command("upgrade")

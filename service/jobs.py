@@ -60,9 +60,10 @@ def fail_interrupted(services: Services) -> int:
 class Worker:
     """One background thread executing queued runs one at a time."""
 
-    def __init__(self, services: Services, poll_s: float = 0.3) -> None:
+    def __init__(self, services: Services, poll_s: float = 0.3, warm: bool = True) -> None:
         self.services = services
         self.poll_s = poll_s
+        self.warm = warm
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -82,6 +83,8 @@ class Worker:
     def _loop(self) -> None:
         from service.pipeline import execute_run
 
+        if self.warm:
+            self._warm_up()
         while not self._stop.is_set():
             try:
                 fail_interrupted(self.services)
@@ -93,6 +96,16 @@ class Worker:
                 self._stop.wait(self.poll_s)
                 continue
             execute_run(self.services, run_id)
+
+    def _warm_up(self) -> None:
+        """Load the model and pay the clustering compile costs now, not on the first run."""
+        from clustering import warm_up
+
+        try:
+            _ = self.services.embedder
+            log.info("clustering warmed up in %.1f s", warm_up())
+        except Exception:  # a broken model is reported by the run that needs it
+            log.exception("warm-up failed")
 
 
 class Heartbeat:

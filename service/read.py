@@ -14,6 +14,7 @@ from service.storage.models import (
     Proposal,
     ProposalMember,
     ProposalState,
+    Run,
     RunNote,
 )
 
@@ -140,3 +141,26 @@ def project_categories(session: Session, project_id: int) -> list[dict[str, Any]
     ]
     result.sort(key=lambda c: (-c["count"], c["id"]))
     return result
+
+
+def pending_proposals(session: Session, project_id: int) -> tuple[int | None, list[dict[str, Any]]]:
+    """The latest succeeded run's proposals that no one has decided yet, largest first."""
+    run_id = session.scalar(
+        select(Run.id)
+        .where(Run.project_id == project_id, Run.status == "succeeded")
+        .order_by(Run.id.desc())
+        .limit(1)
+    )
+    if run_id is None:
+        return None, []
+    rows = session.execute(
+        select(Proposal, ProposalState)
+        .join(ProposalState, ProposalState.proposal_id == Proposal.id)
+        .where(Proposal.run_id == run_id, ProposalState.status == "pending")
+    ).all()
+    pending = [
+        {"id": p.id, "name": s.name, "count": len(s.member_note_ids), "judge_id": p.judge_id}
+        for p, s in rows
+    ]
+    pending.sort(key=lambda p: (-p["count"], p["id"]))
+    return run_id, pending

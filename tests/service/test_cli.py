@@ -52,7 +52,14 @@ def test_ingest_run_categories(db_url: str, tmp_path: Path) -> None:
     assert set(members) <= {r["external_id"] for r in rows}
     assert len(members) + body["run"]["n_unclustered"] == 60
     cats = axial(db_url, "categories", "--project", "cli", "--json")
-    assert cats.exit_code == 0 and json.loads(cats.stdout) == []
+    assert cats.exit_code == 0, cats.output
+    listed = json.loads(cats.stdout)
+    assert listed["categories"] == [] and listed["pending_run_id"] == body["run"]["id"]
+    assert sorted(p["count"] for p in listed["pending"]) == sorted(
+        p["count"] for p in body["proposals"]
+    )
+    table = axial(db_url, "categories", "--project", "cli")
+    assert "pending human review" in table.stdout
 
 
 def test_cli_errors_are_clear(db_url: str, tmp_path: Path) -> None:
