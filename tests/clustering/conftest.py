@@ -1,0 +1,34 @@
+"""Fixtures for the clustering library tests: one real embedder per session, dataset paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from clustering import SentenceTransformerEmbedder
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def datasets_dir() -> Path:
+    """The shared datasets folder: env AXIAL_DATASETS, else <repo>/../shared/datasets."""
+    return Path(os.environ.get("AXIAL_DATASETS", REPO.parent / "shared" / "datasets"))
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    """The real default MiniLM embedder (torch), loaded once per test session."""
+    emb = SentenceTransformerEmbedder()
+    emb.embed_batch(["warm"])  # load the weights once
+    return emb
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    """The datasets folder, or skip with the reason when it is absent."""
+    path = datasets_dir()
+    if not path.is_dir():
+        pytest.skip(f"datasets folder {path} is absent (set AXIAL_DATASETS)")
+    return path

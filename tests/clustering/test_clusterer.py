@@ -1,0 +1,132 @@
+"""NoteClusterer on synthetic data: quality floor, determinism, edge cases, reassignment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from clustering import NoteClusterer, min_cluster_size_for, warm_up
+
+
+def _blobs(n: int = 600, centers: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_blobs(n, n_features=32, centers=centers, cluster_std=1.0, random_state=seed)
+    return X.astype(np.float32), y
+
+
+def test_blobs_quality_floor() -> None:
+    X, y = _blobs()
+    model = NoteClusterer(random_state=0).fit(X)
+    assert adjusted_rand_score(y, model.labels_) >= 0.9
+    assert model.n_clusters_ == 6
+
+
+def test_fit_sets_the_documented_attributes() -> None:
+    X, _ = _blobs()
+    model = NoteClusterer().fit(X)
+    n = X.shape[0]
+    assert model.labels_.dtype == np.int64 and model.labels_.shape == (n,)
+    assert model.raw_labels_.dtype == np.int64
+    assert model.reassigned_.dtype == np.bool_ and model.reassigned_.shape == (n,)
+    assert model.probabilities_.shape == (n,)
+    assert model.min_cluster_size_ == min_cluster_size_for(n)
+    assert model.reduced_.shape[0] == n and model.reduced_.shape[1] < X.shape[1]
+    found = sorted(set(model.labels_.tolist()) - {-1})
+    assert found == list(range(model.n_clusters_))
+
+
+def test_labels_ordered_by_size_then_first_member() -> None:
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(3, 16)) * 10
+    sizes = [20, 60, 40]
+    X = np.vstack([c + rng.normal(size=(s, 16)) for c, s in zip(centres, sizes, strict=True)])
+    model = NoteClusterer(min_cluster_size=10).fit(X)
+    counts = [int((model.labels_ == c).sum()) for c in range(model.n_clusters_)]
+    assert counts == sorted(counts, reverse=True)
+    assert model.labels_[25] == 0  # the 60-note cluster is the largest
+
+
+def test_same_seed_same_labels_across_fits() -> None:
+    X, _ = _blobs(400, centers=5, seed=3)
+    X += np.random.default_rng(0).normal(scale=3.0, size=X.shape).astype(np.float32)
+    first = NoteClusterer(random_state=7).fit(X).labels_
+    second = NoteClusterer(random_state=7).fit(X.copy()).labels_
+    np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 20])
+def test_small_inputs_do_not_crash(n: int) -> None:
+    X = np.random.default_rng(n).normal(size=(n, 384)).astype(np.float32)
+    model = NoteClusterer().fit(X)
+    assert model.labels_.shape == (n,)
+    assert model.labels_.min() >= -1
+    assert model.n_clusters_ <= 1 or n >= 6
+
+
+def test_identical_vectors_form_one_group() -> None:
+    X = np.ones((12, 384), dtype=np.float32)
+    model = NoteClusterer().fit(X)
+    assert model.n_clusters_ == 1
+    assert (model.labels_ == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("X", "match"),
+    [
+        (np.zeros((1, 8)), "n_notes >= 2"),
+        (np.zeros((0, 8)), "n_notes >= 2"),
+        (np.zeros(8), "n_notes >= 2"),
+        (np.array([[0.0, 1.0], [np.nan, 1.0]]), "NaN"),
+    ],
+)
+def test_bad_input_raises(X: np.ndarray, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        NoteClusterer().fit(X)
+
+
+def test_too_small_min_cluster_size_raises() -> None:
+    with pytest.raises(ValueError, match="min_cluster_size"):
+        NoteClusterer(min_cluster_size=1).fit(np.eye(4))
+
+
+def test_min_cluster_size_rule() -> None:
+    assert min_cluster_size_for(2) == 3
+    assert 3 <= min_cluster_size_for(300) <= 5  # a few hundred short notes: small clusters
+    sizes = [min_cluster_size_for(n) for n in (100, 1_000, 10_000, 50_000)]
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
+    with pytest.raises(ValueError):
+        min_cluster_size_for(-1)
+
+
+def test_min_cluster_size_override() -> None:
+    X, _ = _blobs()
+    assert NoteClusterer(min_cluster_size=30).fit(X).min_cluster_size_ == 30
+
+
+def test_soft_reassignment_is_marked_and_undoable() -> None:
+    X, _ = _blobs(300, centers=3, seed=5)
+    rng = np.random.default_rng(0)
+    stray = rng.uniform(-30, 30, size=(15, X.shape[1])).astype(np.float32)
+    data = np.vstack([X, stray])
+    plain = NoteClusterer(min_cluster_size=20).fit(data)
+    soft = NoteClusterer(min_cluster_size=20, reassign_threshold=0.0).fit(data)
+    np.testing.assert_array_equal(plain.labels_, soft.raw_labels_)
+    assert (plain.labels_ == -1).sum() >= 10  # the strays are noise before reassignment
+    assert soft.reassigned_.any()
+    assert (soft.raw_labels_[soft.reassigned_] == -1).all()
+    assert (soft.labels_[soft.reassigned_] >= 0).all()
+    unchanged = ~soft.reassigned_
+    np.testing.assert_array_equal(soft.labels_[unchanged], soft.raw_labels_[unchanged])
+    strict = NoteClusterer(min_cluster_size=20, reassign_threshold=1.01).fit(data)
+    assert not strict.reassigned_.any()
+
+
+def test_init_only_stores_parameters() -> None:
+    model = NoteClusterer(min_cluster_size=7, random_state=3)
+    assert model.min_cluster_size == 7 and model.random_state == 3
+    assert not hasattr(model, "labels_")
+
+
+def test_warm_up_returns_seconds() -> None:
+    assert warm_up() >= 0.0

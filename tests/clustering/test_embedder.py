@@ -1,0 +1,123 @@
+"""Embedders: real MiniLM (torch and int8 ONNX), offline loading, shapes and identities."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clustering import (
+    Embedder,
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+    make_embedder,
+    resolve_model_path,
+)
+
+TEXTS = [
+    "The agent called the search tool with an empty query.",
+    "Hallucinated a function that does not exist in the library.",
+    "ok",
+    "The final answer ignored the user's constraint about dates. " * 40,  # > 256 tokens
+]
+
+
+def test_torch_rows_are_unit_float32(embedder: SentenceTransformerEmbedder) -> None:
+    X = embedder.embed_batch(TEXTS)
+    assert X.dtype == np.float32
+    assert X.shape == (len(TEXTS), 384)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    assert isinstance(embedder, Embedder)
+
+
+def test_torch_empty_batch_keeps_dimension(embedder: SentenceTransformerEmbedder) -> None:
+    assert embedder.embed_batch([]).shape == (0, 384)
+
+
+def test_similar_texts_are_closer(embedder: SentenceTransformerEmbedder) -> None:
+    a, b, c = embedder.embed_batch(
+        ["the tool call timed out", "timeout while calling the tool", "a recipe for apple pie"]
+    )
+    assert a @ b > a @ c + 0.2
+
+
+def test_model_ids_identify_the_vectors() -> None:
+    torch_id = SentenceTransformerEmbedder().model_id
+    assert torch_id == "sentence-transformers/all-MiniLM-L6-v2"
+    assert (
+        SentenceTransformerEmbedder("sentence-transformers/all-MiniLM-L6-v2").model_id == torch_id
+    )
+    onnx_id = OnnxEmbedder().model_id
+    assert onnx_id != torch_id and onnx_id.startswith(torch_id)
+    assert SentenceTransformerEmbedder("/models/my-encoder").model_id == "/models/my-encoder"
+
+
+def test_custom_path_model_id_is_the_folder_name(tmp_path: Path) -> None:
+    folder = tmp_path / "my-encoder"
+    folder.mkdir()
+    assert SentenceTransformerEmbedder(str(folder)).model_id == "my-encoder"
+
+
+def test_resolve_model_path() -> None:
+    packaged = Path(resolve_model_path("all-MiniLM-L6-v2"))
+    assert (packaged / "config.json").is_file()
+    assert resolve_model_path("sentence-transformers/all-MiniLM-L6-v2") == str(packaged)
+    assert resolve_model_path("BAAI/bge-small-en-v1.5") == "BAAI/bge-small-en-v1.5"
+    assert resolve_model_path("/some/local/model") == "/some/local/model"
+
+
+def test_make_embedder() -> None:
+    assert isinstance(make_embedder("torch", "all-MiniLM-L6-v2"), SentenceTransformerEmbedder)
+    assert isinstance(make_embedder("onnx", "all-MiniLM-L6-v2"), OnnxEmbedder)
+    with pytest.raises(ValueError, match="backend"):
+        make_embedder("tensorflow", "all-MiniLM-L6-v2")  # type: ignore[arg-type]
+
+
+def test_default_model_loads_offline(tmp_path: Path) -> None:
+    """A fresh process with no HF cache, no HF_HUB_OFFLINE and a dead hub still embeds."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env |= {"HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    code = (
+        "import os; from clustering import SentenceTransformerEmbedder as E;"
+        "x = E().embed_batch(['hello']); print(x.shape, os.environ['HF_HUB_OFFLINE'])"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=repo, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("(1, 384) 1")
+    assert not any((tmp_path / "hf").rglob("*.safetensors"))
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder(tmp_path_factory: pytest.TempPathFactory) -> OnnxEmbedder:
+    """An int8 export made in a fresh folder (exercises the local export path)."""
+    return OnnxEmbedder(cache_dir=tmp_path_factory.mktemp("onnx"))
+
+
+def test_onnx_matches_torch(
+    onnx_embedder: OnnxEmbedder, embedder: SentenceTransformerEmbedder
+) -> None:
+    X = onnx_embedder.embed_batch(TEXTS)
+    assert X.dtype == np.float32 and X.shape == (len(TEXTS), 384)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    cos = (X * embedder.embed_batch(TEXTS)).sum(axis=1)
+    assert cos.min() > 0.95, cos
+    assert onnx_embedder.embed_batch([]).shape == (0, 384)
+
+
+def test_onnx_export_is_reused(onnx_embedder: OnnxEmbedder) -> None:
+    onnx_embedder.embed_batch(["x"])
+    assert onnx_embedder.cache_dir is not None
+    exports = [p for p in Path(onnx_embedder.cache_dir).iterdir() if not p.name.startswith(".")]
+    assert len(exports) == 1
+    assert {"model_int8.onnx", "tokenizer.json", "meta.json"} <= {
+        p.name for p in exports[0].iterdir()
+    }
+    again = OnnxEmbedder(cache_dir=onnx_embedder.cache_dir).embed_batch(TEXTS[:2])
+    np.testing.assert_allclose(again, onnx_embedder.embed_batch(TEXTS[:2]), atol=1e-6)
