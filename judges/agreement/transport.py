@@ -219,43 +219,62 @@ def transported_counts(
         raise ValueError(f"draws must be >= {MIN_DRAWS}, got {draws}")
     seen = {a.human for a in calibration} | {a.judge for a in calibration} | set(judge_counts)
     ordered = sorted(seen | set(labels or ()), key=_order)
-    index = {lab: i for i, lab in enumerate(ordered)}
-    cal = _Calibration(
-        human=np.array([index[a.human] for a in calibration], dtype=np.int64),
-        judge=np.array([index[a.judge] for a in calibration], dtype=np.int64),
-        weights=np.array([1.0 / a.inclusion_prob for a in calibration]),
-        k=len(ordered),
-    )
+    cal = _calibration(calibration, ordered)
     counts = np.array([judge_counts.get(lab, 0) for lab in ordered], dtype=np.float64)
     n_batch = int(counts.sum())
-    joint = cal.joint()
-    singular = np.linalg.svd(_columns(joint), compute_uv=False)
+    matrix = _columns(cal.joint())
+    singular = np.linalg.svd(matrix, compute_uv=False)
     smallest = float(singular.min())
     condition = float(singular.max() / smallest) if smallest > 0 else float("inf")
     well = smallest >= checks.min_singular and condition <= checks.max_condition
-    point = n_batch * simplex_least_squares(_columns(joint), counts / n_batch)
+    point = n_batch * simplex_least_squares(matrix, counts / n_batch)
     boot, jay = _bootstrap(cal, counts, draws, seed)
-    j_point = youden(joint)
-    estimates = []
-    for i, lab in enumerate(ordered):
-        positives = int((cal.human == i).sum())
-        j_fail = float(np.mean(~(jay[:, i] > 0)))
-        reasons = _reasons(positives, j_fail, well, checks)
-        low, high = np.percentile(boot[:, i], [2.5, 97.5])
-        estimates.append(
-            TransportedEstimate(
-                label=lab,
-                judge_count=int(counts[i]),
-                estimate=float(point[i]),
-                low=float(low),
-                high=float(high),
-                positives=positives,
-                youden=None if np.isnan(j_point[i]) else float(j_point[i]),
-                j_failure=j_fail,
-                correctable=not reasons,
-                reasons=reasons,
-            )
-        )
+    j_point = youden(cal.joint())
+    run = _Run(cal, counts, point, boot, jay, j_point, well, checks)
+    estimates = tuple(_transported(run, lab, i) for i, lab in enumerate(ordered))
     return TransportedCounts(
-        tuple(estimates), n_batch, len(calibration), smallest, condition, well, draws, seed
+        estimates, n_batch, len(calibration), smallest, condition, well, draws, seed
+    )
+
+
+def _calibration(audit: Sequence[AuditLabel], ordered: Sequence[Label]) -> _Calibration:
+    index = {lab: i for i, lab in enumerate(ordered)}
+    return _Calibration(
+        human=np.array([index[a.human] for a in audit], dtype=np.int64),
+        judge=np.array([index[a.judge] for a in audit], dtype=np.int64),
+        weights=np.array([1.0 / a.inclusion_prob for a in audit]),
+        k=len(ordered),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """Everything one label's transported estimate is read from."""
+
+    cal: _Calibration
+    counts: FloatArray
+    point: FloatArray
+    boot: FloatArray
+    jay: FloatArray
+    j_point: FloatArray
+    well: bool
+    checks: TransportChecks
+
+
+def _transported(run: _Run, label: Label, i: int) -> TransportedEstimate:
+    positives = int((run.cal.human == i).sum())
+    j_fail = float(np.mean(~(run.jay[:, i] > 0)))
+    reasons = _reasons(positives, j_fail, run.well, run.checks)
+    low, high = np.percentile(run.boot[:, i], [2.5, 97.5])
+    return TransportedEstimate(
+        label=label,
+        judge_count=int(run.counts[i]),
+        estimate=float(run.point[i]),
+        low=float(low),
+        high=float(high),
+        positives=positives,
+        youden=None if np.isnan(run.j_point[i]) else float(run.j_point[i]),
+        j_failure=j_fail,
+        correctable=not reasons,
+        reasons=reasons,
     )
