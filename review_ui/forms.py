@@ -1,0 +1,198 @@
+"""Form posts of the review pages: each calls the same ``service.review`` action as the API.
+
+Answered by 303: decisions (confirm, reject, merge) go on to the next pending proposal of the
+run, edits (rename, split, move) back to the proposal. A 409/422 re-renders the proposal with
+the message and its current state (see ``routes.render_error``).
+Destinations come from one select: ``p:<proposal id>``, ``c:<category id>`` or ``noise``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from review_ui import pages
+from review_ui.routes import see_other
+from service import review
+from service.auth import Principal
+from service.context import Services
+from service.deps import principal, services
+from service.errors import BadInput
+from service.review import views
+
+router = APIRouter(include_in_schema=False)
+Svc = Annotated[Services, Depends(services)]
+Who = Annotated[Principal, Depends(principal)]
+Version = Annotated[int, Form()]
+
+
+def parse_destination(value: str, field: str = "to") -> dict[str, Any]:
+    """``p:12`` → to_proposal_id, ``c:3`` → to_category_id, ``noise`` → to_noise."""
+    kind, _, raw = value.partition(":")
+    if value == "noise":
+        return {"to_noise": True}
+    if kind in ("p", "c") and raw.isdigit():
+        return {"to_proposal_id" if kind == "p" else "to_category_id": int(raw)}
+    raise BadInput("pick where the notes go", field=field)
+
+
+def _after_decision(request: Request, svc: Services, who: Principal, proposal_id: int) -> Response:
+    with svc.db.transaction() as session:
+        view = views.proposal_detail(session, who, proposal_id)
+    following = view.next_pending()
+    if following is None:
+        pages.flash(request, "No pending proposals left in this run.")
+        return see_other(f"/runs/{view.run.run_id}")
+    return see_other(f"/proposals/{following}")
+
+
+@router.post("/proposals/{proposal_id}/confirm")
+def confirm(
+    request: Request, proposal_id: int, version: Version, svc: Svc, who: Who,
+    into: Annotated[str, Form()] = "auto",
+) -> Response:  # fmt: skip
+    with svc.db.transaction() as session:
+        result = review.confirm(session, who, proposal_id, version, into)
+    name = (result.state or {}).get("name", "")
+    pages.flash(
+        request,
+        f"Confirmed “{name}”"
+        + (
+            " as a new category." if result.extra["new_category"] else " into an existing category."
+        ),
+    )
+    return _after_decision(request, svc, who, proposal_id)
+
+
+@router.post("/proposals/{proposal_id}/rename")
+def rename(
+    request: Request, proposal_id: int, version: Version, svc: Svc, who: Who,
+    name: Annotated[str, Form()], definition: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    with svc.db.transaction() as session:
+        review.rename(session, who, proposal_id, version, name, definition)
+    pages.flash(request, "Renamed.")
+    return see_other(f"/proposals/{proposal_id}")
+
+
+@router.post("/proposals/{proposal_id}/reject")
+def reject(
+    request: Request, proposal_id: int, version: Version, svc: Svc, who: Who,
+    reason: Annotated[str, Form()] = "noise",
+) -> Response:  # fmt: skip
+    with svc.db.transaction() as session:
+        review.reject(session, who, proposal_id, version, reason)
+    pages.flash(request, f"Rejected ({reason.replace('_', ' ')}); its notes are noise.")
+    return _after_decision(request, svc, who, proposal_id)
+
+
+@router.post("/proposals/{proposal_id}/split")
+async def split(request: Request, proposal_id: int, svc: Svc, who: Who) -> Response:
+    """Groups come as ``g<note id>=<group number>`` fields, one per member."""
+    form = await request.form()
+    version = int(str(form.get("version", "0")) or 0)
+    by_group: dict[int, list[int]] = {}
+    for key, value in form.multi_items():
+        if key.startswith("g") and key[1:].isdigit() and str(value).isdigit():
+            by_group.setdefault(int(str(value)), []).append(int(key[1:]))
+    groups = [by_group[g] for g in sorted(by_group)]
+    with svc.db.transaction() as session:
+        result = review.split(session, who, proposal_id, version, groups)
+    children = result.extra["child_proposal_ids"]
+    pages.flash(request, f"Split into {len(children)} proposals.")
+    return see_other(f"/proposals/{children[0]}")
+
+
+@router.post("/proposals/{proposal_id}/merge")
+def merge(
+    request: Request, proposal_id: int, version: Version, svc: Svc, who: Who,
+    into: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    dest = parse_destination(into, "into")
+    if dest.get("to_noise"):
+        raise BadInput("merge into a proposal or a category (reject makes noise)", field="into")
+    with svc.db.transaction() as session:
+        review.merge(
+            session, who, proposal_id, version,
+            into_proposal_id=dest.get("to_proposal_id"), into_category_id=dest.get("to_category_id"),
+        )  # fmt: skip
+    pages.flash(request, "Merged.")
+    return _after_decision(request, svc, who, proposal_id)
+
+
+@router.post("/proposals/{proposal_id}/move")
+def move(
+    request: Request, proposal_id: int, version: Version, svc: Svc, who: Who,
+    to: Annotated[str, Form()] = "", note_ids: Annotated[list[int] | None, Form()] = None,
+) -> Response:  # fmt: skip
+    with svc.db.transaction() as session:
+        review.move(session, who, proposal_id, version, note_ids or [], **parse_destination(to))
+    pages.flash(request, f"Moved {len(note_ids or [])} note(s).")
+    return see_other(f"/proposals/{proposal_id}")
+
+
+@router.post("/proposals/{proposal_id}/claim")
+def claim(request: Request, proposal_id: int, svc: Svc, who: Who) -> Response:
+    with svc.db.transaction() as session:
+        review.claim(session, who, proposal_id, svc.settings.claim_ttl_s)
+    pages.flash(request, "Claimed: others see this proposal is taken.")
+    return see_other(f"/proposals/{proposal_id}")
+
+
+@router.post("/proposals/{proposal_id}/release")
+def release(request: Request, proposal_id: int, svc: Svc, who: Who) -> Response:
+    with svc.db.transaction() as session:
+        review.release(session, who, proposal_id)
+    return see_other(f"/proposals/{proposal_id}")
+
+
+@router.post("/runs/{run_id}/undo")
+def undo(request: Request, run_id: int, svc: Svc, who: Who) -> Response:
+    with svc.db.transaction() as session:
+        result = review.undo(session, who, run_id)
+    pages.flash(request, f"Undid {result.extra['undone_action']}.")
+    if result.proposal_id is not None:
+        return see_other(f"/proposals/{result.proposal_id}")
+    return see_other(f"/runs/{run_id}/unclustered")
+
+
+@router.post("/runs/{run_id}/assign")
+def assign(
+    request: Request, run_id: int, svc: Svc, who: Who,
+    to: Annotated[str, Form()] = "", note_ids: Annotated[list[int] | None, Form()] = None,
+) -> Response:  # fmt: skip
+    with svc.db.transaction() as session:
+        review.assign(session, who, run_id, note_ids or [], **parse_destination(to))
+    pages.flash(request, f"Assigned {len(note_ids or [])} note(s).")
+    return see_other(f"/runs/{run_id}/unclustered")
+
+
+@router.post("/runs/{run_id}/blind")
+def blind(
+    request: Request, run_id: int, svc: Svc, who: Who, enabled: Annotated[int, Form()] = 0
+) -> Response:
+    with svc.db.transaction() as session:
+        review.set_blind(session, who, run_id, bool(enabled), svc.settings.audit_sample_size)
+    pages.flash(request, "Blind mode is " + ("on." if enabled else "off."))
+    return see_other(f"/runs/{run_id}")
+
+
+@router.post("/runs/{run_id}/audit/labels")
+def audit_label(
+    request: Request, run_id: int, svc: Svc, who: Who,
+    note_id: Annotated[int, Form()], label: Annotated[str, Form()] = "",
+    new_category_name: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    if new_category_name.strip():
+        choice: dict[str, Any] = {"new_category_name": new_category_name}
+    elif label == "noise":
+        choice = {"noise": True}
+    elif label.startswith("c:") and label[2:].isdigit():
+        choice = {"category_id": int(label[2:])}
+    else:
+        raise BadInput("pick a category, name a new one, or choose noise", field="label")
+    with svc.db.transaction() as session:
+        review.label(session, who, run_id, note_id, **choice)
+    return see_other(f"/runs/{run_id}/audit#note-{note_id}")

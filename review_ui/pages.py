@@ -1,0 +1,208 @@
+"""One context dataclass per page, built from the review facade (``service.review``).
+
+Templates receive ``{"page": page}`` only. Everything user-supplied (notes, names,
+definitions, authors) reaches the templates as plain strings and is autoescaped there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from service import review
+from service.auth import Principal
+from service.review import views
+from service.review.views import (
+    CategoryRef,
+    CategoryView,
+    ProposalView,
+    QueueView,
+    RunRow,
+    UnclusteredView,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Chrome:
+    """What every page shows around its content: who is signed in, messages, where we are."""
+
+    title: str
+    user: str | None = None
+    flash: list[str] = field(default_factory=list)
+    project: str | None = None
+    run_id: int | None = None
+
+
+def flash(request: Request, message: str) -> None:
+    """Queue a message for the next page the browser shows."""
+    messages = list(request.session.get("flash", []))
+    request.session["flash"] = [*messages[-4:], message]
+
+
+def chrome(request: Request, who: Principal | None, title: str, **where: Any) -> Chrome:
+    messages = list(request.session.pop("flash", []) or []) if "session" in request.scope else []
+    return Chrome(title=title, user=who.name if who else None, flash=messages, **where)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPage:
+    chrome: Chrome
+    next: str
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HomePage:
+    chrome: Chrome
+    projects: list[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class RunsPage:
+    chrome: Chrome
+    project: str
+    role: str
+    runs: list[RunRow]
+
+    @property
+    def working(self) -> bool:
+        return any(r.working for r in self.runs)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    chrome: Chrome
+    queue: QueueView
+    undo_label: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalPage:
+    chrome: Chrome
+    view: ProposalView
+    undo_label: str | None
+    groups: dict[int, int]  # note id -> split group (1-based), suggested or all 1
+    suggested: bool = False
+    error: str | None = None
+    can_review: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class UnclusteredPage:
+    chrome: Chrome
+    view: UnclusteredView
+    undo_label: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CategoriesPage:
+    chrome: Chrome
+    project: str
+    categories: list[CategoryView]
+
+    @property
+    def total(self) -> int:
+        return sum(c.count for c in self.categories)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    chrome: Chrome
+    run: RunRow
+    role: str
+    items: list[review.AuditItem]
+    categories: list[CategoryRef]
+
+    @property
+    def labelled(self) -> int:
+        return sum(i.my_label is not None for i in self.items)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorPage:
+    chrome: Chrome
+    status: int
+    code: str
+    message: str
+
+
+def _undo_label(session: Session, who: Principal, run_id: int) -> str | None:
+    event = review.last_undoable(session, who, run_id)
+    if event is None:
+        return None
+    target = f" of proposal {event.proposal_id}" if event.proposal_id else ""
+    return f"{event.action}{target}"
+
+
+def must_audit_first(session: Session, who: Principal, run: RunRow, role: str) -> bool:
+    """In blind mode a reviewer labels the sample before seeing the judge's proposals."""
+    if not run.blind_mode or role == "lead":
+        return False
+    items = review.audit_sample(session, who, run.run_id)
+    return any(i.my_label is None for i in items)
+
+
+def queue_page(request: Request, session: Session, who: Principal, run_id: int) -> QueuePage:
+    q = views.queue(session, who, run_id)
+    can_review = q.role in ("reviewer", "lead")
+    undo = _undo_label(session, who, run_id) if can_review else None
+    title = f"Run {run_id} — {q.pending} pending"
+    where = chrome(request, who, title, project=q.run.project, run_id=run_id)
+    return QueuePage(where, q, undo)
+
+
+def proposal_page(
+    request: Request,
+    session: Session,
+    who: Principal,
+    proposal_id: int,
+    *,
+    suggest: bool = False,
+    error: str | None = None,
+) -> ProposalPage:
+    view = views.proposal_detail(session, who, proposal_id)
+    can_review = view.role in ("reviewer", "lead")
+    groups = {m.note_id: 1 for m in view.members}
+    if suggest and can_review and view.row.status == "pending":
+        for i, group in enumerate(review.suggest_split(session, who, proposal_id), start=1):
+            groups.update({nid: i for nid in group})
+    undo = _undo_label(session, who, view.run.run_id) if can_review else None
+    where = chrome(request, who, view.row.name, project=view.run.project, run_id=view.run.run_id)
+    return ProposalPage(where, view, undo, groups, suggest, error, can_review)
+
+
+def unclustered_page(
+    request: Request, session: Session, who: Principal, run_id: int
+) -> UnclusteredPage:
+    view = views.unclustered(session, who, run_id)
+    undo = _undo_label(session, who, run_id) if view.role in ("reviewer", "lead") else None
+    title = f"Run {run_id} — unclustered notes"
+    where = chrome(request, who, title, project=view.run.project, run_id=run_id)
+    return UnclusteredPage(where, view, undo)
+
+
+def categories_page(
+    request: Request, session: Session, who: Principal, project: str
+) -> CategoriesPage:
+    cats = views.categories(session, who, project)
+    return CategoriesPage(
+        chrome(request, who, f"{project} — categories", project=project), project, cats
+    )
+
+
+def runs_page(request: Request, session: Session, who: Principal, project: str) -> RunsPage:
+    role, runs = views.project_runs(session, who, project)
+    return RunsPage(chrome(request, who, f"{project} — runs", project=project), project, role, runs)
+
+
+def audit_page(request: Request, session: Session, who: Principal, run_id: int) -> AuditPage:
+    q = views.queue(session, who, run_id)
+    items = review.audit_sample(session, who, run_id)
+    project_id = views.project_id(session, who, q.run.project, "review")
+    cats = views.active_categories(session, project_id)
+    title = f"Run {run_id} — blind audit"
+    where = chrome(request, who, title, project=q.run.project, run_id=run_id)
+    return AuditPage(where, q.run, q.role, items, cats)
