@@ -31,7 +31,9 @@ Public functions and the METRICS.md section each implements:
   :func:`stratified_variance`; transported (§3.4, §3.5): :func:`transported_counts`,
   :func:`simplex_least_squares`, :func:`youden`; display tiers A/B/C (§3.5):
   :func:`display_counts`.
-- Drift (§4): :func:`rolling_error`, :func:`jump_test`, :func:`bernoulli_cusum`.
+- Drift (§4): :func:`rolling_error`, :func:`jump_test`, :func:`bernoulli_cusum`,
+  :func:`cusum_threshold` (``h`` by seeded simulation so the false-alarm run length is ≥ 52
+  batches), with :func:`cusum_paths` and :func:`run_lengths` for such simulations.
 - Saturation (§5): :func:`saturation`, :func:`rarefaction`, :func:`rarefaction_curve`.
 
 Choices where METRICS.md is silent or differs:
@@ -84,8 +86,11 @@ from judges.agreement.drift import (
     Cusum,
     JumpTest,
     bernoulli_cusum,
+    cusum_paths,
+    cusum_threshold,
     jump_test,
     rolling_error,
+    run_lengths,
 )
 from judges.agreement.headline import (
     ErrorRate,
@@ -197,6 +202,8 @@ __all__ = [
     "cohen_kappa",
     "confusion_matrix",
     "contingency",
+    "cusum_paths",
+    "cusum_threshold",
     "disagreement_rate",
     "display_counts",
     "error_decomposition",
@@ -223,6 +230,7 @@ __all__ = [
     "rarefaction",
     "rarefaction_curve",
     "rolling_error",
+    "run_lengths",
     "saturation",
     "simplex_least_squares",
     "stratified_counts",

@@ -12,7 +12,12 @@ import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from judges.agreement.intervals import DifferenceInterval, Interval, newcombe_difference, wilson
+
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,3 +187,76 @@ def bernoulli_cusum(
             alarms.append(t)
             s = 0.0
     return Cusum(tuple(path), tuple(alarms), p0, p1, h)
+
+
+def cusum_paths(rate: float, p0: float, p1: float, steps: int, runs: int, seed: int) -> FloatArray:
+    """Simulated CUSUM paths (runs × steps, no restarts) for notes with error rate ``rate``."""
+    rng = np.random.default_rng(seed)
+    up, down = math.log(p1 / p0), math.log((1.0 - p1) / (1.0 - p0))
+    errors = rng.random((runs, steps)) < rate
+    paths = np.empty((runs, steps))
+    s = np.zeros(runs)
+    for t in range(steps):
+        s = np.maximum(0.0, s + np.where(errors[:, t], up, down))
+        paths[:, t] = s
+    return paths
+
+
+def run_lengths(paths: FloatArray, h: float) -> npt.NDArray[np.int64]:
+    """Notes until the first ``S_t >= h`` per path (censored at the path length)."""
+    crossed = paths >= h
+    first: npt.NDArray[np.int64] = np.where(
+        crossed.any(axis=1), crossed.argmax(axis=1) + 1, paths.shape[1]
+    ).astype(np.int64)
+    return first
+
+
+def _arl_lower_bound(paths: FloatArray, h: float) -> float:
+    # Lower 95% bound of the mean run length, so the target holds beyond Monte Carlo noise.
+    rl = run_lengths(paths, h)
+    return float(rl.mean() - 1.96 * rl.std(ddof=1) / math.sqrt(len(rl)))
+
+
+def cusum_threshold(
+    p0: float,
+    notes_per_batch: int,
+    target_batches: float = 52.0,
+    p1: float | None = None,
+    runs: int = 1000,
+    seed: int = 0,
+) -> float:
+    """The smallest CUSUM threshold ``h`` whose false-alarm run length is ≥ the target (§4.2).
+
+    Simulates ``runs`` in-control streams (error rate ``p0``) with a seeded ``Generator`` and
+    bisects on ``h`` until the lower 95% bound of the mean run length reaches
+    ``target_batches`` batches of ``notes_per_batch`` audited notes. Runs are censored at 4×
+    the target, which can only overstate ``h`` (conservative). A Monte Carlo estimate: store
+    ``seed`` and ``runs``.
+
+    Args:
+        p0: In-control error rate.
+        notes_per_batch: Audited notes per batch.
+        target_batches: Required mean batches between false alarms (METRICS.md: 52).
+        p1: Out-of-control rate (``2·p0`` by default).
+        runs: Simulated streams.
+        seed: Seed of the numpy ``Generator``.
+
+    Returns:
+        The threshold ``h``.
+
+    Raises:
+        ValueError: On invalid rates or sizes.
+    """
+    p1 = 2.0 * p0 if p1 is None else p1
+    if not 0.0 < p0 < p1 < 1.0 or notes_per_batch < 1 or runs < 1 or target_batches <= 0:
+        raise ValueError("need 0 < p0 < p1 < 1 and positive sizes")
+    target = target_batches * notes_per_batch
+    paths = cusum_paths(p0, p0, p1, math.ceil(4 * target), runs, seed)
+    low, high = 0.0, float(paths.max()) + 1e-9
+    for _ in range(50):
+        mid = (low + high) / 2
+        if _arl_lower_bound(paths, mid) >= target:
+            high = mid
+        else:
+            low = mid
+    return high

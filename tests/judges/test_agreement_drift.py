@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from judges.agreement import BatchAudit, bernoulli_cusum, jump_test, rolling_error, wilson
+from judges.agreement import (
+    BatchAudit,
+    bernoulli_cusum,
+    cusum_paths,
+    cusum_threshold,
+    jump_test,
+    rolling_error,
+    run_lengths,
+    wilson,
+)
 
 
 def batch(bid: int, x: int, n: int = 25, version: str = "v7") -> BatchAudit:
@@ -86,3 +96,18 @@ def test_cusum_rejects_invalid_rates() -> None:
         bernoulli_cusum([True], p0=0.6, h=1)
     with pytest.raises(ValueError, match="differ in length"):
         bernoulli_cusum([True], p0=0.1, h=1, versions=[])
+
+
+def test_cusum_threshold_meets_the_false_alarm_target_on_fresh_streams() -> None:
+    # h from 300 simulated in-control streams (p0 = .1, 25 audited notes a batch, target 52
+    # batches); checked on 300 independent streams: mean batches to a false alarm ≥ ~52.
+    h = cusum_threshold(0.1, 25, runs=300, seed=0)
+    fresh = cusum_paths(0.1, 0.1, 0.2, 4 * 52 * 25, 300, seed=1)
+    assert run_lengths(fresh, h).mean() / 25 >= 0.9 * 52
+    # A lower threshold alarms far more often; a doubled error rate is caught within 4
+    # batches on median (METRICS.md §6 acceptance).
+    assert run_lengths(fresh, h / 2).mean() / 25 < 52
+    doubled = cusum_paths(0.2, 0.1, 0.2, 2000, 300, seed=2)
+    assert float(np.median(run_lengths(doubled, h))) / 25 <= 4
+    with pytest.raises(ValueError, match="0 < p0 < p1 < 1"):
+        cusum_threshold(0.0, 25)
