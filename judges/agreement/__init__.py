@@ -66,6 +66,10 @@ Choices where METRICS.md is silent or differs:
 - Tier C's audit-only share is computed on the batch's simple random blind audit.
 - Excess error ``E − e_HH`` uses the unpaired Newcombe interval as §2 point 5 says, although
   the double-coded notes are a subset of the audit (the samples overlap).
+- The "split" outcome is ``Outcome.split_up`` (value ``"split"``): a ``StrEnum`` member named
+  ``split`` would shadow ``str.split``.
+- ``cusum_threshold`` picks the smallest ``h`` whose simulated false-alarm run length has a
+  lower 95% Monte Carlo bound ≥ 52 batches (METRICS.md only says "set by simulation").
 - Saturation counts ``t``, the K window, ``t >= 100`` and the Good–Turing ``N`` over non-noise
   notes. A catch-all note resets the K counter and adds 1 to ``f₁``; the first note of the
   catch-all lineage is an ordinary discovery.
