@@ -12,6 +12,7 @@ from judges.judge import (
     SampleNote,
 )
 from judges.keyword_judge import KeywordJudge
+from judges.openai_judge import OpenAIJudge
 
 __all__ = [
     "CategoryProposal",
@@ -20,5 +21,6 @@ __all__ = [
     "ExistingCategory",
     "Judge",
     "KeywordJudge",
+    "OpenAIJudge",
     "SampleNote",
 ]

@@ -102,7 +102,7 @@ class KeywordJudge:
         )
 
     def _unique_name(self, keywords: Sequence[str], used: set[str]) -> str:
-        for n in range(self.name_terms, len(keywords) + 1):
+        for n in range(min(self.name_terms, max(len(keywords), 1)), len(keywords) + 1):
             name = keyword_name(keywords, n)
             if name.casefold() not in used:
                 return name

@@ -27,6 +27,7 @@ from service.auth import Role, create_key
 from service.batches import get_or_create_project
 from service.demo import DEMO_DIR
 from service.settings import Settings
+from tests.fakes.openai_stub import OpenAIStub, running_stub
 
 REPO = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("AXIAL_TEST_DATABASE_URL")
@@ -46,6 +47,13 @@ needs_datasets = pytest.mark.skipif(
 def embedder() -> Embedder:
     """The real all-MiniLM-L6-v2, loaded offline once per test session."""
     return make_embedder("torch", "all-MiniLM-L6-v2")
+
+
+@pytest.fixture
+def openai_stub() -> Iterator[OpenAIStub]:
+    """A local OpenAI-compatible server on 127.0.0.1 that the real openai SDK talks to."""
+    with running_stub() as stub:
+        yield stub
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

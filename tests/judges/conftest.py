@@ -10,13 +10,7 @@ import pytest
 
 from judges.judge import ClusterSample, ContrastCluster, ExistingCategory, SampleNote
 from judges.openai_judge import OpenAIJudge
-from tests.fakes.openai_stub import OpenAIStub, running_stub
-
-
-@pytest.fixture
-def openai_stub() -> Iterator[OpenAIStub]:
-    with running_stub() as stub:
-        yield stub
+from tests.fakes.openai_stub import OpenAIStub
 
 
 @pytest.fixture

@@ -29,15 +29,8 @@ from tests.fakes.openai_stub import (
     StubRequest,
     judge_answer,
     reply,
-    running_stub,
     server_error,
 )
-
-
-@pytest.fixture
-def openai_stub() -> Iterator[OpenAIStub]:
-    with running_stub() as stub:
-        yield stub
 
 
 @pytest.fixture
