@@ -2,7 +2,7 @@
 
 The live server is uvicorn in a thread on 127.0.0.1 and a free port, over a real SQLite file,
 with the demo prepared by ``service.demo.prepare_demo`` (the real pipeline: MiniLM, HDBSCAN,
-the keyword judge). One server per test module.
+the keyword judge). One server for the session.
 """
 
 from __future__ import annotations
@@ -63,9 +63,14 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[LiveServer]:
-    """The real app with the demo run, served on a free port for the module's tests."""
+    """The real app with the demo run on a free port, shared by the browser tests.
+
+    Session-scoped because preparing the demo runs the real pipeline (~30 s on 2 cores);
+    the modules keep out of each other's way (the flow test owns project "demo", the
+    safety tests their own project "lab").
+    """
     db_file = tmp_path_factory.mktemp("live") / "axial.db"
     settings = Settings(database_url=f"sqlite:///{db_file}", session_secret="browser-tests")
     app = create_app(settings, embedder=embedder, judge=KeywordJudge(), start_worker=False)
