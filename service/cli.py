@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from service.auth import Role
 from service.errors import ServiceError
 from service.settings import Settings
 
@@ -264,53 +265,43 @@ def db_upgrade() -> None:
     console.print("database is up to date")
 
 
+def _in_project(project: str, work: Any) -> Any:
+    """Run ``work(session, project)`` in one transaction, creating the project if needed."""
+    from service.batches import get_or_create_project
+
+    try:
+        with services().db.transaction() as session:
+            return work(session, get_or_create_project(session, project))
+    except ServiceError as exc:
+        raise fail(exc) from exc
+
+
 @keys_app.command("create")
 def keys_create(
     project: ProjectOpt,
-    role: Annotated[str, typer.Option(help="client, reviewer or lead.")],
+    role: Annotated[Role, typer.Option(help="Role of the key.")],
     name: Annotated[str, typer.Option(help="A name for the key.")] = "cli",
 ) -> None:
     """Print a new API key (shown once; stored hashed). Creates the project if needed."""
-    from service.auth import Role, create_key
-    from service.batches import get_or_create_project
+    from service.auth import create_key
 
-    if role not in Role.__members__:
-        console.print(f"[red]error[/red]: role must be one of {', '.join(Role.__members__)}")
-        raise typer.Exit(code=2)
-    svc = services()
-    try:
-        with svc.db.transaction() as session:
-            key = create_key(session, get_or_create_project(session, project), Role(role), name)
-    except ServiceError as exc:
-        raise fail(exc) from exc
-    typer.echo(key)
+    typer.echo(_in_project(project, lambda session, proj: create_key(session, proj, role, name)))
 
 
 @users_app.command("add")
 def users_add(
     username: Annotated[str, typer.Argument(help="Login name.")],
     project: ProjectOpt,
-    role: Annotated[str, typer.Option(help="client, reviewer or lead.")] = "reviewer",
+    role: Annotated[Role, typer.Option(help="Role in the project.")] = Role.reviewer,
     password: Annotated[
         str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
     ] = "",
 ) -> None:
     """Create a UI login with a role in a project (or change an existing one's)."""
-    from service.auth import Role, add_user
-    from service.batches import get_or_create_project
+    from service.auth import add_user
 
-    if role not in Role.__members__:
-        console.print(f"[red]error[/red]: role must be one of {', '.join(Role.__members__)}")
-        raise typer.Exit(code=2)
-    svc = services()
-    try:
-        with svc.db.transaction() as session:
-            add_user(
-                session, username, password, get_or_create_project(session, project), Role(role)
-            )
-    except ServiceError as exc:
-        raise fail(exc) from exc
-    console.print(f"user {username!r} is {role} of {project!r}")
+    _in_project(project, lambda session, proj: add_user(session, username, password, proj, role))
+    console.print(f"user {username!r} is {role.value} of {project!r}")
 
 
 def _progress() -> Progress:
