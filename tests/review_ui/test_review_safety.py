@@ -110,3 +110,23 @@ def test_blind_mode_hides_the_judge_until_the_sample_is_labelled(page, second, l
     assert page.text_content("#labelled-count") == str(total)
     page.goto(f"/runs/{lab.run_id}")
     assert page.url.endswith(f"/runs/{lab.run_id}")  # sample done: the queue opens
+
+
+def test_unclustered_notes_are_labelled_with_the_keyboard(page, live, lab) -> None:
+    sign_in(page, "reviewer", "axial-reviewer")
+    page.goto(f"/runs/{lab.run_id}/unclustered")
+    assert page.text_content("#unclustered-count") == str(len(lab.unclustered))
+    page.keyboard.press("j")
+    page.keyboard.press(" ")
+    page.keyboard.press("j")
+    page.keyboard.press(" ")
+    page.keyboard.press("a")
+    assert page.evaluate("document.activeElement.id") == "assign-to"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    labels = [str(b.text_content()) for b in page.locator("li.note .badge").all()]
+    assert labels == ["noise", "noise", "unlabelled", "unlabelled"]
+    with page.expect_navigation():
+        page.keyboard.press("u")
+    labels = [str(b.text_content()) for b in page.locator("li.note .badge").all()]
+    assert labels == ["unlabelled"] * 4
