@@ -72,7 +72,7 @@ def version(session: Session, proposal_id: int) -> int:
 
 
 def script_every_action(db: Database, s: SeededRun) -> dict[str, int]:
-    """Split, rename, confirm, move, merge, assign, reject, undo: returns the ids made."""
+    """Split, rename, confirm, move, merge, assign, reject (no undo): returns the ids made."""
     ann, bob = who(s, "ann"), who(s, "bob")
     big, mid, small = s.proposals
     with db.transaction() as t:
@@ -90,25 +90,32 @@ def script_every_action(db: Database, s: SeededRun) -> dict[str, int]:
         review.assign(t, ann, s.run_id, [s.unclustered[1]], to_noise=True)
         review.assign(t, bob, s.run_id, [s.unclustered[2]], to_proposal_id=small)
         review.reject(t, bob, small, version(t, small), reason="not_a_failure")
-    with db.transaction() as t:
-        review.undo(t, bob, s.run_id)  # bob's reject of `small`
     return {"left": left, "right": right, "cat_tone": cat_tone, "cat_status": cat_status}
+
+
+def rebuilt_equals_incremental(db: Database, project_id: int) -> dict[str, Any]:
+    with db.transaction() as t:
+        before = snapshot(t, project_id)
+    with db.transaction() as t:
+        projection.rebuild(t, project_id)
+    with db.transaction() as t:
+        after = snapshot(t, project_id)
+    assert after == before
+    return before
 
 
 def test_rebuild_reproduces_the_incremental_state(db: Database, seeded: SeededRun) -> None:
     ids = script_every_action(db, seeded)
-    with db.transaction() as t:
-        review.rename(t, who(seeded, "ann"), seeded.proposals[2], version(t, seeded.proposals[2]),
-                      "Language mismatch")  # fmt: skip
-    with db.transaction() as t:
-        before = snapshot(t, seeded.project_id)
-    with db.transaction() as t:
-        projection.rebuild(t, seeded.project_id)
-    with db.transaction() as t:
-        after = snapshot(t, seeded.project_id)
-    assert after == before
-    statuses = {row[0]: row[1] for row in before["states"]}
     big, mid, small = seeded.proposals
+    state = rebuilt_equals_incremental(db, seeded.project_id)  # events applied one by one
+    statuses = {row[0]: row[1] for row in state["states"]}
+    assert statuses[small] == "rejected"
+    with db.transaction() as t:
+        review.undo(t, who(seeded, "bob"), seeded.run_id)  # bob's reject of `small`
+    with db.transaction() as t:
+        review.rename(t, who(seeded, "ann"), small, version(t, small), "Language mismatch")
+    before = rebuilt_equals_incremental(db, seeded.project_id)
+    statuses = {row[0]: row[1] for row in before["states"]}
     assert statuses[big] == "split"
     assert statuses[ids["left"]] == "confirmed"
     assert statuses[ids["right"]] == "merged"
@@ -194,3 +201,21 @@ def test_two_reviewers_racing_on_one_version_one_wins(db: Database, seeded: Seed
     with db.transaction() as t:
         assert len(t.scalars(select(Category)).all()) == 1
         assert len(t.scalars(select(ReviewEvent)).all()) == 1
+
+
+def test_claims_expire_and_survive_a_rebuild(db: Database, seeded: SeededRun) -> None:
+    ann, bob = who(seeded, "ann"), who(seeded, "bob")
+    pid = seeded.proposals[0]
+    with db.transaction() as t:
+        review.claim(t, ann, pid, ttl_s=600)
+    with db.transaction() as t, pytest.raises(Conflict, match="claimed by ann"):
+        review.claim(t, bob, pid, ttl_s=600)
+    with db.transaction() as t:
+        projection.rebuild(t, seeded.project_id)
+    with db.transaction() as t:
+        state = t.get(ProposalState, pid)
+        assert state is not None and review.active_claim(state) == "ann"
+        assert state.version == 1  # a claim is not an edit
+        review.claim(t, ann, pid, ttl_s=0)  # renewing with no time left: expires at once
+    with db.transaction() as t:
+        assert review.claim(t, bob, pid, ttl_s=600)["claimed_by"] == "bob"
