@@ -81,7 +81,8 @@
 
   function openCurrent() {
     const item = currentItem();
-    const link = item && (item.querySelector("a[data-open]") || item.querySelector("a"));
+    if (!item || item.hasAttribute("data-note")) return false; // notes: links are traces
+    const link = item.querySelector("a[data-open]") || item.querySelector("a");
     if (link) window.location.href = link.href;
     return Boolean(link);
   }
