@@ -86,8 +86,8 @@ def render_error(request: Request, exc: ServiceError) -> Response:
     ):
         pages.flash(request, f"Not done: {exc.message}")
         return see_other(safe_next("/" + back[len(str(request.base_url)) :]))
-    page = pages.ErrorPage(pages.chrome(request, None, "Error"), exc.status, exc.code, exc.message)
-    return render(request, "error.html", page, exc.status)
+    error = pages.ErrorPage(pages.chrome(request, None, "Error"), exc.status, exc.code, exc.message)
+    return render(request, "error.html", error, exc.status)
 
 
 @router.get("/login")
