@@ -70,15 +70,19 @@ def create_app(
 
 
 def _include_routers(app: FastAPI) -> None:
-    from service import api, api_review
+    from service import api, api_agreement, api_review
 
     app.include_router(api.router)
     app.include_router(api_review.router)
+    app.include_router(api_agreement.router)
     try:
         from review_ui.routes import install as install_ui
     except ImportError:  # the review UI is optional for API-only deployments
         return
     install_ui(app)
+    from review_ui.dashboard import router as dashboard_router
+
+    app.include_router(dashboard_router)
 
 
 def _wants_json(request: Request) -> bool:

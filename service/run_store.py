@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from judges import CategoryProposal, ClusterSample
 from service import projection
+from service.audit import draw_stratified_audit
 from service.context import Services
-from service.review import draw_audit_sample
 from service.storage.models import Category, Cluster, Proposal, ProposalMember, Run, RunNote
 
 
@@ -124,5 +124,8 @@ def _store_cluster(session, run, sample, proposal, reassigned, active) -> None: 
 
 
 def _draw_audit(services: Services, session: Session, run: Run) -> None:
-    """Draw the run's blind audit sample now, before anyone has seen its proposals."""
-    draw_audit_sample(session, run.id, services.settings.audit_sample_size, run.seed)
+    """Draw the run's blind audit sample now, before anyone has seen its proposals.
+
+    Stratified by judge proposal (``service.audit``), so corrected counts are possible.
+    """
+    draw_stratified_audit(session, run.id, services.settings.audit_sample_size, run.seed)

@@ -1,0 +1,246 @@
+"""Fold the insert-only review log into the human labels the agreement figures need (METRICS.md §7).
+
+A note's label "as of watermark ``w``" is the fold of its non-reverted events with ``id <= w``,
+computed separately for the workflow stream (``mode='workflow'``: the judge's proposal was
+visible) and the blind stream (``mode='blind'``, ``audit_label`` events). The workflow fold
+follows the same rules as :mod:`service.projection` (a test checks that both agree at the head
+of the log), but it can stop at any log position, so every figure is recomputable.
+
+Blind labels are reconciled with the codebook at the watermark:
+
+- a chosen category is that category (categories are never merged away today);
+- a "new category" name is the category whose normalised name (``norm`` of §1.4) is equal,
+  if one exists at the watermark; otherwise it stays a label of its own ("new: <name>"),
+  which no judge proposal can match (a category the codebook lacks);
+- noise is ∅.
+
+A note labelled blind by several reviewers in one run: each reviewer's last label counts;
+the reviewer who labelled it first gives ``h_bl``, the next one ``h_bl2`` (double coding).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from judges.agreement import Label, normalise_name
+from service.storage.models import ReviewEvent
+
+WORKFLOW_ACTIONS = frozenset({"confirm", "rename", "reject", "split", "merge", "move", "assign"})
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryInfo:
+    """A category as the log created it.
+
+    Attributes:
+        category_id: Its id.
+        name: Its name when confirmed.
+        origin_proposal_id: The proposal whose confirmation created it.
+        event_id: The confirming event.
+    """
+
+    category_id: int
+    name: str
+    origin_proposal_id: int | None
+    event_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlindLabel:
+    """One reviewer's last blind label of one audited note in one run.
+
+    Attributes:
+        run_id: The run whose audit sample held the note.
+        note_id: The note.
+        reviewer: Who labelled it.
+        raw: What they chose: ``("category", id)``, ``("new", name)`` or ``("noise", None)``.
+        first_event_id: The reviewer's first label event for the note (review order).
+        event_id: The event whose label counts (their last).
+    """
+
+    run_id: int
+    note_id: int
+    reviewer: str
+    raw: tuple[str, Any]
+    first_event_id: int
+    event_id: int
+
+
+@dataclass
+class LogState:
+    """The log folded up to ``watermark``.
+
+    Attributes:
+        watermark: The highest event id folded (0 for an empty log).
+        workflow: Workflow label per decided note (``None`` = noise); undecided notes absent.
+        categories: Categories created by confirmations, by id.
+        proposal_category: Category of each confirmed proposal.
+        renamed: Proposals with a (non-reverted) rename event.
+        split_parent: Parent proposal of each split child.
+        blind: Blind labels, ordered by each reviewer's first label event.
+        actions: Non-reverted workflow actions per run, by action name.
+        actors: Non-reverted workflow actions per (reviewer, run id).
+        new_names: Blind "new category" names that match no category → their own label
+            (negative ints, numbered in order of first use).
+    """
+
+    watermark: int = 0
+    workflow: dict[int, Label] = field(default_factory=dict)
+    categories: dict[int, CategoryInfo] = field(default_factory=dict)
+    proposal_category: dict[int, int] = field(default_factory=dict)
+    renamed: set[int] = field(default_factory=set)
+    split_parent: dict[int, int] = field(default_factory=dict)
+    blind: list[BlindLabel] = field(default_factory=list)
+    actions: dict[int, Counter[str]] = field(default_factory=dict)
+    actors: Counter[tuple[str, int]] = field(default_factory=Counter)
+    new_names: dict[str, int] = field(default_factory=dict)
+
+    def reconcile(self, raw: tuple[str, Any]) -> Label:
+        """A blind choice as a label of the codebook at the watermark (see module docs)."""
+        kind, value = raw
+        if kind == "noise":
+            return None
+        if kind == "category":
+            return int(value)
+        key = normalise_name(str(value))
+        known = self.name_labels().get(key)
+        if known is not None:
+            return known
+        return self.new_names.setdefault(key, -1 - len(self.new_names))
+
+    def name_labels(self) -> dict[str, int]:
+        """Normalised category name → lowest category id with that name."""
+        out: dict[str, int] = {}
+        for cid in sorted(self.categories):
+            out.setdefault(normalise_name(self.categories[cid].name), cid)
+        return out
+
+    def label_name(self, label: Label) -> str:
+        """A label as a lead reads it: the category name, "new: <name>" or "noise"."""
+        if label is None:
+            return "noise"
+        if label in self.categories:
+            return self.categories[label].name
+        name = next((k for k, v in self.new_names.items() if v == label), None)
+        return f"new: {name}" if name is not None else f"category {label}"
+
+
+def head(session: Session, project_id: int) -> int:
+    """The project's latest review event id (0 without events)."""
+    value = session.scalar(
+        select(func.max(ReviewEvent.id)).where(ReviewEvent.project_id == project_id)
+    )
+    return int(value or 0)
+
+
+def _set(state: LogState, notes: list[Any], label: Label) -> None:
+    for nid in notes:
+        state.workflow[int(nid)] = label
+
+
+def _clear(state: LogState, notes: list[Any]) -> None:
+    for nid in notes:
+        state.workflow.pop(int(nid), None)
+
+
+def _deliver(state: LogState, notes: list[Any], after: dict[str, Any]) -> None:
+    """Notes to a proposal (its category if confirmed, else undecided), a category or noise."""
+    to_proposal, to_category = after.get("to_proposal_id"), after.get("to_category_id")
+    if to_proposal is not None:
+        category = state.proposal_category.get(int(to_proposal))
+        if category is None:
+            _clear(state, notes)
+        else:
+            _set(state, notes, category)
+    elif to_category is not None:
+        _set(state, notes, int(to_category))
+    else:
+        _set(state, notes, None)
+
+
+def _confirm(state: LogState, e: ReviewEvent) -> None:
+    category = int(e.after["category_id"])
+    if e.after.get("new_category"):
+        name = str(e.after.get("name", ""))
+        state.categories[category] = CategoryInfo(category, name, e.proposal_id, e.id)
+    if e.proposal_id is not None:
+        state.proposal_category[int(e.proposal_id)] = category
+    _set(state, e.note_ids, category)
+
+
+def _apply(state: LogState, e: ReviewEvent) -> None:
+    """Apply one non-reverted workflow event (the projection's rules, labels only)."""
+    if e.action == "confirm":
+        _confirm(state, e)
+    elif e.action == "rename" and e.proposal_id is not None:
+        state.renamed.add(int(e.proposal_id))
+    elif e.action == "reject":
+        _set(state, e.note_ids, None)
+    elif e.action == "split" and e.proposal_id is not None:
+        for child in e.after.get("child_proposal_ids", []):
+            state.split_parent[int(child)] = int(e.proposal_id)
+    elif e.action == "merge":
+        into = e.after.get("into_proposal_id")
+        dest = {"to_proposal_id": into, "to_category_id": e.after.get("category_id")}
+        _deliver(state, e.note_ids, dest)
+    elif e.action in ("move", "assign"):
+        _deliver(state, e.note_ids, e.after)
+
+
+def _blind_choice(after: dict[str, Any]) -> tuple[str, Any]:
+    if after.get("category_id") is not None:
+        return ("category", int(after["category_id"]))
+    if after.get("new_category_name"):
+        return ("new", str(after["new_category_name"]))
+    return ("noise", None)
+
+
+def _blind(state: LogState, events: list[ReviewEvent]) -> None:
+    latest: dict[tuple[int, int, str], BlindLabel] = {}
+    for e in events:
+        for nid in e.note_ids:
+            key = (int(e.run_id or 0), int(nid), e.actor)
+            first = latest[key].first_event_id if key in latest else e.id
+            latest[key] = BlindLabel(key[0], key[1], e.actor, _blind_choice(e.after), first, e.id)
+    state.blind = sorted(latest.values(), key=lambda b: (b.first_event_id, b.note_id))
+
+
+def fold(session: Session, project_id: int, watermark: int | None = None) -> LogState:
+    """Fold the project's review log up to ``watermark`` (default: the head of the log).
+
+    Args:
+        session: An open transaction (one snapshot for the fold and the figures).
+        project_id: The project.
+        watermark: Fold events with ``id <= watermark`` only.
+
+    Returns:
+        The :class:`LogState`.
+    """
+    top = head(session, project_id)
+    mark = top if watermark is None else min(watermark, top)
+    events = session.scalars(
+        select(ReviewEvent)
+        .where(ReviewEvent.project_id == project_id, ReviewEvent.id <= mark)
+        .order_by(ReviewEvent.id)
+    ).all()
+    reverted = {
+        int(e.reverts_event_id) for e in events if e.action == "revert" and e.reverts_event_id
+    }
+    state = LogState(watermark=mark)
+    blind: list[ReviewEvent] = []
+    for e in events:
+        if e.id in reverted or e.action == "revert":
+            continue
+        if e.mode == "blind" and e.action == "audit_label":
+            blind.append(e)
+        elif e.mode == "workflow" and e.action in WORKFLOW_ACTIONS:
+            _apply(state, e)
+            state.actions.setdefault(int(e.run_id or 0), Counter())[e.action] += 1
+            state.actors[(e.actor, int(e.run_id or 0))] += 1
+    _blind(state, blind)
+    return state

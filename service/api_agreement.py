@@ -1,0 +1,177 @@
+"""Agreement routes of the JSON API (lead role): judge error, corrected counts, saturation, drift.
+
+Every answer carries ``watermark`` (the highest review event id it reflects) and
+``computed_at``; pass ``watermark=`` to recompute figures as of an earlier log position.
+Filters (``run_id``, ``batch_id``, ``week`` as ``2026-W48``, ``judge_version``) combine.
+
+- ``GET /api/v1/projects/{project}/agreement``: every figure of the scope.
+- ``GET …/agreement/runs`` · ``…/batches`` · ``…/weeks`` · ``…/judge-versions`` (with drift
+  alarms) · ``…/reviewers``: the same figures per run, batch, ISO week × judge version,
+  judge version and reviewer.
+- ``GET /api/v1/projects/{project}/agreement.csv``: everything as one long CSV table.
+- ``GET /api/v1/runs/{run_id}/audit/gate``: the blind-first gate of the caller (reviewers)
+  or of ``reviewer=`` (leads): notes still to label blind before seeing proposals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import PlainTextResponse
+from sqlalchemy.orm import Session
+
+from service.agreement import Scope, Snapshot, figures, snapshot
+from service.agreement_csv import agreement_csv
+from service.agreement_data import check_week
+from service.agreement_reviewers import reviewers_json
+from service.agreement_time import batches_json, runs_json, versions_json, weeks_json
+from service.audit import blind_gate
+from service.auth import Principal, Role, project_by_name
+from service.context import Services
+from service.deps import principal, services
+from service.errors import Forbidden, NotFound
+from service.storage.models import Batch, Run
+
+router = APIRouter(prefix="/api/v1", tags=["agreement"])
+Svc = Annotated[Services, Depends(services)]
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def scope_params(
+    run_id: Annotated[int | None, Query(description="Only this run.")] = None,
+    batch_id: Annotated[int | None, Query(description="Only runs over this batch.")] = None,
+    week: Annotated[str | None, Query(description="ISO week of the run, e.g. 2026-W48.")] = None,
+    judge_version: Annotated[str | None, Query(description="Only this judge version.")] = None,
+) -> Scope:
+    return Scope(run_id, batch_id, check_week(week) if week else None, judge_version)
+
+
+ScopeQ = Annotated[Scope, Depends(scope_params)]
+Watermark = Annotated[
+    int | None, Query(ge=0, description="Fold the review log up to this event id.")
+]
+
+
+def _check_scope(session: Session, project_id: int, scope: Scope) -> None:
+    if scope.run_id is not None:
+        run = session.get(Run, scope.run_id)
+        if run is None or run.project_id != project_id:
+            raise NotFound(f"no run {scope.run_id} in this project", field="run_id")
+    if scope.batch_id is not None:
+        batch = session.get(Batch, scope.batch_id)
+        if batch is None or batch.project_id != project_id:
+            raise NotFound(f"no batch {scope.batch_id} in this project", field="batch_id")
+
+
+def lead_snapshot(
+    session: Session, caller: Principal, project: str, scope: Scope, watermark: int | None
+) -> Snapshot:
+    """The project's snapshot for a lead (403 for other roles, 404 for unknown ids)."""
+    proj = project_by_name(session, project)
+    caller.require(proj.id, "lead")
+    _check_scope(session, proj.id, scope)
+    return snapshot(session, proj.id, watermark)
+
+
+def _answer(
+    svc: Services,
+    caller: Principal,
+    project: str,
+    scope: Scope,
+    watermark: int | None,
+    key: str,
+    build: Callable[[Snapshot, Scope], Any],
+) -> dict[str, Any]:
+    with svc.db.transaction() as s:
+        snap = lead_snapshot(s, caller, project, scope, watermark)
+        return {"project": project, **snap.stamp(), "scope": _scope(scope), key: build(snap, scope)}
+
+
+def _scope(scope: Scope) -> dict[str, Any]:
+    return {k: getattr(scope, k) for k in ("run_id", "batch_id", "week", "judge_version")}
+
+
+@router.get("/projects/{project}/agreement")
+def get_agreement(
+    project: str, svc: Svc, caller: Caller, scope: ScopeQ, watermark: Watermark = None
+) -> dict[str, Any]:
+    """Every agreement figure of the scope: judge error rate, workflow disagreement,
+    proposal outcomes, corrected counts, saturation, human noise, note and partition agreement."""
+    with svc.db.transaction() as s:
+        snap = lead_snapshot(s, caller, project, scope, watermark)
+        return {"project": project, **figures(snap, scope)}
+
+
+@router.get("/projects/{project}/agreement/runs")
+def get_runs(
+    project: str, svc: Svc, caller: Caller, scope: ScopeQ, watermark: Watermark = None
+) -> dict[str, Any]:
+    """Per run: judge error rate, workflow disagreement and proposal outcomes."""
+    return _answer(svc, caller, project, scope, watermark, "runs", runs_json)
+
+
+@router.get("/projects/{project}/agreement/batches")
+def get_batches(
+    project: str, svc: Svc, caller: Caller, scope: ScopeQ, watermark: Watermark = None
+) -> dict[str, Any]:
+    """Per batch: the pooled judge error rate of the runs over it."""
+    return _answer(svc, caller, project, scope, watermark, "batches", batches_json)
+
+
+@router.get("/projects/{project}/agreement/weeks")
+def get_weeks(
+    project: str, svc: Svc, caller: Caller, scope: ScopeQ, watermark: Watermark = None
+) -> dict[str, Any]:
+    """Per ISO week and judge version: pooled judge error rate with its interval."""
+    return _answer(svc, caller, project, scope, watermark, "weeks", weeks_json)
+
+
+@router.get("/projects/{project}/agreement/judge-versions")
+def get_versions(
+    project: str, svc: Svc, caller: Caller, scope: ScopeQ, watermark: Watermark = None
+) -> dict[str, Any]:
+    """Per judge version: all-time pooled error, rolling error and drift alarms."""
+    return _answer(svc, caller, project, scope, watermark, "judge_versions", versions_json)
+
+
+@router.get("/projects/{project}/agreement/reviewers")
+def get_reviewers(
+    project: str, svc: Svc, caller: Caller, scope: ScopeQ, watermark: Watermark = None
+) -> dict[str, Any]:
+    """Per reviewer: blind audit size, judge disagreement, agreement with other reviewers."""
+
+    def build(snap: Snapshot, sc: Scope) -> list[dict[str, Any]]:
+        return reviewers_json(snap.state, snap.select(sc))
+
+    return _answer(svc, caller, project, scope, watermark, "reviewers", build)
+
+
+@router.get("/projects/{project}/agreement.csv", response_class=PlainTextResponse)
+def get_csv(
+    project: str, svc: Svc, caller: Caller, scope: ScopeQ, watermark: Watermark = None
+) -> PlainTextResponse:
+    """Every figure as one long CSV table (one row per scope, metric and label)."""
+    with svc.db.transaction() as s:
+        snap = lead_snapshot(s, caller, project, scope, watermark)
+        text = agreement_csv(snap, scope)
+    filename = f"axial-{project}-agreement-{snap.state.watermark}.csv"
+    return PlainTextResponse(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/runs/{run_id}/audit/gate")
+def get_gate(run_id: int, svc: Svc, caller: Caller, reviewer: str | None = None) -> dict[str, Any]:
+    """Whether the caller (or, for a lead, ``reviewer``) must finish the blind audit first."""
+    with svc.db.transaction() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise NotFound(f"no run {run_id}", field="run_id")
+        role = caller.require(run.project_id, "review")
+        if reviewer is not None and reviewer != caller.name and role != Role.lead:
+            raise Forbidden("only a lead may look at another reviewer's gate")
+        return blind_gate(s, run, reviewer or caller.name).to_json()

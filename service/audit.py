@@ -1,0 +1,215 @@
+"""The blind audit draw, stratified by judge proposal (METRICS.md §3.3), and the blind-first gate.
+
+When a run finishes, :func:`draw_stratified_audit` draws its blind audit sample **before**
+anyone has seen the run's proposals. Strata are the run's judge proposals plus the judge-noise
+stratum (the notes the judge put in no proposal). Allocation of ``n = min(size, N)`` notes:
+
+- **Every stratum gets one note; the rest is proportional to the remaining capacity.** With
+  ``S`` strata and ``S <= n``: ``n_j = 1 + r·(N_j − 1)/(N − S)`` with ``r = n − S``, rounded
+  by largest remainder (ties: larger stratum, then stratum order), so ``Σ n_j = n`` exactly,
+  ``1 <= n_j <= N_j``, and the audit stays close to proportional (self-weighting) allocation.
+  METRICS.md §3.3 audits proposals with ``N_j <= 8`` whole; with the default 30 notes that
+  would spend the whole audit on a few small proposals, so we deviate: size stays the setting.
+- **More strata than notes** (``S > n``): a simple random sample of ``n`` notes
+  (``π = n/N`` for every note). The headline stays unbiased; strata without an audited note
+  cannot be corrected (display tier B or C, never a guessed count).
+
+Each drawn note is stored in ``audit_draw`` with its stratum (``proposal:<id>`` or ``noise``),
+its inclusion probability ``π_i = n_j/N_j`` (or ``n/N``), the seed and a seeded random
+presentation position. The draw is idempotent: a run keeps its first draw.
+
+The gate: :func:`pending_blind_audit` lists the sample notes a reviewer has not labelled blind
+yet; :func:`blind_gate` says whether the reviewer must label them before seeing proposals
+(``must_audit_first``: the run is in blind mode and notes are pending).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.storage.models import AuditDraw, Proposal, ProposalMember, ReviewEvent, Run, RunNote
+
+NOISE_STRATUM = "noise"
+
+
+def stratum_key(proposal_id: int | None) -> str:
+    """The stored stratum name of a judge proposal, or of the judge-noise stratum."""
+    return NOISE_STRATUM if proposal_id is None else f"proposal:{proposal_id}"
+
+
+def allocate(sizes: Sequence[int], n: int) -> list[int] | None:
+    """Audited notes per stratum: one each, the rest proportional to ``N_j − 1``.
+
+    Args:
+        sizes: ``N_j`` of each stratum (all positive).
+        n: Total audit size, ``0 <= n <= Σ N_j``.
+
+    Returns:
+        ``n_j`` per stratum (summing to ``n``), or ``None`` when there are more strata than
+        notes to draw (the caller then draws a simple random sample).
+
+    Raises:
+        ValueError: On a non-positive stratum size or ``n`` outside ``[0, Σ N_j]``.
+    """
+    total = sum(sizes)
+    if any(s <= 0 for s in sizes) or not 0 <= n <= total:
+        raise ValueError(f"need positive stratum sizes and 0 <= n <= {total}, got n={n}")
+    if n == 0:
+        return [0] * len(sizes)
+    if len(sizes) > n:
+        return None
+    rest, capacity = n - len(sizes), total - len(sizes)
+    quotas = [rest * (s - 1) / capacity if capacity else 0.0 for s in sizes]
+    extra = [int(q) for q in quotas]
+    order = sorted(range(len(sizes)), key=lambda j: (-(quotas[j] - extra[j]), -sizes[j], j))
+    for j in order[: rest - sum(extra)]:
+        extra[j] += 1
+    return [1 + e for e in extra]
+
+
+def _strata(session: Session, run_id: int) -> list[tuple[str, list[int]]]:
+    """The run's strata: each judge proposal's notes, then the judge-noise stratum."""
+    population = {
+        int(n) for n in session.scalars(select(RunNote.note_id).where(RunNote.run_id == run_id))
+    }
+    rows = session.execute(
+        select(ProposalMember.proposal_id, ProposalMember.note_id)
+        .join(Proposal, Proposal.id == ProposalMember.proposal_id)
+        .where(Proposal.run_id == run_id, Proposal.origin == "judge")
+        .order_by(ProposalMember.proposal_id, ProposalMember.note_id)
+    ).all()
+    members: dict[int, list[int]] = {}
+    for pid, nid in rows:
+        if int(nid) in population:
+            members.setdefault(int(pid), []).append(int(nid))
+    claimed = {n for notes in members.values() for n in notes}
+    strata = [(stratum_key(pid), notes) for pid, notes in sorted(members.items())]
+    noise = sorted(population - claimed)
+    if noise:
+        strata.append((NOISE_STRATUM, noise))
+    return strata
+
+
+def _existing(session: Session, run_id: int) -> list[int]:
+    rows = session.scalars(
+        select(AuditDraw.note_id).where(AuditDraw.run_id == run_id).order_by(AuditDraw.position)
+    )
+    return [int(n) for n in rows]
+
+
+def draw_stratified_audit(session: Session, run_id: int, size: int, seed: int) -> list[int]:
+    """Draw (once) the run's blind audit sample, stratified by judge proposal.
+
+    Args:
+        session: The open transaction (the run's proposals are already stored).
+        run_id: The finished run.
+        size: Audit size setting; ``n = min(size, N)``.
+        seed: The run's seed (stored with every drawn note).
+
+    Returns:
+        The drawn note ids in presentation order (the existing draw if the run has one).
+    """
+    existing = _existing(session, run_id)
+    if existing:
+        return existing
+    strata = _strata(session, run_id)
+    total = sum(len(notes) for _, notes in strata)
+    n = min(max(size, 0), total)
+    if n == 0:
+        return []
+    rng = random.Random(seed)
+    counts = allocate([len(notes) for _, notes in strata], n)
+    drawn: list[tuple[int, str, float]] = []
+    if counts is None:
+        of = {nid: key for key, notes in strata for nid in notes}
+        drawn = [(nid, of[nid], n / total) for nid in rng.sample(sorted(of), n)]
+    else:
+        for (key, notes), k in zip(strata, counts, strict=True):
+            drawn += [(nid, key, k / len(notes)) for nid in rng.sample(notes, k)]
+    rng.shuffle(drawn)
+    session.add_all(
+        AuditDraw(
+            run_id=run_id, note_id=nid, position=i, stratum=key, inclusion_prob=prob, seed=seed
+        )
+        for i, (nid, key, prob) in enumerate(drawn)
+    )
+    session.flush()
+    return [nid for nid, _, _ in drawn]
+
+
+def _labelled_by(session: Session, run_id: int, reviewer: str) -> set[int]:
+    """Notes the reviewer has a (non-reverted) blind label for in the run."""
+    events = session.execute(
+        select(ReviewEvent.id, ReviewEvent.note_ids).where(
+            ReviewEvent.run_id == run_id,
+            ReviewEvent.mode == "blind",
+            ReviewEvent.action == "audit_label",
+            ReviewEvent.actor == reviewer,
+        )
+    ).all()
+    reverted = set(
+        session.scalars(
+            select(ReviewEvent.reverts_event_id).where(
+                ReviewEvent.run_id == run_id, ReviewEvent.action == "revert"
+            )
+        )
+    )
+    return {int(n) for eid, notes in events if eid not in reverted for n in notes}
+
+
+def pending_blind_audit(session: Session, run_id: int, reviewer: str) -> list[int]:
+    """The run's audit notes the reviewer has not labelled blind yet, in presentation order."""
+    done = _labelled_by(session, run_id, reviewer)
+    return [n for n in _existing(session, run_id) if n not in done]
+
+
+@dataclass(frozen=True, slots=True)
+class BlindGate:
+    """Whether a reviewer must finish the blind audit before seeing a run's proposals.
+
+    Attributes:
+        run_id: The run.
+        reviewer: The reviewer's name (as recorded on review events).
+        blind_mode: The run is in blind mode (a lead turned it on).
+        sample_size: Notes in the run's audit sample.
+        pending_note_ids: Sample notes the reviewer has not labelled yet, in order.
+        must_audit_first: ``blind_mode`` and notes pending: show the audit, not proposals.
+    """
+
+    run_id: int
+    reviewer: str
+    blind_mode: bool
+    sample_size: int
+    pending_note_ids: tuple[int, ...]
+    must_audit_first: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "reviewer": self.reviewer,
+            "blind_mode": self.blind_mode,
+            "sample_size": self.sample_size,
+            "labelled": self.sample_size - len(self.pending_note_ids),
+            "pending_note_ids": list(self.pending_note_ids),
+            "must_audit_first": self.must_audit_first,
+        }
+
+
+def blind_gate(session: Session, run: Run, reviewer: str) -> BlindGate:
+    """The blind-first gate of ``reviewer`` on ``run`` (the caller checked permissions)."""
+    pending = pending_blind_audit(session, run.id, reviewer)
+    size = len(_existing(session, run.id))
+    return BlindGate(
+        run_id=run.id,
+        reviewer=reviewer,
+        blind_mode=bool(run.blind_mode),
+        sample_size=size,
+        pending_note_ids=tuple(pending),
+        must_audit_first=bool(run.blind_mode) and bool(pending),
+    )

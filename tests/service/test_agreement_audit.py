@@ -1,0 +1,157 @@
+"""The blind audit draw: allocation by hand, stratified draws stored with π and seed, the gate."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from service.agreement_replay import RecordedProposal, store_judge_output
+from service.audit import allocate, draw_stratified_audit
+from service.batches import get_or_create_project
+from service.storage.models import AuditDraw, Note, Proposal
+from tests.conftest import auth
+
+
+def test_allocation_gives_one_per_stratum_and_the_rest_by_capacity() -> None:
+    # N = 40, S = 3, n = 10: r = 7 over capacities 19, 9, 9 (sum 37):
+    # quotas 3.595, 1.703, 1.703 -> floors 3, 1, 1 (5) -> 2 more by remainder: 2nd, 3rd.
+    assert allocate([20, 10, 10], 10) == [4, 3, 3]
+    assert sum(allocate([20, 10, 10], 10) or []) == 10
+
+
+def test_allocation_is_exact_at_the_edges() -> None:
+    assert allocate([1, 1, 5], 3) == [1, 1, 1]  # n = S: one each
+    assert allocate([1, 1, 5], 7) == [1, 1, 5]  # census
+    assert allocate([3, 4], 0) == [0, 0]
+    assert allocate([5, 5, 5], 2) is None  # more strata than notes: simple random sample
+    with pytest.raises(ValueError, match="0 <= n"):
+        allocate([2, 2], 5)
+
+
+def test_allocation_never_exceeds_a_stratum_and_stays_near_proportional() -> None:
+    sizes = [120, 60, 30, 7, 2, 1, 80]
+    counts = allocate(sizes, 30)
+    assert counts is not None and sum(counts) == 30
+    assert all(1 <= k <= s for k, s in zip(counts, sizes, strict=True))
+    assert counts[0] > counts[1] > counts[2] >= counts[3]
+
+
+def _batch(app: Any, client: TestClient, key: str, n: int) -> tuple[int, list[int]]:
+    """Submit ``n`` notes as a batch; returns its id and its note ids."""
+    lines = "\n".join(
+        json.dumps({"external_id": f"a{i}", "text": f"audit test note {i}"}) for i in range(n)
+    )
+    resp = client.post(
+        "/api/v1/projects/demo/batches",
+        content=lines,
+        headers={**auth(key), "Content-Type": "application/x-ndjson"},
+    )
+    assert resp.status_code == 201, resp.text
+    batch_id = int(resp.json()["id"])
+    with app.state.services.db.transaction() as s:
+        ids = s.scalars(select(Note.id).where(Note.batch_id == batch_id).order_by(Note.id))
+        return batch_id, list(ids)
+
+
+def _replay(app: Any, batch_id: int, groups: list[list[int]], seed: int = 3) -> int:
+    with app.state.services.db.transaction() as s:
+        project_id = get_or_create_project(s, "demo").id
+    proposals = [RecordedProposal(f"P{i}", tuple(g)) for i, g in enumerate(groups)]
+    return store_judge_output(
+        app.state.services, project_id, batch_id, proposals,
+        judge_id="replay", judge_version="replay/1", seed=seed,
+    )  # fmt: skip
+
+
+def _draws(app: Any, run_id: int) -> list[AuditDraw]:
+    with app.state.services.db.transaction() as s:
+        rows = s.scalars(select(AuditDraw).where(AuditDraw.run_id == run_id))
+        return sorted(rows, key=lambda d: d.position)
+
+
+def test_a_finished_run_draws_a_stratified_sample_with_pi_and_seed(app, client, keys) -> None:
+    app.state.services.settings.audit_sample_size = 10
+    batch, ids = _batch(app, client, keys["lead"], 40)
+    run = _replay(app, batch, [ids[:20], ids[20:30]])
+    draws = _draws(app, run)
+    assert len(draws) == 10
+    by_stratum: dict[str, list[AuditDraw]] = {}
+    for d in draws:
+        by_stratum.setdefault(d.stratum, []).append(d)
+    p0, p1 = (f"proposal:{pid}" for pid in _proposal_ids(app, run))
+    # strata sizes 20, 10 and the judge's noise 10 -> allocation [4, 3, 3] (see above)
+    assert {k: len(v) for k, v in by_stratum.items()} == {p0: 4, p1: 3, "noise": 3}
+    assert {d.inclusion_prob for d in by_stratum[p0]} == {4 / 20}
+    assert {d.inclusion_prob for d in by_stratum["noise"]} == {3 / 10}
+    assert all(d.note_id in ids[30:] for d in by_stratum["noise"])
+    assert {d.seed for d in draws} == {3}
+    assert [d.position for d in draws] == list(range(10))
+
+
+def _proposal_ids(app: Any, run_id: int) -> list[int]:
+    with app.state.services.db.transaction() as s:
+        query = select(Proposal.id).where(Proposal.run_id == run_id).order_by(Proposal.id)
+        return list(s.scalars(query))
+
+
+def test_the_draw_is_seeded_and_drawn_once(app, client, keys) -> None:
+    app.state.services.settings.audit_sample_size = 6
+    batch, ids = _batch(app, client, keys["lead"], 30)
+    first = [d.note_id for d in _draws(app, _replay(app, batch, [ids[:15]], seed=7))]
+    second = [d.note_id for d in _draws(app, _replay(app, batch, [ids[:15]], seed=7))]
+    third = [d.note_id for d in _draws(app, _replay(app, batch, [ids[:15]], seed=8))]
+    assert first == second and first != third
+    with app.state.services.db.transaction() as s:
+        again = draw_stratified_audit(s, 1, 20, 99)  # the run keeps its first draw
+    assert again == first
+
+
+def test_more_strata_than_notes_falls_back_to_a_simple_random_sample(app, client, keys) -> None:
+    app.state.services.settings.audit_sample_size = 3
+    batch, ids = _batch(app, client, keys["lead"], 12)
+    run = _replay(app, batch, [ids[0:2], ids[2:4], ids[4:6], ids[6:8]])
+    draws = _draws(app, run)
+    assert len(draws) == 3
+    assert {d.inclusion_prob for d in draws} == {3 / 12}
+
+
+def test_the_gate_lists_what_a_reviewer_still_has_to_label_blind(app, client, keys) -> None:
+    app.state.services.settings.audit_sample_size = 4
+    batch, ids = _batch(app, client, keys["lead"], 10)
+    run = _replay(app, batch, [ids[:5]])
+    gate = client.get(f"/api/v1/runs/{run}/audit/gate", headers=auth(keys["reviewer"])).json()
+    assert gate["sample_size"] == 4 and gate["must_audit_first"] is False  # blind mode is off
+    order = gate["pending_note_ids"]
+    on = client.post(
+        f"/api/v1/runs/{run}/blind", json={"enabled": True}, headers=auth(keys["lead"])
+    )
+    assert on.status_code == 200, on.text
+    label = client.post(
+        f"/api/v1/runs/{run}/audit/labels",
+        json={"note_id": order[0], "noise": True},
+        headers=auth(keys["reviewer"]),
+    )
+    assert label.status_code == 201, label.text
+    gate = client.get(f"/api/v1/runs/{run}/audit/gate", headers=auth(keys["reviewer"])).json()
+    assert gate["must_audit_first"] is True
+    assert gate["pending_note_ids"] == order[1:] and gate["labelled"] == 1
+    lead_view = client.get(
+        f"/api/v1/runs/{run}/audit/gate",
+        params={"reviewer": gate["reviewer"]},
+        headers=auth(keys["lead"]),
+    ).json()
+    assert lead_view["pending_note_ids"] == order[1:]
+    other = client.get(
+        f"/api/v1/runs/{run}/audit/gate",
+        params={"reviewer": "key:test-lead"},
+        headers=auth(keys["reviewer"]),
+    )
+    assert other.status_code == 403
+    assert (
+        client.get(f"/api/v1/runs/{run}/audit/gate", headers=auth(keys["client"])).status_code
+        == 403
+    )
