@@ -1,6 +1,8 @@
 """Blind audit: a random sample of a run's notes, labelled without seeing the judge's proposals.
 
-When a run finishes the pipeline calls :func:`draw_audit_sample`: a simple random sample
+When a run finishes the pipeline draws the sample (``service.audit.draw_stratified_audit``,
+stratified by judge proposal; :func:`set_blind` draws it the same way if a run has none).
+:func:`draw_audit_sample` is the simple alternative, kept for tests and tools: a simple random sample
 without replacement of ``n = min(size, N)`` of the run's ``N`` notes, each with inclusion
 probability ``n / N``, stored with the seed in ``audit_draw`` (``position`` is the random
 presentation order, stratum ``all``). A lead turns blind mode on per run; reviewers then label
@@ -156,8 +158,10 @@ def set_blind(
     session: Session, principal: Principal, run_id: int, enabled: bool, size: int
 ) -> dict[str, Any]:
     """Lead only: turn blind mode on or off for a run (drawing the sample if it has none)."""
+    from service.audit import draw_stratified_audit  # the pipeline's draw (stratified)
+
     run = load_run(session, principal, run_id, "lead")
-    sample = draw_audit_sample(session, run_id, size, run.seed) if enabled else []
+    sample = draw_stratified_audit(session, run_id, size, run.seed) if enabled else []
     run.blind_mode = enabled
     event = record(session, principal, run, "set_blind", after={"enabled": enabled}, touched={})
     count = len(sample) if enabled else 0
