@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from service import read
+from service import export, read
 from service.auth import Principal, Role, create_key, project_by_name
 from service.batches import BatchResult, count_notes, create_project, store_batch
 from service.context import Services
@@ -250,3 +250,25 @@ def get_categories(project: str, svc: Svc, caller: Caller) -> list[dict[str, Any
     proj = _project(svc, project, caller, "read")
     with svc.db.transaction() as session:
         return read.project_categories(session, proj.id)
+
+
+@router.get("/projects/{project}/categories/{category_id}/export")
+def export_category(
+    project: str,
+    category_id: int,
+    svc: Svc,
+    caller: Caller,
+    format: Annotated[str, Query(pattern="^(jsonl|csv)$")] = "jsonl",
+) -> Response:
+    """A confirmed category's notes as golden eval cases (JSONL or CSV), one per note."""
+    proj = _project(svc, project, caller, "read")
+    with svc.db.transaction() as session:
+        cases = export.golden_cases(session, proj.id, category_id)
+    body = export.to_csv(cases) if format == "csv" else export.to_jsonl(cases)
+    media = "text/csv" if format == "csv" else "application/x-ndjson"
+    filename = f"{project}-category-{category_id}.{format}"
+    return Response(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

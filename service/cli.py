@@ -256,6 +256,25 @@ def categories(project: ProjectOpt, as_json: JsonOpt = False) -> None:
         out.print(table)
 
 
+@app.command("export")
+def export_category(
+    project: ProjectOpt,
+    category: Annotated[int, typer.Option(help="Category id (see `axial categories --json`).")],
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+) -> None:
+    """Print a confirmed category's notes as golden eval cases."""
+    from service import export
+    from service.auth import project_by_name
+
+    try:
+        with services().db.transaction() as session:
+            proj = project_by_name(session, project)
+            cases = export.golden_cases(session, proj.id, category)
+    except ServiceError as exc:
+        raise fail(exc) from exc
+    typer.echo(export.to_csv(cases) if fmt == "csv" else export.to_jsonl(cases), nl=False)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply all migrations."""
