@@ -1,7 +1,345 @@
-"""The lead dashboard (work in progress)."""
+"""The lead dashboard: how often the judge's taxonomy survives human review, with intervals.
+
+``GET /projects/{project}/dashboard`` (lead role; filters ``judge_version``, ``week``,
+``run_id``) shows the headline judge error rate with its interval, n and window; proposal
+outcomes per run (stacked bars); the error per ISO week and judge version with intervals;
+categories as a Pareto chart (corrected count with its interval, raw judge count, cumulative
+share); the saturation curve with its stopping signal; drift alarms; per-reviewer figures.
+Every number names its n and window.
+
+Charts are Vega-Lite specs built here and handed to the page in a
+``<script type="application/json">`` block; ``static/dashboard.js`` renders them with the
+vendored Vega (``static/vendor/vega``) through its expression *interpreter*, so nothing needs
+``unsafe-eval`` or inline scripts under the CSP (``script-src 'self'``).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from review_ui.pages import Chrome, chrome
+from review_ui.routes import render
+from service.agreement import Scope, figures, snapshot
+from service.agreement_data import check_week
+from service.agreement_reviewers import reviewers_json
+from service.agreement_time import runs_json, versions_json, weeks_json
+from service.auth import Principal, project_by_name
+from service.context import Services
+from service.deps import principal, services
 
 router = APIRouter(include_in_schema=False)
+Svc = Annotated[Services, Depends(services)]
+Who = Annotated[Principal, Depends(principal)]
+VL = "https://vega.github.io/schema/vega-lite/v5.json"
+OUTCOMES = ("accepted", "renamed", "membership_edited", "merged", "split", "rejected_noise")
+COLORS = ("#2e7d32", "#81c784", "#fbc02d", "#fb8c00", "#8e24aa", "#c62828", "#bdbdbd")
+WIDTH = 520
+
+
+def pct(value: float | None) -> str:
+    """A share as a whole percent, or an en dash when unknown."""
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """One chart of the page: a Vega-Lite spec and the caption naming its n and window."""
+
+    key: str
+    title: str
+    caption: str
+    spec: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    """The headline lines (METRICS.md §2 display)."""
+
+    error: str
+    detail: str
+    workflow: str
+    indicative: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardPage:
+    """Everything the dashboard template shows."""
+
+    chrome: Chrome
+    project: str
+    scope: Scope
+    watermark: int
+    computed_at: str
+    headline: Headline
+    charts: list[Chart]
+    counts: list[dict[str, Any]]
+    saturation: dict[str, Any]
+    versions: list[dict[str, Any]]
+    reviewers: list[dict[str, Any]]
+    options: dict[str, list[str]]
+
+    @property
+    def specs(self) -> dict[str, dict[str, Any]]:
+        return {c.key: c.spec for c in self.charts}
+
+
+def window_text(window: dict[str, Any]) -> str:
+    """ "3 runs · 2026-W47–2026-W48 · judge v1"."""
+    weeks = window["weeks"]
+    span = "no runs" if not weeks else weeks[0] if len(weeks) == 1 else f"{weeks[0]}–{weeks[-1]}"
+    versions = ", ".join(window["judge_versions"]) or "–"
+    return f"{len(window['runs'])} run(s) · {span} · judge {versions}"
+
+
+def headline(fig: dict[str, Any]) -> Headline:
+    e, window = fig["judge_error_rate"], window_text(fig["window"])
+    if e["value"] is None:
+        error = "Judge error: no blind audit labels yet"
+    else:
+        error = f"Judge error {pct(e['value'])} (95% CI {pct(e['low'])}–{pct(e['high'])})"
+    n_eff = f"{e['n_eff']:g}" if e["n"] else "0"
+    detail = f"blind audit n = {e['n']} (effective n {n_eff}) of {e['drawn']} drawn · {window}"
+    if e.get("awaiting_workflow"):
+        detail += f" · {e['awaiting_workflow']} audited notes await a workflow decision"
+    wf, gap = fig["workflow_disagreement"], fig["anchoring_gap"]
+    workflow = "workflow disagreement –"
+    if wf:
+        workflow = f"workflow disagreement {pct(wf['value'])} (n = {wf['n']:.0f}, diagnostic only)"
+    if gap:
+        workflow += f" → anchoring gap {100 * gap['value']:.0f} pp (n = {gap['n1']:.0f})"
+    return Headline(error, detail, workflow, bool(e.get("indicative")))
+
+
+def _bar(values: list[dict[str, Any]], x: str, y: str, color: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "$schema": VL,
+        "width": WIDTH,
+        "height": 220,
+        "data": {"values": values},
+        "mark": {"type": "bar", "tooltip": True},
+        "encoding": {
+            "x": {"field": x, "type": "ordinal", "sort": None},
+            "y": {"field": y, "type": "quantitative", "stack": "zero"},
+            "color": color,
+        },
+    }
+
+
+def outcomes_chart(fig: dict[str, Any]) -> Chart:
+    """Proposal outcomes per run, stacked (pending proposals in grey)."""
+    values = []
+    for run in fig["proposal_outcomes"]["runs"]:
+        mix = {**run["mix_by_proposal"], "pending": run["pending"]}
+        values += [
+            {"run": f"run {run['run_id']}", "outcome": o, "proposals": mix.get(o, 0)}
+            for o in (*OUTCOMES, "pending")
+        ]
+    scale = {"domain": [*OUTCOMES, "pending"], "range": list(COLORS)}
+    color = {"field": "outcome", "type": "nominal", "scale": scale, "sort": [*OUTCOMES, "pending"]}
+    out = fig["proposal_outcomes"]
+    caption = f"{out['decided']} decided and {out['pending']} pending proposals · " + window_text(
+        fig["window"]
+    )
+    return Chart(
+        "outcomes", "Proposal outcomes per run", caption, _bar(values, "run", "proposals", color)
+    )
+
+
+def weeks_chart(weeks: list[dict[str, Any]]) -> Chart:
+    """Judge error per ISO week and judge version, with Wilson intervals."""
+    values = [
+        {"week": w["week"], "judge version": w["judge_version"], **w["judge_error_rate"]}
+        for w in weeks
+        if w["judge_error_rate"]["value"] is not None
+    ]
+    enc = {
+        "x": {"field": "week", "type": "ordinal"},
+        "color": {"field": "judge version", "type": "nominal"},
+    }
+    y = {"field": "value", "type": "quantitative", "title": "judge error", "axis": {"format": "%"}}
+    spec = {
+        "$schema": VL,
+        "width": WIDTH,
+        "height": 220,
+        "data": {"values": values},
+        "encoding": enc,
+        "layer": [
+            {"mark": "rule", "encoding": {"y": {**y, "field": "low"}, "y2": {"field": "high"}}},
+            {"mark": {"type": "line", "point": True, "tooltip": True}, "encoding": {"y": y}},
+        ],
+    }
+    n = sum(v["n"] for v in values)
+    caption = f"{len(values)} week × version points · blind audit n = {n} in all · 95% Wilson"
+    return Chart("weeks", "Judge error per week and judge version", caption, spec)
+
+
+def pareto_chart(fig: dict[str, Any]) -> Chart:
+    """Categories by corrected count (tier C: raw), interval, raw count, cumulative share."""
+    rows = fig["corrected_counts"]["categories"]
+    shown = [r["estimate"] if r["estimate"] is not None else r["raw"] for r in rows]
+    total, running, values = sum(shown) or 1, 0.0, []
+    for r, count in zip(rows, shown, strict=True):
+        running += count
+        values.append(
+            {
+                "category": r["name"][:40],
+                "count": count,
+                "low": r["low"],
+                "high": r["high"],
+                "raw": r["raw"],
+                "tier": r["tier"],
+                "cumulative": running / total,
+            }
+        )
+    x = {"field": "category", "type": "nominal", "sort": [v["category"] for v in values]}
+    q = {"type": "quantitative", "title": "notes"}
+    layer = [
+        {
+            "mark": {"type": "bar", "tooltip": True},
+            "encoding": {
+                "y": {"field": "count", **q},
+                "color": {"field": "tier", "type": "nominal", "scale": {"domain": ["A", "B", "C"]}},
+            },
+        },
+        {"mark": "rule", "encoding": {"y": {"field": "low", **q}, "y2": {"field": "high"}}},
+        {
+            "mark": {"type": "tick", "color": "black", "size": 28, "thickness": 2},
+            "encoding": {"y": {"field": "raw", **q}},
+        },
+    ]
+    cum = {
+        "mark": {"type": "line", "point": True, "color": "#555"},
+        "encoding": {"y": {"field": "cumulative", "type": "quantitative", "axis": {"format": "%"}}},
+    }
+    spec = {
+        "$schema": VL,
+        "width": WIDTH,
+        "height": 240,
+        "data": {"values": values},
+        "encoding": {"x": x},
+        "layer": [{"layer": layer}, cum],
+        "resolve": {"scale": {"y": "independent"}},
+    }
+    c = fig["corrected_counts"]
+    caption = f"N = {c['batch_size']} notes · {c['audited']} blind-audited · tick = judge's count"
+    return Chart("pareto", "Categories: corrected counts (Pareto)", caption, spec)
+
+
+def saturation_chart(fig: dict[str, Any]) -> Chart:
+    """Discoveries D(t) over the blind review stream, and the rarefaction expectation."""
+    sat = fig["saturation"]
+    live = [
+        {"notes": t, "categories": d, "curve": "live (blind stream)"}
+        for t, d in sat["live"]["curve"]
+    ]
+    retro = [
+        {"notes": n, "categories": e, "curve": "expected (rarefaction, workflow)"}
+        for n, e in sat["retrospective"]["curve"]
+    ]
+    spec = {
+        "$schema": VL,
+        "width": WIDTH,
+        "height": 220,
+        "data": {"values": live + retro},
+        "mark": {"type": "line", "tooltip": True},
+        "encoding": {
+            "x": {"field": "notes", "type": "quantitative", "title": "non-noise notes"},
+            "y": {"field": "categories", "type": "quantitative"},
+            "color": {"field": "curve", "type": "nominal"},
+        },
+    }
+    caption = (
+        f"{sat['message']} · stream n = {sat['live']['non_noise']} · "
+        f"workflow n = {sat['retrospective']['n']}"
+    )
+    return Chart("saturation", "Saturation", caption, spec)
+
+
+def runs_chart(runs: list[dict[str, Any]]) -> Chart:
+    """Judge error per run, in time order, with intervals (what the drift tests watch)."""
+    values = [
+        {"run": f"run {r['run_id']}", "judge version": r["judge_version"], **r["judge_error_rate"]}
+        for r in runs
+        if r["judge_error_rate"]["value"] is not None
+    ]
+    enc = {
+        "x": {"field": "run", "type": "ordinal", "sort": None},
+        "color": {"field": "judge version", "type": "nominal"},
+    }
+    y = {"field": "value", "type": "quantitative", "title": "judge error", "axis": {"format": "%"}}
+    spec = {
+        "$schema": VL,
+        "width": WIDTH,
+        "height": 200,
+        "data": {"values": values},
+        "encoding": enc,
+        "layer": [
+            {"mark": "rule", "encoding": {"y": {**y, "field": "low"}, "y2": {"field": "high"}}},
+            {"mark": {"type": "point", "filled": True, "tooltip": True}, "encoding": {"y": y}},
+        ],
+    }
+    return Chart("runs", "Judge error per run", f"{len(values)} audited runs · 95% Wilson", spec)
+
+
+def _options(runs: list[dict[str, Any]]) -> dict[str, list[str]]:
+    return {
+        "judge_version": sorted({r["judge_version"] for r in runs}),
+        "week": sorted({r["week"] for r in runs}),
+        "run_id": [str(r["run_id"]) for r in runs],
+    }
+
+
+def dashboard_page(
+    request: Request, svc: Services, who: Principal, project: str, scope: Scope
+) -> DashboardPage:
+    """Compute every figure of ``scope`` once and lay it out for the template."""
+    with svc.db.transaction() as session:
+        proj = project_by_name(session, project)
+        who.require(proj.id, "lead")
+        snap = snapshot(session, proj.id)
+    fig, everything = figures(snap, scope), runs_json(snap, Scope())
+    runs, weeks = runs_json(snap, scope), weeks_json(snap, scope)
+    charts = [
+        outcomes_chart(fig),
+        weeks_chart(weeks),
+        pareto_chart(fig),
+        saturation_chart(fig),
+        runs_chart(runs),
+    ]
+    return DashboardPage(
+        chrome=chrome(request, who, f"{project} — judge agreement", project=project),
+        project=project,
+        scope=scope,
+        watermark=snap.state.watermark,
+        computed_at=snap.computed_at.isoformat(timespec="seconds"),
+        headline=headline(fig),
+        charts=charts,
+        counts=fig["corrected_counts"]["categories"],
+        saturation=fig["saturation"],
+        versions=versions_json(snap, scope),
+        reviewers=reviewers_json(snap.state, snap.select(scope)),
+        options=_options(everything),
+    )
+
+
+@router.get("/projects/{project}/dashboard")
+def dashboard(
+    request: Request,
+    project: str,
+    svc: Svc,
+    who: Who,
+    judge_version: Annotated[str | None, Query()] = None,
+    week: Annotated[str | None, Query()] = None,
+    run_id: Annotated[str | None, Query()] = None,
+) -> Response:
+    """The lead dashboard of a project (optionally one judge version, week or run)."""
+    scope = Scope(
+        run_id=int(run_id) if run_id and run_id.isdigit() else None,
+        week=check_week(week) if week else None,
+        judge_version=judge_version or None,
+    )
+    return render(request, "dashboard.html", dashboard_page(request, svc, who, project, scope))
