@@ -177,9 +177,8 @@ def weeks_chart(weeks: list[dict[str, Any]]) -> Chart:
     return Chart("weeks", "Judge error per week and judge version", caption, spec)
 
 
-def pareto_chart(fig: dict[str, Any]) -> Chart:
-    """Categories by corrected count (tier C: raw), interval, raw count, cumulative share."""
-    rows = fig["corrected_counts"]["categories"]
+def _pareto_values(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One bar per label, largest first, with the cumulative share of the shown counts."""
     shown = [r["estimate"] if r["estimate"] is not None else r["raw"] for r in rows]
     total, running, values = sum(shown) or 1, 0.0, []
     for r, count in zip(rows, shown, strict=True):
@@ -195,6 +194,12 @@ def pareto_chart(fig: dict[str, Any]) -> Chart:
                 "cumulative": running / total,
             }
         )
+    return values
+
+
+def pareto_chart(fig: dict[str, Any]) -> Chart:
+    """Categories by corrected count (tier C: raw), interval, raw count, cumulative share."""
+    values = _pareto_values(fig["corrected_counts"]["categories"])
     x = {"field": "category", "type": "nominal", "sort": [v["category"] for v in values]}
     q = {"type": "quantitative", "title": "notes"}
     layer = [

@@ -98,9 +98,12 @@ def snapshot(session: Session, project_id: int, watermark: int | None = None) ->
     state = fold(session, project_id, watermark)
     runs = tuple(view(r, state) for r in load_runs(session, project_id))
     return Snapshot(
-        project_id, state, runs, frozenset(judge_proposal_ids(session, project_id)),
+        project_id,
+        state,
+        runs,
+        frozenset(judge_proposal_ids(session, project_id)),
         datetime.now(UTC),
-    )  # fmt: skip
+    )
 
 
 def headline_error(audit: Sequence[AuditLabel], awaiting: int = 0) -> dict[str, Any]:
@@ -191,10 +194,15 @@ def partition_json(views: Sequence[RunView]) -> dict[str, Any] | None:
         return None
     p = partition_agreement(human, judge)
     return {
-        "n": p.n, "source": "workflow", "bcubed_f1": num(p.bcubed.f1),
-        "bcubed_precision": num(p.bcubed.precision), "bcubed_recall": num(p.bcubed.recall),
-        "ari": num(p.ari), "ami": num(p.ami), "v_measure": num(p.v_measure),
-    }  # fmt: skip
+        "n": p.n,
+        "source": "workflow",
+        "bcubed_f1": num(p.bcubed.f1),
+        "bcubed_precision": num(p.bcubed.precision),
+        "bcubed_recall": num(p.bcubed.recall),
+        "ari": num(p.ari),
+        "ami": num(p.ami),
+        "v_measure": num(p.v_measure),
+    }
 
 
 def _decided(v: RunView) -> list[JudgeProposal]:
@@ -205,16 +213,22 @@ def run_outcomes(snap: Snapshot, v: RunView) -> dict[str, Any]:
     """Outcomes of the run's decided proposals from the final workflow partition (§1.1)."""
     decided = _decided(v)
     base = {
-        "run_id": v.data.run_id, "judge_version": v.data.judge_version, "week": v.data.week,
-        "proposals": len(v.proposals), "decided": len(decided),
+        "run_id": v.data.run_id,
+        "judge_version": v.data.judge_version,
+        "week": v.data.week,
+        "proposals": len(v.proposals),
+        "decided": len(decided),
         "pending": len(v.proposals) - len(decided),
         "actions": dict(snap.state.actions.get(v.data.run_id, Counter())),
-    }  # fmt: skip
+    }
     if not decided:
         return {**base, "mix_by_proposal": {}, "mix_by_note": {}, "acceptance": None}
     names = {c: snap.state.label_name(c) for c in v.workflow.values() if c is not None}
-    origin = {c for c, info in snap.state.categories.items()
-              if info.origin_proposal_id in snap.judge_proposals}  # fmt: skip
+    origin = {
+        c
+        for c, info in snap.state.categories.items()
+        if info.origin_proposal_id in snap.judge_proposals
+    }
     s = proposal_agreement(decided, v.workflow, names, snap.state.renamed, origin)
     titles = {p.proposal_id: p.name for p in decided}
     return {

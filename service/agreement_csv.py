@@ -17,15 +17,35 @@ from service.agreement_reviewers import reviewers_json
 from service.agreement_time import batches_json, runs_json, versions_json, weeks_json
 
 COLUMNS = (
-    "scope_kind", "scope_key", "judge_version", "metric", "label", "value", "low", "high", "n",
-    "tier", "watermark", "computed_at",
-)  # fmt: skip
+    "scope_kind",
+    "scope_key",
+    "judge_version",
+    "metric",
+    "label",
+    "value",
+    "low",
+    "high",
+    "n",
+    "tier",
+    "watermark",
+    "computed_at",
+)
 
 
 def _iv(kind: str, key: Any, version: str, metric: str, block: dict[str, Any] | None) -> list[Any]:
     block = block or {}
-    return [kind, key, version, metric, "", block.get("value"), block.get("low"),
-            block.get("high"), block.get("n"), ""]  # fmt: skip
+    return [
+        kind,
+        key,
+        version,
+        metric,
+        "",
+        block.get("value"),
+        block.get("low"),
+        block.get("high"),
+        block.get("n"),
+        "",
+    ]
 
 
 def _project_rows(fig: dict[str, Any]) -> Iterator[list[Any]]:
@@ -37,15 +57,45 @@ def _project_rows(fig: dict[str, Any]) -> Iterator[list[Any]]:
         yield _iv("project", "", "", "human_disagreement", fig["human_noise"]["e_hh"])
     outcomes = fig["proposal_outcomes"]
     for outcome, count in outcomes["mix_by_proposal"].items():
-        yield ["project", "", "", "proposal_outcome", outcome, count, "", "",
-               outcomes["decided"], ""]  # fmt: skip
+        yield [
+            "project",
+            "",
+            "",
+            "proposal_outcome",
+            outcome,
+            count,
+            "",
+            "",
+            outcomes["decided"],
+            "",
+        ]
     for row in fig["corrected_counts"]["categories"]:
         yield ["project", "", "", "judge_count", row["name"], row["raw"], "", "", "", row["tier"]]
-        yield ["project", "", "", "corrected_count", row["name"], row["estimate"], row["low"],
-               row["high"], fig["corrected_counts"]["audited"], row["tier"]]  # fmt: skip
+        yield [
+            "project",
+            "",
+            "",
+            "corrected_count",
+            row["name"],
+            row["estimate"],
+            row["low"],
+            row["high"],
+            fig["corrected_counts"]["audited"],
+            row["tier"],
+        ]
     sat = fig["saturation"]
-    yield ["project", "", "", "saturated", "", int(sat["saturated"]), "", "",
-           sat["live"]["non_noise"], ""]  # fmt: skip
+    yield [
+        "project",
+        "",
+        "",
+        "saturated",
+        "",
+        int(sat["saturated"]),
+        "",
+        "",
+        sat["live"]["non_noise"],
+        "",
+    ]
 
 
 def _series_rows(snap: Snapshot, scope: Scope) -> Iterator[list[Any]]:
@@ -58,8 +108,18 @@ def _series_rows(snap: Snapshot, scope: Scope) -> Iterator[list[Any]]:
     for v in versions_json(snap, scope):
         version = v["judge_version"]
         yield _iv("judge_version", version, version, "judge_error_rate", v["judge_error_rate"])
-        yield ["judge_version", version, version, "drift_alarm", "", int(v["drift"]["alarm"]),
-               "", "", v["drift"]["audited_runs"], ""]  # fmt: skip
+        yield [
+            "judge_version",
+            version,
+            version,
+            "drift_alarm",
+            "",
+            int(v["drift"]["alarm"]),
+            "",
+            "",
+            v["drift"]["audited_runs"],
+            "",
+        ]
 
 
 def _reviewer_rows(snap: Snapshot, scope: Scope) -> Iterator[list[Any]]:

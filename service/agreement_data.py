@@ -181,6 +181,7 @@ class RunView:
     awaiting: int
 
     def judge_label_is_mapped(self, note_id: int) -> bool:
+        """Whether ``ĵ`` of the note is known: judge noise, or a proposal with ``m(j)``."""
         label = self.judge.get(note_id)
         return label is None or label > UNMAPPED_BASE
 

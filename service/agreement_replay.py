@@ -89,6 +89,39 @@ def _result(proposals: Sequence[RecordedProposal], notes: dict[int, str]) -> Clu
     )
 
 
+def _new_run(
+    services: Services,
+    project_id: int,
+    batch_id: int,
+    judge_id: str,
+    judge_version: str,
+    seed: int,
+    created_by: str | None,
+) -> int:
+    """A running run row for the recorded output (``store_results`` finishes it)."""
+    params = {"scope": "batch", "replay": True, "judge_id": judge_id}
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
+    with services.db.transaction() as session:
+        run = Run(
+            project_id=project_id,
+            batch_id=batch_id,
+            scope="batch",
+            seed=seed,
+            params=params,
+            config_hash=digest,
+            status="running",
+            stage="store",
+            judge_id=judge_id,
+            judge_version=judge_version,
+            created_by=created_by,
+            timings={},
+            started_at=datetime.now(UTC),
+        )
+        session.add(run)
+        session.flush()
+        return int(run.id)
+
+
 def store_judge_output(
     services: Services,
     project_id: int,
@@ -118,17 +151,6 @@ def store_judge_output(
     """
     notes = _batch_notes(services, project_id, batch_id)
     _check(proposals, notes)
-    params = {"scope": "batch", "replay": True, "judge_id": judge_id}
-    with services.db.transaction() as session:
-        now = datetime.now(UTC)
-        run = Run(
-            project_id=project_id, batch_id=batch_id, scope="batch", seed=seed, params=params,
-            config_hash=hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest(),
-            status="running", stage="store", judge_id=judge_id, judge_version=judge_version,
-            created_by=created_by, timings={}, started_at=now,
-        )  # fmt: skip
-        session.add(run)
-        session.flush()
-        run_id = int(run.id)
+    run_id = _new_run(services, project_id, batch_id, judge_id, judge_version, seed, created_by)
     store_results(services, run_id, _result(proposals, notes), {})
     return run_id

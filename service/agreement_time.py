@@ -10,7 +10,7 @@ version:
 - ``jump``: the latest audited run vs the pooled previous W runs, Newcombe's hybrid-score
   difference; the alarm is METRICS.md's rule ``L > δ`` with ``δ = 0.05`` (``worse``);
 - ``cusum``: a Bernoulli CUSUM over audited notes in time order, with ``p0`` the pooled error
-  of the first W audited runs (clipped to [0.01, 0.45]) and ``h`` set by seeded simulation for
+  of the first W audited runs, the latest excluded (clipped to [0.01, 0.45]) and ``h`` set by seeded simulation for
   a false-alarm run length of ≥ 52 runs (:func:`judges.agreement.cusum_threshold`).
 """
 
@@ -114,9 +114,9 @@ def _threshold(p0: float, per_batch: int) -> float:
 
 
 def _cusum(views: Sequence[RunView], batches: Sequence[BatchAudit]) -> dict[str, Any] | None:
-    base = batches[:WINDOW]
+    base = batches[: min(WINDOW, len(batches) - 1)]  # in control: the first runs, not the latest
     n = sum(b.n for b in base)
-    if len(batches) < 2 or n == 0:
+    if not base or n == 0:
         return None
     p0 = min(max(sum(b.disagreements for b in base) / n, 0.01), 0.45)
     p0 = round(p0, 3)

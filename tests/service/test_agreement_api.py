@@ -91,7 +91,8 @@ def world(app: Any, client: TestClient, keys: dict[str, str]) -> World:
         judge_id="replay", judge_version="replay/1", seed=5,
     )  # fmt: skip
     pids = [p["id"] for p in _queue(client, keys, run)]
-    world = World(client, keys, run, batch, *sorted(pids), ids)
+    a, b, c = sorted(pids)
+    world = World(client, keys, run, batch, a, b, c, ids)
     world.post(f"/runs/{run}/blind", {"enabled": True}, "lead")
     return world
 

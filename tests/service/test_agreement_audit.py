@@ -73,7 +73,9 @@ def _draws(app: Any, run_id: int) -> list[AuditDraw]:
         return sorted(rows, key=lambda d: d.position)
 
 
-def test_a_finished_run_draws_a_stratified_sample_with_pi_and_seed(app, client, keys) -> None:
+def test_a_finished_run_draws_a_stratified_sample_with_pi_and_seed(
+    app: Any, client: TestClient, keys: dict[str, str]
+) -> None:
     app.state.services.settings.audit_sample_size = 10
     batch, ids = _batch(app, client, keys["lead"], 40)
     run = _replay(app, batch, [ids[:20], ids[20:30]])
@@ -98,7 +100,9 @@ def _proposal_ids(app: Any, run_id: int) -> list[int]:
         return list(s.scalars(query))
 
 
-def test_the_draw_is_seeded_and_drawn_once(app, client, keys) -> None:
+def test_the_draw_is_seeded_and_drawn_once(
+    app: Any, client: TestClient, keys: dict[str, str]
+) -> None:
     app.state.services.settings.audit_sample_size = 6
     batch, ids = _batch(app, client, keys["lead"], 30)
     first = [d.note_id for d in _draws(app, _replay(app, batch, [ids[:15]], seed=7))]
@@ -110,7 +114,9 @@ def test_the_draw_is_seeded_and_drawn_once(app, client, keys) -> None:
     assert again == first
 
 
-def test_more_strata_than_notes_falls_back_to_a_simple_random_sample(app, client, keys) -> None:
+def test_more_strata_than_notes_falls_back_to_a_simple_random_sample(
+    app: Any, client: TestClient, keys: dict[str, str]
+) -> None:
     app.state.services.settings.audit_sample_size = 3
     batch, ids = _batch(app, client, keys["lead"], 12)
     run = _replay(app, batch, [ids[0:2], ids[2:4], ids[4:6], ids[6:8]])
@@ -119,7 +125,9 @@ def test_more_strata_than_notes_falls_back_to_a_simple_random_sample(app, client
     assert {d.inclusion_prob for d in draws} == {3 / 12}
 
 
-def test_the_gate_lists_what_a_reviewer_still_has_to_label_blind(app, client, keys) -> None:
+def test_the_gate_lists_what_a_reviewer_still_has_to_label_blind(
+    app: Any, client: TestClient, keys: dict[str, str]
+) -> None:
     app.state.services.settings.audit_sample_size = 4
     batch, ids = _batch(app, client, keys["lead"], 10)
     run = _replay(app, batch, [ids[:5]])
