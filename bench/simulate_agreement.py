@@ -343,69 +343,70 @@ def verdict(hits: int, n: int, low: float, high: float, strict: bool) -> bool:
     return mc.high >= low and mc.low <= high
 
 
-def table(results: list[CellResult], strict: bool) -> bool:
-    head = ("    N   n    ε  reps  cover(ε) [MC 95%]      ok  cover(E_N)  width  bias(ê−ε)"
-            "  wf bias  counts cover   ok  unlisted     s")  # fmt: skip
-    print(head)
-    all_ok = True
-    for r in results:
-        size, audit, eps = r.cell
-        hits, n = r.coverage("set")
-        mc = wilson(hits, n) if n else None
-        ok = verdict(hits, n, 0.93, 0.97, strict)
-        bh, bn = r.coverage("batch")
-        vals = [x.value for x in r.repeats if x.value is not None]
-        widths = [x.high - x.low for x in r.repeats if x.low is not None and x.high is not None]
-        wfs = [x.workflow for x in r.repeats if x.workflow is not None]
-        rows, chits = sum(x.count_rows for x in r.repeats), sum(x.count_hits for x in r.repeats)
-        cok = verdict(chits, rows, 0.90, 1.0, strict)
-        all_ok &= ok and cok
-        print(f"{size:5d} {audit:3d} {eps:4.2f} {n:5d}  {_pct(hits / n if n else None)} "
-              f"[{_pct(mc.low if mc else None)},{_pct(mc.high if mc else None)}] {'yes' if ok else 'NO ':>4}"
-              f"  {_pct(bh / bn if bn else None)}  {_pct(sum(widths) / len(widths) if widths else None)}"
-              f"  {_pct(sum(vals) / len(vals) - eps if vals else None):>9}"
-              f"  {_pct(sum(wfs) / len(wfs) - eps if wfs else None):>7}"
-              f"  {_pct(chits / rows if rows else None):>12} {'yes' if cok else 'NO ':>4}"
-              f"  {sum(x.unlisted for x in r.repeats) / max(1, n):8.2f} {r.seconds:5.0f}")  # fmt: skip
-    return all_ok
+HEAD = (
+    "    N   n    ε  reps  cover(ε) [MC 95%]      ok  cover(E_N)  width  bias(ê−ε)"
+    "  wf bias  counts cover   ok  unlisted     s"
+)
+
+
+def _mean(xs: list[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
+def row(r: CellResult, strict: bool) -> tuple[str, bool]:
+    """One table line of a cell, and whether both of its targets are met."""
+    size, audit, eps = r.cell
+    hits, n = r.coverage("set")
+    mc = wilson(hits, n)
+    ok = verdict(hits, n, 0.93, 0.97, strict)
+    bh, bn = r.coverage("batch")
+    width = _mean([x.high - x.low for x in r.repeats if x.low is not None and x.high is not None])
+    value = _mean([x.value for x in r.repeats if x.value is not None])
+    wf = _mean([x.workflow for x in r.repeats if x.workflow is not None])
+    rows, chits = sum(x.count_rows for x in r.repeats), sum(x.count_hits for x in r.repeats)
+    cok = verdict(chits, rows, 0.90, 1.0, strict)
+    cells = [
+        f"{size:5d} {audit:3d} {eps:4.2f} {n:5d}  {_pct(hits / n)} [{_pct(mc.low)},{_pct(mc.high)}]",
+        f"{'yes' if ok else 'NO':>4}  {_pct(bh / bn)}  {_pct(width)}",
+        f"{_pct(None if value is None else value - eps):>9}",
+        f"{_pct(None if wf is None else wf - eps):>7}",
+        f"{_pct(chits / rows if rows else None):>12} {'yes' if cok else 'NO':>4}",
+        f"{sum(x.unlisted for x in r.repeats) / n:8.2f} {r.seconds:5.0f}",
+    ]
+    return " ".join(cells), ok and cok
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--repeats", type=int, default=200, help="repeats per cell (≥ 200 for the targets)"
-    )
+    parser.add_argument("--repeats", type=int, default=200, help="repeats per cell (>= 200)")
     parser.add_argument("--jobs", type=int, default=1, help="cells simulated in parallel")
-    parser.add_argument(
-        "--vigilance", type=float, default=0.7, help="workflow reviewer's catch rate v"
-    )
+    parser.add_argument("--vigilance", type=float, default=0.7, help="workflow catch rate v")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--cells", type=str, default="", help="only these cells, e.g. 50:20:0.05,100:50:0.2"
-    )
-    parser.add_argument(
-        "--strict", action="store_true", help="judge coverage by the point estimate"
-    )
+    parser.add_argument("--cells", default="", help="only these cells, e.g. 50:20:0.05,100:50:0.2")
+    parser.add_argument("--strict", action="store_true", help="judge the point estimate only")
     args = parser.parse_args(argv)
     grid = GRID
     if args.cells:
         grid = [
             (int(b), int(a), float(e)) for b, a, e in (c.split(":") for c in args.cells.split(","))
         ]
-    jobs = [
-        (cell, args.repeats, args.vigilance, args.seed + 100_000 * i) for i, cell in enumerate(grid)
-    ]
-    started = time.perf_counter()
-    if args.jobs > 1:
-        with multiprocessing.get_context("spawn").Pool(args.jobs) as workers:
-            results = workers.map(run_cell, jobs, chunksize=1)
-    else:
-        results = [run_cell(j) for j in jobs]
-    print(f"judge–human agreement simulation: {args.repeats} repeats per cell, vigilance "
-          f"{args.vigilance}, seed {args.seed}, {time.perf_counter() - started:.0f} s")  # fmt: skip
-    ok = table(results, args.strict)
-    print("all targets met" if ok else "a target was missed")
-    return 0 if ok else 1
+    jobs = [(c, args.repeats, args.vigilance, args.seed + 100_000 * i) for i, c in enumerate(grid)]
+    print(
+        f"judge–human agreement simulation: {args.repeats} repeats per cell, vigilance "
+        f"{args.vigilance}, seed {args.seed}, {args.jobs} job(s)\n{HEAD}",
+        flush=True,
+    )
+    started, all_ok = time.perf_counter(), True
+    with multiprocessing.get_context("spawn").Pool(max(1, args.jobs)) as workers:
+        for result in workers.imap(run_cell, jobs):  # in grid order, as soon as each is done
+            line, ok = row(result, args.strict)
+            all_ok &= ok
+            print(line, flush=True)
+    print(
+        f"{time.perf_counter() - started:.0f} s; "
+        + ("all targets met" if all_ok else "a target was missed")
+    )
+    return 0 if all_ok else 1
 
 
 if __name__ == "__main__":
