@@ -15,7 +15,7 @@ vendored Vega (``static/vendor/vega``) through its expression *interpreter*, so 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -23,7 +23,7 @@ from fastapi.responses import Response
 
 from review_ui.pages import Chrome, chrome
 from review_ui.routes import render
-from service.agreement import Scope, figures, snapshot
+from service.agreement import Scope, Snapshot, figures, snapshot
 from service.agreement_data import check_week
 from service.agreement_reviewers import reviewers_json
 from service.agreement_time import runs_json, versions_json, weeks_json
@@ -63,6 +63,7 @@ class Headline:
     detail: str
     workflow: str
     indicative: bool
+    rolling: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,20 @@ def headline(fig: dict[str, Any]) -> Headline:
     if gap:
         workflow += f" → anchoring gap {100 * gap['value']:.0f} pp (n = {gap['n1']:.0f})"
     return Headline(error, detail, workflow, bool(e.get("indicative")))
+
+
+def rolling_lines(versions: list[dict[str, Any]]) -> tuple[str, ...]:
+    """Per judge version: the rolling value over its last 4 audited runs (METRICS.md §2)."""
+    lines = []
+    for v in versions:
+        r = v["drift"]["rolling"]
+        if r is not None:
+            lines.append(
+                f"judge {v['judge_version']}: last {min(4, v['drift']['audited_runs'])} audited "
+                f"run(s) {pct(r['value'])} (95% CI {pct(r['low'])}–{pct(r['high'])}, "
+                f"n = {r['n']:.0f}, pooled counts)"
+            )
+    return tuple(lines)
 
 
 def _bar(values: list[dict[str, Any]], x: str, y: str, color: dict[str, Any]) -> dict[str, Any]:
@@ -290,11 +305,13 @@ def runs_chart(runs: list[dict[str, Any]]) -> Chart:
     return Chart("runs", "Judge error per run", f"{len(values)} audited runs · 95% Wilson", spec)
 
 
-def _options(runs: list[dict[str, Any]]) -> dict[str, list[str]]:
+def _options(snap: Snapshot) -> dict[str, list[str]]:
+    """The filter choices: every judge version, week and run of the project."""
+    runs = [v.data for v in snap.runs]
     return {
-        "judge_version": sorted({r["judge_version"] for r in runs}),
-        "week": sorted({r["week"] for r in runs}),
-        "run_id": [str(r["run_id"]) for r in runs],
+        "judge_version": sorted({r.judge_version for r in runs}),
+        "week": sorted({r.week for r in runs}),
+        "run_id": [str(r.run_id) for r in runs],
     }
 
 
@@ -306,7 +323,7 @@ def dashboard_page(
         proj = project_by_name(session, project)
         who.require(proj.id, "lead")
         snap = snapshot(session, proj.id)
-    fig, everything = figures(snap, scope), runs_json(snap, Scope())
+    fig, versions = figures(snap, scope), versions_json(snap, scope)
     runs, weeks = runs_json(snap, scope), weeks_json(snap, scope)
     charts = [
         outcomes_chart(fig),
@@ -321,13 +338,13 @@ def dashboard_page(
         scope=scope,
         watermark=snap.state.watermark,
         computed_at=snap.computed_at.isoformat(timespec="seconds"),
-        headline=headline(fig),
+        headline=replace(headline(fig), rolling=rolling_lines(versions)),
         charts=charts,
         counts=fig["corrected_counts"]["categories"],
         saturation=fig["saturation"],
-        versions=versions_json(snap, scope),
+        versions=versions,
         reviewers=reviewers_json(snap.state, snap.select(scope)),
-        options=_options(everything),
+        options=_options(snap),
     )
 
 

@@ -78,6 +78,7 @@ def test_the_dashboard_shows_the_apis_figures(
     assert f"blind audit n = {api['judge_error_rate']['n']}" in resp.text
     assert "1 run(s)" in resp.text
     assert "indicative only" in resp.text  # n = 10 < 20
+    assert "Rolling: judge replay/1: last 1 audited run(s)" in resp.text
     specs = json.loads(SPECS.search(resp.text).group(1))  # type: ignore[union-attr]
     assert set(specs) == {"outcomes", "weeks", "pareto", "saturation", "runs"}
     assert all("vega-lite" in s["$schema"] for s in specs.values())
