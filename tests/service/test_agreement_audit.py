@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from judges.agreement import wilson_proportion
 from service.agreement_replay import RecordedProposal, store_judge_output
 from service.audit import allocate, draw_stratified_audit
 from service.batches import get_or_create_project
@@ -163,3 +164,42 @@ def test_the_gate_lists_what_a_reviewer_still_has_to_label_blind(
         client.get(f"/api/v1/runs/{run}/audit/gate", headers=auth(keys["client"])).status_code
         == 403
     )
+
+
+def test_unequal_inclusion_probabilities_weight_the_headline(
+    app: Any, client: TestClient, keys: dict[str, str]
+) -> None:
+    # Proposal A: 20 notes, the judge's noise: 4; audit of 6 -> allocation [4, 2] (quotas
+    # 4·19/22 = 3.45 and 4·3/22 = 0.55 -> floors 3, 0 -> the last note to the larger remainder).
+    app.state.services.settings.audit_sample_size = 6
+    batch, ids = _batch(app, client, keys["lead"], 24)
+    run = _replay(app, batch, [ids[:20]])
+    draws = _draws(app, run)
+    assert sorted(d.inclusion_prob for d in draws) == [0.2] * 4 + [0.5] * 2
+    lead, rev = auth(keys["lead"]), auth(keys["reviewer"])
+    pid = _proposal_ids(app, run)[0]
+    confirm = client.post(f"/api/v1/proposals/{pid}/confirm", json={"version": 1}, headers=rev)
+    category = confirm.json()["category_id"]
+    client.post(f"/api/v1/runs/{run}/blind", json={"enabled": True}, headers=lead)
+    in_a = [d.note_id for d in draws if d.inclusion_prob == 0.2]
+    in_noise = [d.note_id for d in draws if d.inclusion_prob == 0.5]
+    wrong = {in_a[0], in_noise[0]}  # one disagreement in each stratum
+    for d in draws:
+        judge_says = "category" if d.note_id in in_a else "noise"
+        flip = d.note_id in wrong
+        is_noise = (judge_says == "noise") != flip
+        body = {
+            "note_id": d.note_id,
+            **({"noise": True} if is_noise else {"category_id": category}),
+        }
+        assert (
+            client.post(f"/api/v1/runs/{run}/audit/labels", json=body, headers=rev).status_code
+            == 201
+        )
+    error = client.get("/api/v1/projects/demo/agreement", headers=lead).json()["judge_error_rate"]
+    # Hájek: weights 5 (A) and 2 (noise): p = (5 + 2)/(4·5 + 2·2) = 7/24;
+    # Kish: n_eff = 24²/(4·25 + 2·4) = 576/108.
+    expected = wilson_proportion(7 / 24, 576 / 108)
+    assert error["weighted"] is True and (error["n"], error["disagreements"]) == (6, 2)
+    assert error["value"] == round(7 / 24, 4) and error["n_eff"] == round(576 / 108, 2)
+    assert (error["low"], error["high"]) == (round(expected.low, 4), round(expected.high, 4))
