@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from clustering import Embedder
@@ -104,7 +105,9 @@ class Reviewer:
 @pytest.fixture(scope="module")
 def reviewed_demo(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Any]:
     db_file = tmp_path_factory.mktemp("dashboard") / "axial.db"
-    settings = Settings(database_url=f"sqlite:///{db_file}", session_secret="dashboard-tests")
+    settings = Settings(
+        database_url=f"sqlite:///{db_file}", session_secret=SecretStr("dashboard-tests")
+    )
     app = create_app(settings, embedder=embedder, judge=KeywordJudge(), start_worker=False)
     demo = prepare_demo(app.state.services)
     labels = answer_key()["labels"]
