@@ -70,18 +70,14 @@ def create_app(
 
 
 def _include_routers(app: FastAPI) -> None:
+    from review_ui.dashboard import router as dashboard_router
+    from review_ui.routes import install as install_ui
     from service import api, api_agreement, api_review
 
     app.include_router(api.router)
     app.include_router(api_review.router)
     app.include_router(api_agreement.router)
-    try:
-        from review_ui.routes import install as install_ui
-    except ImportError:  # the review UI is optional for API-only deployments
-        return
     install_ui(app)
-    from review_ui.dashboard import router as dashboard_router
-
     app.include_router(dashboard_router)
 
 

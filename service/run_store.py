@@ -76,7 +76,14 @@ def store_results(
         run.done = run.total = 1
 
 
-def _store_cluster(session, run, sample, proposal, reassigned, active) -> None:  # type: ignore[no-untyped-def]
+def _store_cluster(
+    session: Session,
+    run: Run,
+    sample: ClusterSample,
+    proposal: CategoryProposal,
+    reassigned: set[int],
+    active: set[int],
+) -> None:
     cluster = Cluster(
         run_id=run.id,
         label=sample.label,
