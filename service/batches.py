@@ -151,12 +151,17 @@ def _insert(
     )
     session.add(batch)
     session.flush()
-    rows = [_note_row(project_id, batch.id, n) for n in fresh]
-    session.add_all(rows)
+    stored = [_note_row(project_id, batch.id, n) for n in fresh]
+    session.add_all(stored)
     session.flush()
     duplicates = [{"external_id": ext, "note_id": nid} for ext, nid in existing.items()]
     return BatchResult(
-        batch.id, len(notes), len(fresh), len(notes) - len(fresh), [r.id for r in rows], duplicates
+        batch.id,
+        len(notes),
+        len(fresh),
+        len(notes) - len(fresh),
+        [r.id for r in stored],
+        duplicates,
     )
 
 

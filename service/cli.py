@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.table import Table
 from service.auth import Role
 from service.errors import ServiceError
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.context import Services
 
 app = typer.Typer(
     help="axial: notes on LLM traces in, a counted failure taxonomy out.",
@@ -51,12 +54,13 @@ def settings() -> Settings:
     return Settings(database_url=_state["db"]) if _state.get("db") else Settings()
 
 
-def services():  # type: ignore[no-untyped-def]
+def services() -> Services:
     from service.context import Services
 
     if "services" not in _state:
         _state["services"] = Services.build(settings())
-    return _state["services"]
+    services_: Services = _state["services"]
+    return services_
 
 
 def fail(exc: ServiceError) -> typer.Exit:

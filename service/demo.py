@@ -84,6 +84,6 @@ def print_demo(info: DemoInfo, base_url: str, console: Console) -> None:
             f"  sign in as {role.value}: username [bold]{username}[/bold] "
             f"password [bold]{password}[/bold]"
         )
-    for role, key in info.keys.items():
-        console.print(f"  API key ({role}): {key}")
+    for role_name, key in info.keys.items():
+        console.print(f"  API key ({role_name}): {key}")
     console.print(f"  API docs: {base_url}/docs\n")

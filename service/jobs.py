@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from service.storage.models import Run
 
@@ -32,7 +32,7 @@ def claim_next(services: Services) -> int | None:
         if run_id is None:
             return None
         now = datetime.now(UTC)
-        claimed = session.execute(
+        claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(Run)
             .where(Run.id == run_id, Run.status == "queued")
             .values(status="running", started_at=now, heartbeat_at=now, stage="load")
@@ -83,6 +83,10 @@ class Worker:
     def _loop(self) -> None:
         from service.pipeline import execute_run
 
+        try:
+            fail_interrupted(self.services)  # before the warm-up: say so at once
+        except Exception:
+            log.exception("could not check for interrupted runs")
         if self.warm:
             self._warm_up()
         while not self._stop.is_set():
@@ -141,9 +145,9 @@ def claim_run(services: Services, run_id: int) -> bool:
     """Claim one specific queued run (the CLI executes its own run in-process)."""
     now = datetime.now(UTC)
     with services.db.transaction() as session:
-        claimed = session.execute(
+        claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(Run)
             .where(Run.id == run_id, Run.status == "queued")
             .values(status="running", started_at=now, heartbeat_at=now, stage="load")
         )
-        return claimed.rowcount == 1
+        return bool(claimed.rowcount == 1)

@@ -126,7 +126,7 @@ def project_categories(session: Session, project_id: int) -> list[dict[str, Any]
     cats = session.scalars(
         select(Category).where(Category.project_id == project_id, Category.status == "active")
     ).all()
-    result = [
+    result: list[dict[str, Any]] = [
         {
             "id": c.id,
             "name": c.name,
@@ -139,7 +139,7 @@ def project_categories(session: Session, project_id: int) -> list[dict[str, Any]
         }
         for c in cats
     ]
-    result.sort(key=lambda c: (-c["count"], c["id"]))
+    result.sort(key=lambda c: (-int(c["count"]), int(c["id"])))
     return result
 
 
@@ -158,9 +158,9 @@ def pending_proposals(session: Session, project_id: int) -> tuple[int | None, li
         .join(ProposalState, ProposalState.proposal_id == Proposal.id)
         .where(Proposal.run_id == run_id, ProposalState.status == "pending")
     ).all()
-    pending = [
+    pending: list[dict[str, Any]] = [
         {"id": p.id, "name": s.name, "count": len(s.member_note_ids), "judge_id": p.judge_id}
         for p, s in rows
     ]
-    pending.sort(key=lambda p: (-p["count"], p["id"]))
+    pending.sort(key=lambda p: (-int(p["count"]), int(p["id"])))
     return run_id, pending
