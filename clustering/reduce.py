@@ -3,23 +3,26 @@
 HDBSCAN's density estimates degrade and its run time explodes in 384 dimensions, so the
 note vectors are first reduced. Two methods are offered:
 
+- "auto" (default): PCA for small batches, UMAP from `umap_min_notes` notes on. On a few
+  hundred notes UMAP's layout changes with the seed more than the clusters do; PCA has no
+  seed at all.
 - "pca": deterministic (full SVD), fast at any n, no compile cost.
-- "umap": UMAP on cosine distances with a fixed seed, spectral init and one thread, so the
-  same seed gives the same layout; first use in a process pays numba's compile cost.
+- "umap": UMAP on the exact cosine neighbour graph, spectral init, one thread and a
+  seed, so the same seed gives the same layout; first use in a process pays numba's
+  compile cost (see `clustering.warm_up`).
 - "none": keep the unit-normalized vectors as they are.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from clustering.embedder import normalize_rows
-
-Reduction = Literal["pca", "umap", "none"]
-REDUCTIONS: tuple[str, ...] = ("pca", "umap", "none")
+Reduction = Literal["auto", "pca", "umap", "none"]
+REDUCTIONS: tuple[str, ...] = ("auto", "pca", "umap", "none")
 _UMAP_MIN_N = 16  # below this UMAP's spectral init is unreliable: fall back to PCA
 
 
@@ -44,67 +47,100 @@ def pca_reduce(X: NDArray[np.float32], n_components: int, whiten: bool) -> NDArr
     return pca.fit_transform(X.astype(np.float64)).astype(np.float32)
 
 
+def exact_neighbours(
+    V: NDArray[np.float32], k: int, block: int = 1024
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Exact k nearest neighbours by cosine distance (brute force, in row blocks).
+
+    Args:
+        V: Unit-norm vectors, shape (n, d).
+        k: Neighbours per point, the point itself first.
+        block: Rows per matrix product (bounds memory to block * n floats).
+
+    Returns:
+        (indices, cosine distances), each of shape (n, k), nearest first.
+    """
+    n = V.shape[0]
+    idx = np.empty((n, k), dtype=np.int64)
+    dist = np.empty((n, k), dtype=np.float32)
+    for start in range(0, n, block):
+        sims = V[start : start + block] @ V.T
+        rows = np.arange(sims.shape[0])
+        sims[rows, rows + start] = np.inf  # self first, whatever the rounding
+        part = np.argpartition(sims, n - k, axis=1)[:, n - k :]
+        part_sims = np.take_along_axis(sims, part, axis=1)
+        order = np.lexsort((part, -part_sims), axis=1)
+        idx[start : start + block] = np.take_along_axis(part, order, axis=1)
+        best = np.take_along_axis(part_sims, order, axis=1)
+        dist[start : start + block] = np.clip(1.0 - best, 0.0, 2.0)
+    dist[:, 0] = 0.0
+    return idx, dist
+
+
 def umap_reduce(
-    X: NDArray[np.float32], n_components: int, n_neighbors: int, random_state: int
+    X: NDArray[np.float32],
+    n_components: int,
+    n_neighbors: int,
+    random_state: int,
+    n_epochs: int | None = None,
 ) -> NDArray[np.float32]:
-    """UMAP layout on cosine distances, seeded and single-threaded.
+    """UMAP layout on the exact cosine neighbour graph, seeded and single-threaded.
+
+    The neighbour graph is computed exactly (no NNDescent), so the seed only changes UMAP's
+    layout optimisation, never which neighbours a note has; this also avoids NNDescent's
+    numba compile cost.
 
     Args:
         X: Unit-norm vectors, shape (n, d).
         n_components: Target dimensions.
         n_neighbors: UMAP's neighbourhood size (clipped to n - 1).
-        random_state: Seed; the same seed gives the same layout.
+        random_state: Seed of the layout optimisation; the same seed gives the same layout.
+        n_epochs: Optimisation epochs; None = UMAP's default (500 below 10,000 points, 200
+            above).
 
     Returns:
         float32 array of shape (n, n_components).
     """
-    import umap
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ImportWarning: no tensorflow for ParametricUMAP
+        import umap
 
-    n = X.shape[0]
+    k = max(2, min(n_neighbors, X.shape[0] - 1))
+    indices, dists = exact_neighbours(X, k)
     reducer = umap.UMAP(
-        n_neighbors=max(2, min(n_neighbors, n - 1)),
+        n_neighbors=k,
         n_components=n_components,
         min_dist=0.0,
         metric="cosine",
         init="spectral",
         random_state=random_state,
         n_jobs=1,
+        n_epochs=n_epochs,
+        precomputed_knn=(indices, dists, None),
     )
-    return np.asarray(reducer.fit_transform(X), dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no search index": we never call transform
+        return np.asarray(reducer.fit_transform(X), dtype=np.float32)
 
 
-def reduce_vectors(
-    X: NDArray[np.float32],
-    method: str,
-    n_components: int,
-    n_neighbors: int = 15,
-    random_state: int = 0,
-    whiten: bool = False,
-) -> NDArray[np.float32]:
-    """Reduce unit-norm note vectors for clustering.
-
-    Small inputs (n <= n_components + 1, or below 16 notes for UMAP) fall back to PCA, and
-    "none" returns the normalized input.
+def resolve_reduction(method: str, n: int, umap_min_notes: int) -> str:
+    """Pick the reduction actually used for n notes.
 
     Args:
-        X: Note vectors, shape (n, d).
-        method: "pca", "umap" or "none".
-        n_components: Target dimensions.
-        n_neighbors: UMAP's neighbourhood size.
-        random_state: Seed for UMAP.
-        whiten: Whiten PCA components.
+        method: "auto", "pca", "umap" or "none".
+        n: Number of notes.
+        umap_min_notes: With "auto", UMAP from this many notes on, PCA below.
 
     Returns:
-        The reduced float32 vectors.
+        "pca", "umap" or "none".
 
     Raises:
         ValueError: For an unknown method.
     """
     if method not in REDUCTIONS:
         raise ValueError(f"unknown reduction {method!r}: expected one of {REDUCTIONS}")
-    V = normalize_rows(X)
-    if method == "none" or n_components >= V.shape[1]:
-        return V
-    if method == "umap" and V.shape[0] >= max(_UMAP_MIN_N, n_components + 2):
-        return umap_reduce(V, n_components, n_neighbors, random_state)
-    return pca_reduce(V, n_components, whiten)
+    if method == "auto":
+        return "umap" if n >= umap_min_notes else "pca"
+    if method == "umap" and n < _UMAP_MIN_N:
+        return "pca"
+    return method

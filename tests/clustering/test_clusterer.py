@@ -15,9 +15,11 @@ def _blobs(n: int = 600, centers: int = 6, seed: int = 0) -> tuple[np.ndarray, n
     return X.astype(np.float32), y
 
 
-def test_blobs_quality_floor() -> None:
-    X, y = _blobs()
+@pytest.mark.parametrize(("n", "reduction"), [(600, "pca"), (1500, "umap")])
+def test_blobs_quality_floor(n: int, reduction: str) -> None:
+    X, y = _blobs(n)
     model = NoteClusterer(random_state=0).fit(X)
+    assert model.reduction_ == reduction  # "auto" picks PCA for small batches, UMAP above
     assert adjusted_rand_score(y, model.labels_) >= 0.9
     assert model.n_clusters_ == 6
 
@@ -47,12 +49,15 @@ def test_labels_ordered_by_size_then_first_member() -> None:
     assert model.labels_[25] == 0  # the 60-note cluster is the largest
 
 
-def test_same_seed_same_labels_across_fits() -> None:
+@pytest.mark.parametrize("reduction", ["umap", "pca"])
+def test_same_seed_same_labels_across_fits(reduction: str) -> None:
     X, _ = _blobs(400, centers=5, seed=3)
     X += np.random.default_rng(0).normal(scale=3.0, size=X.shape).astype(np.float32)
-    first = NoteClusterer(random_state=7).fit(X).labels_
-    second = NoteClusterer(random_state=7).fit(X.copy()).labels_
-    np.testing.assert_array_equal(first, second)
+    first = NoteClusterer(reduction=reduction, random_state=7).fit(X)
+    second = NoteClusterer(reduction=reduction, random_state=7).fit(X.copy())
+    np.testing.assert_array_equal(first.labels_, second.labels_)
+    np.testing.assert_array_equal(first.reduced_, second.reduced_)
+    assert first.n_clusters_ >= 2
 
 
 @pytest.mark.parametrize("n", [2, 3, 5, 20])
@@ -109,7 +114,7 @@ def test_soft_reassignment_is_marked_and_undoable() -> None:
     rng = np.random.default_rng(0)
     stray = rng.uniform(-30, 30, size=(15, X.shape[1])).astype(np.float32)
     data = np.vstack([X, stray])
-    plain = NoteClusterer(min_cluster_size=20).fit(data)
+    plain = NoteClusterer(min_cluster_size=20, reassign_threshold=None).fit(data)
     soft = NoteClusterer(min_cluster_size=20, reassign_threshold=0.0).fit(data)
     np.testing.assert_array_equal(plain.labels_, soft.raw_labels_)
     assert (plain.labels_ == -1).sum() >= 10  # the strays are noise before reassignment

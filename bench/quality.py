@@ -1,0 +1,205 @@
+"""Clustering quality: axial's pipeline vs BERTopic's defaults vs k-means told the true k.
+
+For each set, the texts are embedded once (cached under bench/results/cache/), then every
+method clusters the same vectors with each seed. Reported per set and method (median over
+seeds): B-cubed precision/recall/F1 and ARI/AMI with unclustered texts as singletons, the
+share unclustered (and, for axial, the share softly reassigned), clusters found vs true
+labels, seed stability (mean pairwise ARI between the seeds' labelings, unclustered as
+singletons) and wall seconds of clustering after embedding.
+
+axial runs exactly as the service does: `NoteClusterer(random_state=seed)` with its defaults,
+then c-TF-IDF keywords, representatives, boundary notes and nearest clusters.
+
+Usage:
+    .venv/bin/python bench/quality.py [--sets NAME|PATH ...] [--seeds 3] [--backend torch|onnx]
+        [--methods axial bertopic kmeans]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from _data import SETS, UNSCORED, NoteSet, embed_cached, load_set, write_json
+from numpy.typing import NDArray
+
+from clustering import (
+    NoteClusterer,
+    boundary_indices,
+    ctfidf_keywords,
+    nearest_clusters,
+    representative_indices,
+    warm_up,
+)
+from clustering.evaluation import ari_ami_with_singletons, bcubed, seed_stability
+
+Labels = NDArray[np.int64]
+RunResult = tuple[Labels, dict[str, float]]
+
+
+def run_axial(texts: list[str], X: NDArray[np.float32], seed: int, k: int) -> RunResult:
+    """axial's clustering stage as the service runs it."""
+    model = NoteClusterer(random_state=seed).fit(X)
+    labels = model.labels_
+    ctfidf_keywords(texts, labels, top_n=8)
+    representative_indices(X, labels, k=5)
+    boundary_indices(X, labels, model.probabilities_, k=3)
+    nearest_clusters(X, labels, k=2)
+    extra = {
+        "reassigned": float(model.reassigned_.mean()),
+        "min_cluster_size": float(model.min_cluster_size_),
+    }
+    return labels, extra
+
+
+def run_bertopic(texts: list[str], X: NDArray[np.float32], seed: int, k: int) -> RunResult:
+    """BERTopic's defaults on precomputed embeddings, with its default UMAP seeded."""
+    from bertopic import BERTopic
+    from umap import UMAP
+
+    umap_model = UMAP(
+        n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=seed
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        topics, _ = BERTopic(umap_model=umap_model).fit_transform(texts, embeddings=X)
+    return np.asarray(topics, dtype=np.int64), {}
+
+
+def run_kmeans(texts: list[str], X: NDArray[np.float32], seed: int, k: int) -> RunResult:
+    """k-means told the true number of categories."""
+    from sklearn.cluster import KMeans
+
+    model = KMeans(n_clusters=min(k, len(texts)), n_init=10, random_state=seed).fit(X)
+    return np.asarray(model.labels_, dtype=np.int64), {}
+
+
+METHODS: dict[str, Callable[[list[str], NDArray[np.float32], int, int], RunResult]] = {
+    "axial": run_axial,
+    "bertopic": run_bertopic,
+    "kmeans": run_kmeans,
+}
+
+
+def run_once(note_set: NoteSet, method: str, seed: int, X: NDArray[np.float32]) -> RunResult:
+    """Run one method with one seed; return its labels and scores."""
+    t0 = time.perf_counter()
+    labels, extra = METHODS[method](note_set.texts, X, seed, note_set.n_true)
+    seconds = time.perf_counter() - t0
+    p, r, f1 = bcubed(note_set.labels, labels)
+    ari, ami = ari_ami_with_singletons(note_set.labels, labels)
+    scores = {
+        "precision": p,
+        "recall": r,
+        "f1": f1,
+        "ari": ari,
+        "ami": ami,
+        "unclustered": float((labels < 0).mean()),
+        "clusters": float(labels.max() + 1) if (labels >= 0).any() else 0.0,
+        "seconds": seconds,
+        **extra,
+    }
+    return labels, scores
+
+
+def score_set(
+    note_set: NoteSet, methods: list[str], seeds: list[int], X: NDArray[np.float32]
+) -> dict[str, dict[str, Any]]:
+    """Run every method with every seed (interleaved, so load on the machine hits all
+    methods alike) and summarize each method: medians over seeds, seed stability."""
+    runs: dict[str, list[RunResult]] = {m: [] for m in methods}
+    for seed in seeds:
+        for method in methods:
+            runs[method].append(run_once(note_set, method, seed, X))
+    out: dict[str, dict[str, Any]] = {}
+    for method, results in runs.items():
+        scores = [r[1] for r in results]
+        summary: dict[str, Any] = {k: statistics.median(s[k] for s in scores) for k in scores[0]}
+        labelings = [r[0] for r in results]
+        summary["stability"] = seed_stability(labelings) if len(labelings) > 1 else None
+        summary["runs"] = scores
+        out[method] = summary
+    return out
+
+
+def warm_up_all() -> float:
+    """Pay numba compile costs of both pipelines before anything is timed."""
+    t0 = time.perf_counter()
+    warm_up()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4200, 48)).astype(np.float32)  # > 4,096: UMAP's NNDescent path
+    texts = [f"note {i % 97} about topic {i % 13}" for i in range(X.shape[0])]
+    run_bertopic(texts, X, 0, 13)
+    return time.perf_counter() - t0
+
+
+def _fmt(value: float | None, spec: str = ".3f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    """Render the results as one markdown table."""
+    head = (
+        "| set (texts, true k) | method | B³ P | B³ R | B³ F1 | ARI | AMI | unclustered "
+        "| reassigned | clusters | seed stability | seconds |\n"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
+    lines = [head]
+    for res in results:
+        tag = f"{res['set']} ({res['n']:,}, {res['n_true']})" + (
+            " *not scored*" if res["set"] in UNSCORED else ""
+        )
+        for method, s in res["methods"].items():
+            reassigned = s.get("reassigned")
+            lines.append(
+                f"| {tag} | {method} | {_fmt(s['precision'])} | {_fmt(s['recall'])} "
+                f"| **{_fmt(s['f1'])}** | {_fmt(s['ari'])} | {_fmt(s['ami'])} "
+                f"| {s['unclustered']:.1%} | {'' if reassigned is None else f'{reassigned:.1%}'} "
+                f"| {s['clusters']:.0f} | {_fmt(s['stability'], '.2f')} | {s['seconds']:.1f} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Parse arguments, run every set and method, print the table and write JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", nargs="+", default=list(SETS), help="set names or JSONL paths")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    parser.add_argument("--out", default=None, help="results name (default quality-<backend>)")
+    args = parser.parse_args()
+    seeds = list(range(args.seeds))
+    print(f"# warm-up (numba compile of UMAP/NNDescent): {warm_up_all():.1f} s", flush=True)
+    results = []
+    for name in args.sets:
+        note_set = load_set(name)
+        X, embed_s = embed_cached(note_set, args.backend)
+        entry: dict[str, Any] = {
+            "set": note_set.name,
+            "n": len(note_set.texts),
+            "n_true": note_set.n_true,
+            "backend": args.backend,
+            "embed_seconds": embed_s or None,
+            "methods": {},
+        }
+        entry["methods"] = score_set(note_set, args.methods, seeds, X)
+        for method, s in entry["methods"].items():
+            print(
+                f"# {note_set.name} {method}: F1 {s['f1']:.3f} in {s['seconds']:.1f} s", flush=True
+            )
+        results.append(entry)
+        write_json(args.out or f"quality-{args.backend}", {"seeds": seeds, "results": results})
+    table = markdown(results)
+    print(table)
+    path = write_json(args.out or f"quality-{args.backend}", {"seeds": seeds, "results": results})
+    print(f"\nJSON: {path}")
+
+
+if __name__ == "__main__":
+    main()
