@@ -160,3 +160,75 @@ def test_only_leads_read_agreement_and_bad_scopes_are_refused(
     assert get(client, keys["lead"], "", run_id=999).status_code == 404
     assert get(client, keys["lead"], "", batch_id=999).status_code == 404
     assert get(client, keys["lead"], "", watermark=-1).status_code == 422
+
+
+def _run_of(
+    app: Any, client: TestClient, keys: dict[str, str], tag: str, sizes: list[int]
+) -> tuple[int, list[list[int]]]:
+    """A batch cut into proposals "A", "B", … of ``sizes`` notes (no judge noise), confirmed."""
+    total = sum(sizes)
+    lines = "\n".join(
+        json.dumps({"external_id": f"{tag}{i}", "text": f"{tag} {i}"}) for i in range(total)
+    )
+    resp = client.post(
+        "/api/v1/projects/demo/batches",
+        content=lines,
+        headers={**auth(keys["lead"]), "Content-Type": "application/x-ndjson"},
+    )
+    batch = int(resp.json()["id"])
+    with app.state.services.db.transaction() as s:
+        ids = list(s.scalars(select(Note.id).where(Note.batch_id == batch).order_by(Note.id)))
+        project_id = get_or_create_project(s, "demo").id
+    groups, start = [], 0
+    for size in sizes:
+        groups.append(ids[start : start + size])
+        start += size
+    proposals = [RecordedProposal(chr(65 + k), tuple(g)) for k, g in enumerate(groups)]
+    run = store_judge_output(
+        app.state.services,
+        project_id,
+        batch,
+        proposals,
+        judge_id="replay",
+        judge_version="v1",
+        seed=4,
+    )
+    h = auth(keys["reviewer"])
+    for p in client.get(f"/api/v1/runs/{run}/queue", headers=h).json()["proposals"]:
+        confirm = f"/api/v1/proposals/{p['proposal_id']}/confirm"
+        assert client.post(confirm, json={"version": p["version"]}, headers=h).status_code == 200
+    return run, groups
+
+
+def test_a_run_without_its_own_audit_gets_transported_counts(
+    app: Any, client: TestClient, keys: dict[str, str]
+) -> None:
+    first, groups = _run_of(app, client, keys, "cal", [15, 15])
+    h = auth(keys["reviewer"])
+    client.post(f"/api/v1/runs/{first}/blind", json={"enabled": True}, headers=auth(keys["lead"]))
+    cats = {
+        p["name"]: p["category_id"]
+        for p in client.get(f"/api/v1/runs/{first}/queue", headers=h).json()["proposals"]
+    }
+    for k, group in enumerate(groups):
+        for i, nid in enumerate(group):
+            truth = "B" if (k == 0 and i == 0) else chr(65 + k)  # one of A's notes is really B
+            body = {"note_id": nid, "category_id": cats[truth]}
+            assert (
+                client.post(f"/api/v1/runs/{first}/audit/labels", json=body, headers=h).status_code
+                == 201
+            )
+    second, _ = _run_of(app, client, keys, "new", [10, 10])  # confirmed, never audited
+    rows = {
+        r["name"]: r
+        for r in get(client, keys["lead"], "", run_id=second).json()["corrected_counts"][
+            "categories"
+        ]
+    }
+    assert {rows["A"]["tier"], rows["B"]["tier"]} == {"B"}
+    for name in ("A", "B"):
+        assert rows[name]["raw"] == 10 and rows[name]["reasons"] == []
+        assert rows[name]["low"] <= rows[name]["estimate"] <= rows[name]["high"]
+    assert rows["A"]["estimate"] < 10 < rows["B"]["estimate"]  # the judge over-counts A
+    calibrated = get(client, keys["lead"], "", run_id=first).json()["corrected_counts"]
+    assert {r["tier"] for r in calibrated["categories"]} == {"A"}
