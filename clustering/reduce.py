@@ -27,7 +27,11 @@ _UMAP_MIN_N = 16  # below this UMAP's spectral init is unreliable: fall back to 
 
 
 def pca_reduce(X: NDArray[np.float32], n_components: int, whiten: bool) -> NDArray[np.float32]:
-    """Project onto the top principal components (deterministic).
+    """Project onto the top principal components (deterministic, no randomness at all).
+
+    Eigen-decomposes the d x d covariance on one BLAS thread (small problems only get
+    slower with more threads on a busy machine); each component's sign is fixed so its
+    largest coefficient is positive.
 
     Args:
         X: Unit-norm vectors, shape (n, d).
@@ -37,14 +41,21 @@ def pca_reduce(X: NDArray[np.float32], n_components: int, whiten: bool) -> NDArr
     Returns:
         float32 array of shape (n, min(n_components, n - 1, d)).
     """
-    from sklearn.decomposition import PCA
+    from threadpoolctl import threadpool_limits
 
     k = max(1, min(n_components, X.shape[0] - 1, X.shape[1]))
     centred = X.astype(np.float64) - X.mean(axis=0, dtype=np.float64)
     if not np.any(centred):  # identical vectors: every projection is zero
         return np.zeros((X.shape[0], k), dtype=np.float32)
-    pca = PCA(n_components=k, svd_solver="full", whiten=whiten)
-    return pca.fit_transform(X.astype(np.float64)).astype(np.float32)
+    with threadpool_limits(limits=1, user_api="blas"):
+        values, vectors = np.linalg.eigh(centred.T @ centred)
+        top = vectors[:, ::-1][:, :k]
+        signs = np.sign(top[np.abs(top).argmax(axis=0), np.arange(k)])
+        projected = centred @ (top * np.where(signs == 0, 1.0, signs))
+    if whiten:
+        scale = np.sqrt(np.maximum(values[::-1][:k], 1e-12) / max(1, X.shape[0] - 1))
+        projected = projected / scale
+    return projected.astype(np.float32)
 
 
 def exact_neighbours(
