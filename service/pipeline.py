@@ -145,6 +145,7 @@ def execute_run(services: Services, run_id: int, echo: Progress | None = None) -
         clusterer = _timed(
             reporter, "cluster", lambda: clusterer_for(services, seed, min_size).fit(vectors)
         )
+        reporter.timings.update(clusterer.timings_)  # reduce / hdbscan / reassign split
         stage = "judge"
         samples = build_samples(notes, vectors, clusterer.labels_, clusterer.probabilities_)
         proposals = _timed(
