@@ -194,5 +194,8 @@ def audit_label(
     else:
         raise BadInput("pick a category, name a new one, or choose noise", field="label")
     with svc.db.transaction() as session:
-        review.label(session, who, run_id, note_id, **choice)
+        done = review.label(session, who, run_id, note_id, **choice)
+    if done["proposals_opened"]:  # the whole sample is labelled
+        pages.flash(request, "Blind audit done: your labels are recorded; the proposals are open.")
+        return see_other(f"/runs/{run_id}")
     return see_other(f"/runs/{run_id}/audit#note-{note_id}")

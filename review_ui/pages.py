@@ -34,6 +34,7 @@ class Chrome:
     flash: list[str] = field(default_factory=list)
     project: str | None = None
     run_id: int | None = None
+    lead: bool = False  # the signed-in user leads a project: the header links the dashboard
 
 
 def flash(request: Request, message: str) -> None:
@@ -44,7 +45,8 @@ def flash(request: Request, message: str) -> None:
 
 def chrome(request: Request, who: Principal | None, title: str, **where: Any) -> Chrome:
     messages = list(request.session.pop("flash", []) or []) if "session" in request.scope else []
-    return Chrome(title=title, user=who.name if who else None, flash=messages, **where)
+    lead = who.is_lead_anywhere if who else False
+    return Chrome(title=title, user=who.name if who else None, flash=messages, lead=lead, **where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,14 +139,6 @@ def _undo_label(session: Session, who: Principal, run_id: int) -> str | None:
     return f"{event.action}{target}"
 
 
-def must_audit_first(session: Session, who: Principal, run: RunRow, role: str) -> bool:
-    """In blind mode a reviewer labels the sample before seeing the judge's proposals."""
-    if not run.blind_mode or role == "lead":
-        return False
-    items = review.audit_sample(session, who, run.run_id)
-    return any(i.my_label is None for i in items)
-
-
 def queue_page(request: Request, session: Session, who: Principal, run_id: int) -> QueuePage:
     q = views.queue(session, who, run_id)
     can_review = q.role in ("reviewer", "lead")
@@ -199,10 +193,10 @@ def runs_page(request: Request, session: Session, who: Principal, project: str) 
 
 
 def audit_page(request: Request, session: Session, who: Principal, run_id: int) -> AuditPage:
-    q = views.queue(session, who, run_id)
+    run, role = views.run_header(session, who, run_id)
     items = review.audit_sample(session, who, run_id)
-    project_id = views.project_id(session, who, q.run.project, "review")
+    project_id = views.project_id(session, who, run.project, "review")
     cats = views.active_categories(session, project_id)
     title = f"Run {run_id} — blind audit"
-    where = chrome(request, who, title, project=q.run.project, run_id=run_id)
-    return AuditPage(where, q.run, q.role, items, cats)
+    where = chrome(request, who, title, project=run.project, run_id=run_id)
+    return AuditPage(where, run, role, items, cats)

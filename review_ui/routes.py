@@ -24,7 +24,7 @@ from review_ui.security import SecurityMiddleware
 from service.auth import Principal, login, principal_for_key
 from service.context import Services
 from service.deps import principal, services
-from service.errors import ServiceError, Unauthenticated
+from service.errors import MustAuditFirst, ServiceError, Unauthenticated
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(
@@ -67,6 +67,9 @@ def render_error(request: Request, exc: ServiceError) -> Response:
         if target and target.startswith(str(request.base_url)):
             target = "/" + target[len(str(request.base_url)) :]
         return see_other(f"/login?next={safe_next(target)}")
+    if isinstance(exc, MustAuditFirst):  # blind-first: the audit sample, then the proposals
+        pages.flash(request, "Blind mode: label the audit sample before seeing proposals.")
+        return see_other(f"/runs/{exc.detail['run_id']}/audit")
     proposal_id = request.path_params.get("proposal_id")
     if request.method == "POST" and proposal_id is not None and exc.status in (409, 422):
         try:
@@ -153,9 +156,6 @@ def runs(request: Request, project: str, svc: Svc, who: Who) -> Response:
 def queue(request: Request, run_id: int, svc: Svc, who: Who) -> Response:
     with svc.db.transaction() as session:
         page = pages.queue_page(request, session, who, run_id)
-        if pages.must_audit_first(session, who, page.queue.run, page.queue.role):
-            pages.flash(request, "Blind mode: label the audit sample before seeing proposals.")
-            return see_other(f"/runs/{run_id}/audit")
     return render(request, "queue.html", page)
 
 
@@ -163,9 +163,6 @@ def queue(request: Request, run_id: int, svc: Svc, who: Who) -> Response:
 def proposal(request: Request, proposal_id: int, svc: Svc, who: Who, suggest: int = 0) -> Response:
     with svc.db.transaction() as session:
         page = pages.proposal_page(request, session, who, proposal_id, suggest=bool(suggest))
-        if pages.must_audit_first(session, who, page.view.run, page.view.role):
-            pages.flash(request, "Blind mode: label the audit sample before seeing proposals.")
-            return see_other(f"/runs/{page.view.run.run_id}/audit")
     return render(request, "proposal.html", page)
 
 

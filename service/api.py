@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from service import export, read
+from service.audit import gated, require_audit_done
 from service.auth import Principal, Role, create_key, project_by_name
 from service.batches import BatchResult, count_notes, create_project, store_batch
 from service.context import Services
@@ -225,22 +226,28 @@ def get_run_status(run_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
     run = readable_run(svc, run_id, caller)
     with svc.db.transaction() as session:
         project = session.get(Project, run.project_id)
-    return run_json(run, project.name if project else None)
+        pending = gated(session, run, caller)
+    body = run_json(run, project.name if project else None)
+    body["must_audit_first"] = bool(pending)  # for this caller: label the audit sample first
+    body["audit_pending"] = len(pending)
+    return body
 
 
 @router.get("/runs/{run_id}/proposals")
 def get_run_proposals(run_id: int, svc: Svc, caller: Caller) -> list[dict[str, Any]]:
     """The run's proposals, largest first, with members, keywords, judge and status."""
-    readable_run(svc, run_id, caller)
+    run = readable_run(svc, run_id, caller)
     with svc.db.transaction() as session:
+        require_audit_done(session, run, caller)
         return read.run_proposals(session, run_id)
 
 
 @router.get("/runs/{run_id}/unclustered")
 def get_run_unclustered(run_id: int, svc: Svc, caller: Caller) -> list[dict[str, Any]]:
     """Notes the clusterer left unclustered in this run (never forced into a cluster)."""
-    readable_run(svc, run_id, caller)
+    run = readable_run(svc, run_id, caller)
     with svc.db.transaction() as session:
+        require_audit_done(session, run, caller)
         return read.unclustered_notes(session, run_id)
 
 

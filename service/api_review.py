@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from service import projection, review
+from service.audit import gated
 from service.auth import Principal
 from service.context import Services
 from service.deps import principal, services
@@ -197,9 +198,12 @@ def get_audit(run_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
     with svc.db.transaction() as s:
         run = load_run(s, caller, run_id, "review")
         items = review.audit_sample(s, caller, run_id)
+        pending = gated(s, run, caller)
         return {
             "run_id": run_id,
             "blind_mode": run.blind_mode,
+            "must_audit_first": bool(pending),
+            "pending": len(pending),
             "notes": [item.to_json() for item in items],
         }
 

@@ -33,6 +33,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.auth import Principal, Role
+from service.errors import MustAuditFirst
 from service.storage.models import AuditDraw, Proposal, ProposalMember, ReviewEvent, Run, RunNote
 
 NOISE_STRATUM = "noise"
@@ -213,3 +215,28 @@ def blind_gate(session: Session, run: Run, reviewer: str) -> BlindGate:
         pending_note_ids=tuple(pending),
         must_audit_first=bool(run.blind_mode) and bool(pending),
     )
+
+
+def gated(session: Session, run: Run, principal: Principal) -> list[int]:
+    """The audit notes ``principal`` must label before seeing ``run``'s proposals.
+
+    Empty unless the run is in blind mode and the caller is a *reviewer* in its project: a
+    lead switches blind mode and sees everything, a client never labels.
+    """
+    if not run.blind_mode or principal.role_in(run.project_id) is not Role.reviewer:
+        return []
+    return pending_blind_audit(session, run.id, principal.name)
+
+
+def require_audit_done(session: Session, run: Run, principal: Principal) -> None:
+    """409 ``must_audit_first`` while :func:`gated` lists notes (blind-first, METRICS.md §3)."""
+    pending = gated(session, run, principal)
+    if pending:
+        raise MustAuditFirst(
+            f"run {run.id} is in blind mode: label its audit sample first "
+            f"({len(pending)} of {len(_existing(session, run.id))} notes left)",
+            field="run_id",
+            run_id=run.id,
+            pending=len(pending),
+            audit=f"/api/v1/runs/{run.id}/audit",
+        )

@@ -84,6 +84,10 @@ def print_demo(info: DemoInfo, base_url: str, console: Console) -> None:
             f"  sign in as {role.value}: username [bold]{username}[/bold] "
             f"password [bold]{password}[/bold]"
         )
+    console.print(
+        "  the run starts in blind mode: a reviewer labels its audit sample first; "
+        f"the lead dashboard is {base_url}/projects/{info.project}/dashboard"
+    )
     for role_name, key in info.keys.items():
         console.print(f"  API key ({role_name}): {key}")
     console.print(f"  API docs: {base_url}/docs\n")

@@ -48,6 +48,12 @@ class Conflict(ServiceError):
     status, code = 409, "conflict"
 
 
+class MustAuditFirst(Conflict):
+    """Blind-first: a reviewer labels a run's audit sample before seeing its proposals."""
+
+    code = "must_audit_first"
+
+
 class AlreadyDecided(Conflict):
     code = "already_decided"
 

@@ -133,6 +133,9 @@ def _store_cluster(
 def _draw_audit(services: Services, session: Session, run: Run) -> None:
     """Draw the run's blind audit sample now, before anyone has seen its proposals.
 
-    Stratified by judge proposal (``service.audit``), so corrected counts are possible.
+    Stratified by judge proposal (``service.audit``), so corrected counts are possible. With
+    ``blind_first`` (the default) the run starts in blind mode: each reviewer labels the sample
+    before the run's proposals are shown to them (``service.audit.require_audit_done``).
     """
-    draw_stratified_audit(session, run.id, services.settings.audit_sample_size, run.seed)
+    sample = draw_stratified_audit(session, run.id, services.settings.audit_sample_size, run.seed)
+    run.blind_mode = bool(sample) and services.settings.blind_first

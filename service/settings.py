@@ -81,6 +81,10 @@ class Settings(BaseSettings):
 
     # review
     audit_sample_size: int = Field(30, ge=0, description="Notes drawn per run for the blind audit.")
+    blind_first: bool = Field(
+        True,
+        description="Runs start in blind mode: a reviewer labels the run's audit sample before seeing its proposals (a lead can turn it off per run).",
+    )
     claim_ttl_s: int = Field(
         600, ge=1, description="How long a reviewer's claim on a proposal lasts, in seconds."
     )

@@ -77,8 +77,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
+    """Settings on the test database. ``blind_first`` is off here so that tests of review
+    actions reach proposals directly; tests/service/test_blind_first.py and the browser flow
+    on the demo cover the default (on)."""
     return Settings(
-        database_url=db_url, session_secret="test-session-secret", datasets=datasets_dir()
+        database_url=db_url,
+        session_secret="test-session-secret",
+        datasets=datasets_dir(),
+        blind_first=False,
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service import projection
+from service.audit import require_audit_done
 from service.auth import Principal
 from service.errors import BadInput
 from service.review.common import (
@@ -273,6 +274,7 @@ def assign(
 ) -> ActionResult:
     """Label unclustered notes of a run: into a proposal of the run, a category, or noise."""
     run = load_run(session, principal, run_id, "review")
+    require_audit_done(session, run, principal)
     moved = unique_ids(note_ids, "note_ids")
     loose = unclustered_ids(session, run_id) - held_by_live_proposals(session, run_id)
     strangers = [n for n in moved if n not in loose]

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.audit import gated
 from service.auth import Principal
 from service.errors import BadInput, Conflict, NotFound
 from service.review.common import active_category, clean_name, load_run, record
@@ -138,6 +139,7 @@ def label(
         raise NotFound(
             f"note {note_id} is not in the audit sample of run {run_id}", field="note_id"
         )
+    before = gated(session, run, principal)
     after: dict[str, Any] = {"position": draw.position, "inclusion_prob": draw.inclusion_prob}
     if category_id is not None:
         after["category_id"] = active_category(
@@ -151,7 +153,12 @@ def label(
         session, principal, run, "audit_label", mode="blind", note_ids=[note_id],
         category_id=category_id, after=after, touched={},
     )  # fmt: skip
-    return {"event_id": event.id, "run_id": run_id, "note_id": note_id, **after}
+    pending = gated(session, run, principal)
+    return {
+        "event_id": event.id, "run_id": run_id, "note_id": note_id, **after,
+        "must_audit_first": bool(pending), "pending": len(pending),
+        "proposals_opened": bool(before) and not pending,  # this label finished the sample
+    }  # fmt: skip
 
 
 def set_blind(

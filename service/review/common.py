@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service import projection
+from service.audit import require_audit_done
 from service.auth import Principal
 from service.errors import AlreadyDecided, BadInput, NotFound
 from service.storage.models import (
@@ -84,12 +85,16 @@ def load_run(session: Session, principal: Principal, run_id: int, permission: st
 def load_proposal(
     session: Session, principal: Principal, proposal_id: int, permission: str = "review"
 ) -> Target:
-    """The proposal with its state and run; 404 if unknown, 403 without ``permission``."""
+    """The proposal with its state and run; 404 if unknown, 403 without ``permission``.
+
+    409 ``must_audit_first`` for a reviewer who has not labelled the run's blind audit yet.
+    """
     proposal = session.get(Proposal, proposal_id)
     state = session.get(ProposalState, proposal_id) if proposal else None
     if proposal is None or state is None:
         raise NotFound(f"no proposal {proposal_id}", field="proposal_id")
     run = load_run(session, principal, proposal.run_id, permission)
+    require_audit_done(session, run, principal)
     return Target(proposal, state, run)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.audit import require_audit_done
 from service.auth import Principal, project_by_name
 from service.review.claims import active_claim
 from service.review.common import LIVE, load_proposal, load_run
@@ -229,9 +230,17 @@ def _rows(session: Session, run_id: int) -> list[ProposalRow]:
     return rows
 
 
-def queue(session: Session, caller: Principal, run_id: int) -> QueueView:
-    """The run's proposals: pending first, largest first."""
+def run_header(session: Session, caller: Principal, run_id: int) -> tuple[RunRow, str]:
+    """The run's summary and the caller's role, without proposals (open during a blind audit)."""
     run = load_run(session, caller, run_id, "read")
+    role = caller.role_in(run.project_id)
+    return run_row(session, run), role.value if role else ""
+
+
+def queue(session: Session, caller: Principal, run_id: int) -> QueueView:
+    """The run's proposals: pending first, largest first (blind-first gated)."""
+    run = load_run(session, caller, run_id, "read")
+    require_audit_done(session, run, caller)
     role = caller.role_in(run.project_id)
     return QueueView(run_row(session, run), role.value if role else "", _rows(session, run_id))
 
@@ -333,6 +342,7 @@ def proposal_detail(session: Session, caller: Principal, proposal_id: int) -> Pr
 def unclustered(session: Session, caller: Principal, run_id: int) -> UnclusteredView:
     """The run's unclustered notes not (now) in a proposal, each with its current label."""
     run = load_run(session, caller, run_id, "read")
+    require_audit_done(session, run, caller)
     held = {
         int(n)
         for st in session.scalars(

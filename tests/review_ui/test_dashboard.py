@@ -105,6 +105,12 @@ def test_only_leads_see_the_dashboard_and_filters_narrow_it(
 ) -> None:
     assert page_of(client, keys["reviewer"]).status_code == 403
     assert page_of(client, keys["outsider"]).status_code == 403
+    link = 'href="/projects/demo/dashboard"'
+    assert link in page_of(client, keys["lead"]).text  # the header links it for leads only
+    runs = client.get(
+        "/projects/demo/runs", headers={**auth(keys["reviewer"]), "Accept": "text/html"}
+    )
+    assert runs.status_code == 200 and link not in runs.text
     assert page_of(client, keys["lead"], week="2026-W99").status_code == 422
     other = page_of(client, keys["lead"], judge_version="someone-else/2")
     assert other.status_code == 200 and "Judge error: no blind audit labels yet" in other.text

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
+from html import escape
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from service.demo import DEMO_DIR, answer_key
 from service.storage.models import Proposal
 from tests.review_ui.conftest import LiveServer, screenshot, sign_in
 
@@ -53,10 +56,44 @@ def queue_rows(page: Any) -> list[tuple[int, str, int]]:
     return rows
 
 
+def blind_audit(page: Any, live: LiveServer) -> None:
+    """Label the run's audit sample as the answer key says, without seeing any proposal."""
+    run_id = live.demo.run_id
+    with live.db().transaction() as s:
+        names = set(s.scalars(select(Proposal.name).where(Proposal.run_id == run_id)))
+    key = answer_key()["labels"]
+    truth = {
+        n["text"]: key[n["external_id"]]
+        for n in map(json.loads, (DEMO_DIR / "notes.jsonl").read_text().splitlines())
+    }
+    assert page.url.endswith(f"/runs/{run_id}/audit")  # blind-first: the sample comes first
+    assert "label the audit sample before seeing proposals" in str(page.text_content(".flash"))
+    content = page.content()
+    assert names and not any(f">{escape(name)}<" in content for name in names)
+    total = page.locator("form.label-form").count()
+    assert total == live.app.state.services.settings.audit_sample_size
+    for i in range(total):
+        item = page.locator("li.note").nth(i)
+        label = truth[str(item.locator(".text").text_content())]
+        if label != "noise":  # the select's first option is noise
+            item.locator("input[name=new_category_name]").fill(label)
+        nid = item.get_attribute("data-note")
+        with page.expect_navigation():
+            item.locator("select").focus()
+            page.keyboard.press("Enter")
+        if i < total - 1:
+            assert page.url.endswith(f"/runs/{run_id}/audit#note-{nid}")
+    assert page.url.endswith(f"/runs/{run_id}")  # the last label opens the proposals
+    assert "Blind audit done" in str(page.text_content(".flash"))
+
+
 def test_review_the_demo_run_end_to_end_with_the_keyboard(page: Any, live: LiveServer) -> None:
     run_id = live.demo.run_id
     sign_in(page, "reviewer", "axial-reviewer")
     assert "/login" not in page.url
+    page.goto("/projects/demo/runs")
+    keys(page, "j", "Enter")
+    blind_audit(page, live)
     page.goto("/projects/demo/runs")
     keys(page, "j", "Enter")
     assert page.url.endswith(f"/runs/{run_id}")

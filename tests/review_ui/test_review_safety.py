@@ -107,9 +107,10 @@ def test_blind_mode_hides_the_judge_until_the_sample_is_labelled(page, second, l
         with page.expect_navigation():
             form.locator("select").focus()
             page.keyboard.press("Enter")
-    assert page.text_content("#labelled-count") == str(total)
-    page.goto(f"/runs/{lab.run_id}")
     assert page.url.endswith(f"/runs/{lab.run_id}")  # sample done: the queue opens
+    assert "Blind audit done" in str(page.text_content(".flash"))
+    page.goto(f"/runs/{lab.run_id}/audit")
+    assert page.text_content("#labelled-count") == str(total)
 
 
 def test_unclustered_notes_are_labelled_with_the_keyboard(page, live, lab) -> None:

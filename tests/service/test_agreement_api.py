@@ -25,6 +25,9 @@ from tests.conftest import auth
 
 @dataclass
 class World:
+    """A replayed run in blind mode. Workflow actions are a lead's (a lead is never held by the
+    blind-first gate); blind labels are the reviewers' (``blind``)."""
+
     client: TestClient
     keys: dict[str, str]
     run: int
@@ -42,7 +45,7 @@ class World:
         body: dict[str, Any] = resp.json()
         return body
 
-    def act(self, pid: int, action: str, who: str = "reviewer", **body: Any) -> dict[str, Any]:
+    def act(self, pid: int, action: str, who: str = "lead", **body: Any) -> dict[str, Any]:
         state = self.client.get(f"/api/v1/proposals/{pid}", headers=auth(self.keys[who]))
         version = state.json()["version"]
         resp = self.client.post(
@@ -54,7 +57,7 @@ class World:
         result: dict[str, Any] = resp.json()
         return result
 
-    def post(self, path: str, body: dict[str, Any], who: str = "reviewer") -> dict[str, Any]:
+    def post(self, path: str, body: dict[str, Any], who: str = "lead") -> dict[str, Any]:
         resp = self.client.post(f"/api/v1{path}", json=body, headers=auth(self.keys[who]))
         assert resp.status_code in (200, 201), resp.text
         result: dict[str, Any] = resp.json()
@@ -318,4 +321,5 @@ def test_double_coding_gives_human_noise_and_reviewer_agreement(app: Any, world:
         second["agreement_with_others"]["value"] == 0.5
         and second["agreement_with_others"]["n"] == 2
     )
-    assert first["workflow_actions"] == 1 and second["judge_disagreement"]["value"] == 0.5
+    assert first["workflow_actions"] == 0 and rows["key:test-lead"]["workflow_actions"] == 1
+    assert second["judge_disagreement"]["value"] == 0.5

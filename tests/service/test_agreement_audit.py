@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from judges.agreement import wilson_proportion
 from service.agreement_replay import RecordedProposal, store_judge_output
 from service.audit import allocate, draw_stratified_audit
+from service.auth import Role, create_key
 from service.batches import get_or_create_project
-from service.storage.models import AuditDraw, Note, Proposal
+from service.storage.models import AuditDraw, Note, Proposal, ReviewEvent
 from tests.conftest import auth
 
 
@@ -203,3 +204,80 @@ def test_unequal_inclusion_probabilities_weight_the_headline(
     assert error["weighted"] is True and (error["n"], error["disagreements"]) == (6, 2)
     assert error["value"] == round(7 / 24, 4) and error["n_eff"] == round(576 / 108, 2)
     assert (error["low"], error["high"]) == (round(expected.low, 4), round(expected.high, 4))
+
+
+def _gate_error(resp: Any, pending: int) -> None:
+    assert resp.status_code == 409, resp.text
+    body = resp.json()
+    assert body["error"] == "must_audit_first" and body["field"] == "run_id"
+    assert body["pending"] == pending
+
+
+def test_runs_start_blind_and_a_reviewer_labels_the_audit_before_seeing_proposals(
+    app: Any, client: TestClient, keys: dict[str, str]
+) -> None:
+    settings = app.state.services.settings
+    settings.blind_first, settings.audit_sample_size = True, 4  # the default, and a small sample
+    batch, ids = _batch(app, client, keys["lead"], 10)
+    run = _replay(app, batch, [ids[:5], ids[5:8]])
+    pid = _proposal_ids(app, run)[0]
+    reviewer, lead = auth(keys["reviewer"]), auth(keys["lead"])
+    status = client.get(f"/api/v1/runs/{run}", headers=reviewer).json()
+    assert status["blind_mode"] is True
+    assert status["must_audit_first"] is True and status["audit_pending"] == 4
+    hidden = [
+        ("GET", f"/api/v1/runs/{run}/proposals", None),
+        ("GET", f"/api/v1/runs/{run}/queue", None),
+        ("GET", f"/api/v1/runs/{run}/unclustered", None),
+        ("GET", f"/api/v1/proposals/{pid}", None),
+        ("POST", f"/api/v1/proposals/{pid}/confirm", {"version": 1}),
+        (
+            "POST",
+            f"/api/v1/runs/{run}/unclustered/assign",
+            {"note_ids": [ids[9]], "to_noise": True},
+        ),
+    ]
+    for method, url, body in hidden:
+        _gate_error(client.request(method, url, json=body, headers=reviewer), 4)
+    with app.state.services.db.transaction() as s:  # nothing was recorded by the refused calls
+        assert s.scalar(select(func.count()).where(ReviewEvent.run_id == run)) == 0
+    assert client.get(f"/api/v1/runs/{run}/proposals", headers=lead).status_code == 200
+    assert client.get(f"/api/v1/runs/{run}", headers=lead).json()["must_audit_first"] is False
+
+    audit = client.get(f"/api/v1/runs/{run}/audit", headers=reviewer).json()
+    assert audit["must_audit_first"] is True and audit["pending"] == 4
+    assert all("proposal" not in str(k) for n in audit["notes"] for k in n)  # nothing of the judge
+    order = [n["note_id"] for n in audit["notes"]]
+    for nid in order[:3]:
+        label = {"note_id": nid, "new_category_name": "Wrong date"}
+        resp = client.post(f"/api/v1/runs/{run}/audit/labels", json=label, headers=reviewer)
+        assert resp.status_code == 201, resp.text
+    _gate_error(client.get(f"/api/v1/runs/{run}/proposals", headers=reviewer), 1)
+    last = {"note_id": order[3], "noise": True}
+    assert client.post(f"/api/v1/runs/{run}/audit/labels", json=last, headers=reviewer).is_success
+    assert client.get(f"/api/v1/runs/{run}/proposals", headers=reviewer).status_code == 200
+    confirm = client.post(f"/api/v1/proposals/{pid}/confirm", json={"version": 1}, headers=reviewer)
+    assert confirm.status_code == 200, confirm.text
+    assert client.get(f"/api/v1/runs/{run}", headers=reviewer).json()["must_audit_first"] is False
+
+    with app.state.services.db.transaction() as s:  # another reviewer has their own gate
+        project = get_or_create_project(s, "demo")
+        second = create_key(s, project, Role.reviewer, "second-reviewer")
+    _gate_error(client.get(f"/api/v1/runs/{run}/queue", headers=auth(second)), 4)
+    off = client.post(f"/api/v1/runs/{run}/blind", json={"enabled": False}, headers=lead)
+    assert off.status_code == 200, off.text
+    assert client.get(f"/api/v1/runs/{run}/queue", headers=auth(second)).status_code == 200
+
+
+def test_with_blind_first_off_a_run_opens_straight_to_its_proposals(
+    app: Any, client: TestClient, keys: dict[str, str]
+) -> None:
+    settings = app.state.services.settings
+    settings.blind_first, settings.audit_sample_size = False, 4
+    batch, ids = _batch(app, client, keys["lead"], 10)
+    run = _replay(app, batch, [ids[:5]])
+    status = client.get(f"/api/v1/runs/{run}", headers=auth(keys["reviewer"])).json()
+    assert status["blind_mode"] is False and status["must_audit_first"] is False
+    assert len(_draws(app, run)) == 4  # the sample is still drawn, for a lead to switch on
+    resp = client.get(f"/api/v1/runs/{run}/proposals", headers=auth(keys["reviewer"]))
+    assert resp.status_code == 200 and len(resp.json()) == 1

@@ -204,12 +204,12 @@ def test_a_run_without_its_own_audit_gets_transported_counts(
     app: Any, client: TestClient, keys: dict[str, str]
 ) -> None:
     first, groups = _run_of(app, client, keys, "cal", [15, 15])
-    h = auth(keys["reviewer"])
-    client.post(f"/api/v1/runs/{first}/blind", json={"enabled": True}, headers=auth(keys["lead"]))
+    h, lead = auth(keys["reviewer"]), auth(keys["lead"])
+    client.post(f"/api/v1/runs/{first}/blind", json={"enabled": True}, headers=lead)
     cats = {
         p["name"]: p["category_id"]
-        for p in client.get(f"/api/v1/runs/{first}/queue", headers=h).json()["proposals"]
-    }
+        for p in client.get(f"/api/v1/runs/{first}/queue", headers=lead).json()["proposals"]
+    }  # a lead reads them: blind mode holds the reviewer until the audit is labelled
     for k, group in enumerate(groups):
         for i, nid in enumerate(group):
             truth = "B" if (k == 0 and i == 0) else chr(65 + k)  # one of A's notes is really B
