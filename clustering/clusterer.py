@@ -25,40 +25,59 @@ from clustering.reduce import (
 
 SelectionMethod = Literal["eom", "leaf"]
 
-# The rule of n: min_cluster_size = max(MCS_MIN, round(n ** MCS_POWER / MCS_DIVISOR)).
-MCS_POWER = 0.75
-MCS_DIVISOR = 30
+# The rule of n: min_cluster_size = max(MCS_MIN, round(MCS_COEF * sqrt(n))).
+MCS_COEF = 0.36
 MCS_MIN = 3
+# min_samples = max(1, round(MIN_SAMPLES_FRACTION * min_cluster_size)) unless given.
+MIN_SAMPLES_FRACTION = 1 / 3
 # UMAP settings by batch size: small batches get UMAP's local default neighbourhood and full
 # optimisation; large ones a wider neighbourhood (steadier layouts) and a short optimisation.
 LARGE_BATCH = 5000
 SMALL_NEIGHBOURS, LARGE_NEIGHBOURS = 15, 30
 LARGE_EPOCHS = 50
+LARGE_LAYOUTS = 3  # layouts averaged from LARGE_BATCH notes on (1 below)
 
 
 def min_cluster_size_for(n: int) -> int:
     """The default smallest cluster HDBSCAN may report for n notes.
 
-    Grows like n^0.75: 3 for a few hundred notes, 6 for 1,000, 10 for 2,000, 41 for
-    13,000, 61 for 22,500, 111 for 50,000. A few hundred short notes need small clusters
-    or real, rare failure modes vanish into noise (BERTopic's fixed 10 is too coarse
-    there); tens of thousands need larger ones or one category shatters into many
-    near-duplicate clusters (the fixed 10 gives 362 clusters for banking77's 77 intents).
-    Growing slower than n keeps room for more categories in larger batches. Never below
-    3: two notes are an anecdote, not a category.
+    Grows like sqrt(n): 3 up to ~90 notes, 5 for 200, 6 for 300, 11 for 1,000, 16 for
+    2,000, 41 for 13,000, 54 for 22,500, 80 for 50,000. A few hundred short notes need
+    small clusters or real, rare failure modes vanish into noise, but not so small that
+    every pair of similar notes becomes a cluster; tens of thousands need larger ones or
+    one category shatters into many near-duplicate clusters (BERTopic's fixed 10 gives 362
+    clusters for banking77's 77 intents). Growing slower than n keeps room for more
+    categories in larger batches. Never below 3: two notes are an anecdote, not a category.
 
     Args:
         n: Number of notes.
 
     Returns:
-        max(3, round(n ** 0.75 / 30)).
+        max(3, round(0.36 * sqrt(n))).
 
     Raises:
         ValueError: For negative n.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    return int(max(MCS_MIN, round(n**MCS_POWER / MCS_DIVISOR)))
+    return int(max(MCS_MIN, round(MCS_COEF * n**0.5)))
+
+
+def default_min_samples(min_cluster_size: int) -> int:
+    """HDBSCAN's min_samples when none is given: a third of min_cluster_size, at least 1.
+
+    min_samples sets how much HDBSCAN smooths density (a note's core distance is to its
+    min_samples-th neighbour). HDBSCAN's own default, min_samples = min_cluster_size, left
+    all 28 mast notes as noise and, on the UMAP path, merged neighbouring intents (banking77
+    2,000-note sample F1 0.51 vs 0.56 with a third) and varied more from seed to seed.
+
+    Args:
+        min_cluster_size: The resolved min_cluster_size.
+
+    Returns:
+        max(1, round(min_cluster_size / 3)).
+    """
+    return max(1, round(min_cluster_size * MIN_SAMPLES_FRACTION))
 
 
 def relabel_by_size(labels: NDArray[np.int_]) -> NDArray[np.int64]:
@@ -116,20 +135,24 @@ class NoteClusterer:
 
     Args:
         min_cluster_size: Smallest cluster; None = `min_cluster_size_for(n)`.
-        min_samples: HDBSCAN's density smoothing; None = min_cluster_size (HDBSCAN's
-            default).
+        min_samples: HDBSCAN's density smoothing; None = `default_min_samples`, a third
+            of min_cluster_size.
         reduction: "auto" (PCA below `umap_min_notes` notes, UMAP from there), "pca",
             "umap" or "none".
         n_components: UMAP's output dimensions.
         n_neighbors: UMAP's neighbourhood size; None = 15 below 5,000 notes, 30 from there.
         n_epochs: UMAP's optimisation epochs; None = UMAP's default (500) below 5,000
             notes, 50 from there.
-        pca_components: PCA's output dimensions.
+        n_layouts: UMAP layouts averaged (same graph and spectral start, derived seeds);
+            None = 1 below 5,000 notes, 3 from there (steadier from seed to seed).
+        pca_components: PCA's output dimensions (15; on llm_code_bug_notes B-cubed F1
+            0.29 vs 0.25 with 10, the demo alike; a few hundred notes are sensitive to
+            it, see bench/README.md).
         umap_min_notes: Where "auto" switches from PCA to UMAP.
         cluster_selection_method: "eom" or "leaf".
         cluster_selection_epsilon: Merge clusters closer than this (reduced space).
         reassign_threshold: Cosine to the nearest centroid needed to move an unclustered
-            note into that cluster; None = never reassign.
+            note into that cluster (default 0.2); None = never reassign.
         random_state: Seed of UMAP's layout (PCA and HDBSCAN have no randomness).
 
     Attributes (after fit):
@@ -149,11 +172,12 @@ class NoteClusterer:
         n_components: int = 5,
         n_neighbors: int | None = None,
         n_epochs: int | None = None,
-        pca_components: int = 10,
+        n_layouts: int | None = None,
+        pca_components: int = 15,
         umap_min_notes: int = 1000,
         cluster_selection_method: SelectionMethod = "eom",
         cluster_selection_epsilon: float = 0.0,
-        reassign_threshold: float | None = 0.3,
+        reassign_threshold: float | None = 0.2,
         random_state: int = 0,
     ) -> None:
         self.min_cluster_size = min_cluster_size
@@ -162,6 +186,7 @@ class NoteClusterer:
         self.n_components = n_components
         self.n_neighbors = n_neighbors
         self.n_epochs = n_epochs
+        self.n_layouts = n_layouts
         self.pca_components = pca_components
         self.umap_min_notes = umap_min_notes
         self.cluster_selection_method = cluster_selection_method
@@ -185,7 +210,10 @@ class NoteClusterer:
             large = V.shape[0] >= LARGE_BATCH
             neighbours = self.n_neighbors or (LARGE_NEIGHBOURS if large else SMALL_NEIGHBOURS)
             epochs = self.n_epochs or (LARGE_EPOCHS if large else None)
-            reduced = umap_reduce(V, self.n_components, neighbours, self.random_state, epochs)
+            layouts = self.n_layouts or (LARGE_LAYOUTS if large else 1)
+            reduced = umap_reduce(
+                V, self.n_components, neighbours, self.random_state, epochs, layouts
+            )
         elif method == "pca":
             reduced = pca_reduce(V, self.pca_components, whiten=False)
         else:
@@ -197,10 +225,7 @@ class NoteClusterer:
     ) -> tuple[NDArray[np.int64], NDArray]:
         import hdbscan
 
-        # HDBSCAN's own default (min_samples = min_cluster_size) on both paths: after PCA a
-        # smaller value lets single-linkage chains join a few hundred short, varied notes into
-        # one cluster (the 203-note demo came out as 198 + 3 notes with half of it).
-        min_samples = max(1, min(self.min_samples or mcs, R.shape[0] - 1))
+        min_samples = max(1, min(self.min_samples or default_min_samples(mcs), R.shape[0] - 1))
         model = hdbscan.HDBSCAN(
             min_cluster_size=mcs,
             min_samples=min_samples,

@@ -6,10 +6,11 @@ note vectors are first reduced. Two methods are offered:
 - "auto" (default): PCA for small batches, UMAP from `umap_min_notes` notes on. On a few
   hundred notes UMAP's layout changes with the seed more than the clusters do; PCA has no
   seed at all.
-- "pca": deterministic (full SVD), fast at any n, no compile cost.
+- "pca": deterministic (covariance eigendecomposition), fast at any n, no compile cost.
 - "umap": UMAP on the exact cosine neighbour graph, spectral init, one thread and a
-  seed, so the same seed gives the same layout; first use in a process pays numba's
-  compile cost (see `clustering.warm_up`).
+  seed, so the same seed gives the same layout; optionally several layouts from the same
+  graph and start, averaged; first use in a process pays numba's compile cost (see
+  `clustering.warm_up`).
 - "none": keep the unit-normalized vectors as they are.
 """
 
@@ -94,20 +95,25 @@ def umap_reduce(
     n_neighbors: int,
     random_state: int,
     n_epochs: int | None = None,
+    n_layouts: int = 1,
 ) -> NDArray[np.float32]:
     """UMAP layout on the exact cosine neighbour graph, seeded and single-threaded.
 
     The neighbour graph is computed exactly (no NNDescent), so the seed only changes UMAP's
     layout optimisation, never which neighbours a note has; this also avoids NNDescent's
-    numba compile cost.
+    numba compile cost. With `n_layouts` > 1 the layout is optimised that many times on the
+    same fuzzy graph from the same (deterministic, spectral) start, with seeds derived from
+    `random_state`, and the layouts are averaged: each note lands where it lands on average,
+    which damps the seed's effect on the result.
 
     Args:
         X: Unit-norm vectors, shape (n, d).
         n_components: Target dimensions.
         n_neighbors: UMAP's neighbourhood size (clipped to n - 1).
         random_state: Seed of the layout optimisation; the same seed gives the same layout.
-        n_epochs: Optimisation epochs; None = UMAP's default (500 below 10,000 points, 200
-            above).
+        n_epochs: Optimisation epochs per layout; None = UMAP's default (500 below 10,000
+            points, 200 above).
+        n_layouts: Layouts to average (1 = plain UMAP).
 
     Returns:
         float32 array of shape (n, n_components).
@@ -118,6 +124,8 @@ def umap_reduce(
 
     k = max(2, min(n_neighbors, X.shape[0] - 1))
     indices, dists = exact_neighbours(X, k)
+    if n_layouts > 1:
+        return _averaged_layouts(X, indices, dists, n_components, random_state, n_epochs, n_layouts)
     reducer = umap.UMAP(
         n_neighbors=k,
         n_components=n_components,
@@ -132,6 +140,67 @@ def umap_reduce(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "no search index": we never call transform
         return np.asarray(reducer.fit_transform(X), dtype=np.float32)
+
+
+def _averaged_layouts(
+    X: NDArray[np.float32],
+    indices: NDArray[np.int64],
+    dists: NDArray[np.float32],
+    n_components: int,
+    random_state: int,
+    n_epochs: int | None,
+    n_layouts: int,
+) -> NDArray[np.float32]:
+    """UMAP's fuzzy graph and spectral start computed once, then n_layouts optimisations
+    (UMAP's own functions and defaults: min_dist 0, spread 1, 5 negative samples), averaged.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from umap.spectral import spectral_layout
+        from umap.umap_ import (
+            find_ab_params,
+            fuzzy_simplicial_set,
+            noisy_scale_coords,
+            simplicial_set_embedding,
+        )
+
+    rng = np.random.RandomState(random_state)
+    graph, _, _ = fuzzy_simplicial_set(
+        X, indices.shape[1], rng, "cosine", knn_indices=indices, knn_dists=dists
+    )
+    start = spectral_layout(X, graph, n_components, rng, metric="cosine")
+    start = noisy_scale_coords(start, rng, max_coord=10, noise=0.0001)
+    a, b = find_ab_params(1.0, 0.0)
+    epochs = n_epochs or (500 if X.shape[0] <= 10000 else 200)
+    total = np.zeros((X.shape[0], n_components), dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(n_layouts):
+            layout, _ = simplicial_set_embedding(
+                X,
+                graph.copy(),
+                n_components,
+                1.0,
+                a,
+                b,
+                1.0,
+                5,
+                epochs,
+                start.copy(),
+                np.random.RandomState(_derived_seed(random_state, i)),
+                "cosine",
+                {},
+                False,
+                {},
+                False,
+            )
+            total += layout
+    return (total / n_layouts).astype(np.float32)
+
+
+def _derived_seed(random_state: int, i: int) -> int:
+    """The seed of the i-th extra layout: distinct per (random_state, i), within 32 bits."""
+    return int(np.random.SeedSequence([random_state, i]).generate_state(1)[0])
 
 
 def resolve_reduction(method: str, n: int, umap_min_notes: int) -> str:

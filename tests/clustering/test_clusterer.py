@@ -8,6 +8,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from clustering import NoteClusterer, min_cluster_size_for, warm_up
+from clustering.clusterer import default_min_samples
 
 
 def _blobs(n: int = 600, centers: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -96,12 +97,34 @@ def test_too_small_min_cluster_size_raises() -> None:
 
 
 def test_min_cluster_size_rule() -> None:
-    assert min_cluster_size_for(2) == 3
-    assert 3 <= min_cluster_size_for(300) <= 5  # a few hundred short notes: small clusters
+    # max(3, round(0.36 * sqrt(n))): the sizes the README and bench/README quote
+    expected = {2: 3, 28: 3, 100: 4, 203: 5, 267: 6, 1_000: 11, 13_083: 41, 22_500: 54}
+    assert {n: min_cluster_size_for(n) for n in expected} == expected
     sizes = [min_cluster_size_for(n) for n in (100, 1_000, 10_000, 50_000)]
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
     with pytest.raises(ValueError):
         min_cluster_size_for(-1)
+
+
+def test_default_min_samples_is_a_third() -> None:
+    assert default_min_samples(41) == 14
+    assert default_min_samples(6) == 2
+    assert default_min_samples(3) == 1
+    assert default_min_samples(2) == 1
+
+
+def test_tiny_batch_leaves_few_notes_unclustered() -> None:
+    # 28 notes in 4 loose groups (like mast_human_annotations): with min_samples equal to
+    # min_cluster_size HDBSCAN called every note noise; a third of it finds the groups.
+    rng = np.random.default_rng(4)
+    centres = rng.normal(size=(4, 384))
+    X = np.repeat(centres, 7, axis=0) + 1.5 * rng.normal(size=(28, 384))
+    model = NoteClusterer().fit(X.astype(np.float32))
+    assert model.reduction_ == "pca" and model.min_cluster_size_ == 3
+    assert (model.labels_ == -1).mean() <= 0.15
+    assert model.n_clusters_ >= 2
+    smoothed = NoteClusterer(min_samples=3, reassign_threshold=None).fit(X.astype(np.float32))
+    assert (smoothed.labels_ == -1).mean() > (model.raw_labels_ == -1).mean()
 
 
 def test_min_cluster_size_override() -> None:
@@ -114,17 +137,27 @@ def test_soft_reassignment_is_marked_and_undoable() -> None:
     rng = np.random.default_rng(0)
     stray = rng.uniform(-30, 30, size=(15, X.shape[1])).astype(np.float32)
     data = np.vstack([X, stray])
-    plain = NoteClusterer(min_cluster_size=20, reassign_threshold=None).fit(data)
-    soft = NoteClusterer(min_cluster_size=20, reassign_threshold=0.0).fit(data)
+    plain = NoteClusterer(min_cluster_size=20, min_samples=20, reassign_threshold=None).fit(data)
+    soft = NoteClusterer(min_cluster_size=20, min_samples=20, reassign_threshold=0.0).fit(data)
     np.testing.assert_array_equal(plain.labels_, soft.raw_labels_)
-    assert (plain.labels_ == -1).sum() >= 10  # the strays are noise before reassignment
+    assert (plain.labels_[300:] == -1).sum() >= 5  # strays are noise before reassignment
     assert soft.reassigned_.any()
     assert (soft.raw_labels_[soft.reassigned_] == -1).all()
     assert (soft.labels_[soft.reassigned_] >= 0).all()
     unchanged = ~soft.reassigned_
     np.testing.assert_array_equal(soft.labels_[unchanged], soft.raw_labels_[unchanged])
-    strict = NoteClusterer(min_cluster_size=20, reassign_threshold=1.01).fit(data)
+    strict = NoteClusterer(min_cluster_size=20, min_samples=20, reassign_threshold=1.01).fit(data)
     assert not strict.reassigned_.any()
+
+
+def test_averaged_layouts_are_seeded_and_default_to_one() -> None:
+    X, y = _blobs(1200, centers=4, seed=2)
+    first = NoteClusterer(reduction="umap", n_layouts=2, n_epochs=30, random_state=1).fit(X)
+    again = NoteClusterer(reduction="umap", n_layouts=2, n_epochs=30, random_state=1).fit(X)
+    np.testing.assert_array_equal(first.reduced_, again.reduced_)
+    single = NoteClusterer(reduction="umap", n_layouts=1, n_epochs=30, random_state=1).fit(X)
+    assert not np.array_equal(first.reduced_, single.reduced_)
+    assert adjusted_rand_score(y, first.labels_) >= 0.9
 
 
 def test_init_only_stores_parameters() -> None:
