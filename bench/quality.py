@@ -12,16 +12,27 @@ then c-TF-IDF keywords, representatives, boundary notes and nearest clusters.
 
 Usage:
     .venv/bin/python bench/quality.py [--sets NAME|PATH ...] [--seeds 3] [--backend torch|onnx]
-        [--methods axial bertopic kmeans]
+        [--methods axial bertopic kmeans] [--merge results/OTHER.json]
+    .venv/bin/python bench/quality.py --render results/A.json results/B.json [--out NAME]
+
+`--merge` adds, per set, the methods of an earlier results JSON that this run did not run
+(same set, size, backend and seeds; checked), so the baselines, which do not depend on
+axial's settings, need not be rerun after every change to axial. Merged methods are
+marked in the JSON (`merged_from`) and with a dagger in the table: their seconds were
+measured in that earlier run, not interleaved with this one. `--render` runs nothing: it
+merges finished results JSONs the same way (the first file's methods first) and prints the
+table.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -148,7 +159,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
     """Render the results as one markdown table."""
     head = (
         "| set (texts, true k) | method | B³ P | B³ R | B³ F1 | ARI | AMI | unclustered "
-        "| reassigned | clusters | seed stability | seconds |\n"
+        "| reassigned | clusters (true k) | seed stability | seconds |\n"
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     lines = [head]
@@ -158,13 +169,49 @@ def markdown(results: list[dict[str, Any]]) -> str:
         )
         for method, s in res["methods"].items():
             reassigned = s.get("reassigned")
+            mark = "†" if s.get("merged_from") else ""
             lines.append(
                 f"| {tag} | {method} | {_fmt(s['precision'])} | {_fmt(s['recall'])} "
                 f"| **{_fmt(s['f1'])}** | {_fmt(s['ari'])} | {_fmt(s['ami'])} "
                 f"| {s['unclustered']:.1%} | {'' if reassigned is None else f'{reassigned:.1%}'} "
-                f"| {s['clusters']:.0f} | {_fmt(s['stability'], '.2f')} | {s['seconds']:.1f} |"
+                f"| {s['clusters']:.0f} ({res['n_true']}) | {_fmt(s['stability'], '.2f')} "
+                f"| {s['seconds']:.1f}{mark} |"
             )
+            tag = ""
     return "\n".join(lines)
+
+
+def merge_methods(entry: dict[str, Any], seeds: list[int], path: Path) -> None:
+    """Add to `entry` the methods of an earlier run (same set, n, backend, seeds) it lacks.
+
+    Raises:
+        ValueError: If the earlier run used other seeds.
+    """
+    earlier = json.loads(path.read_text())
+    if earlier["seeds"] != seeds:
+        raise ValueError(f"{path} used seeds {earlier['seeds']}, this run {seeds}")
+    for res in earlier["results"]:
+        same = (res["set"], res["n"], res["backend"]) == (
+            entry["set"],
+            entry["n"],
+            entry["backend"],
+        )
+        if not same:
+            continue
+        for method, summary in res["methods"].items():
+            if method not in entry["methods"]:
+                entry["methods"][method] = {**summary, "merged_from": str(path)}
+
+
+def render(paths: list[Path], out: str) -> None:
+    """Merge finished results JSONs (no new runs), print the table, write the merged JSON."""
+    first = json.loads(paths[0].read_text())
+    seeds, results = first["seeds"], first["results"]
+    for entry in results:
+        for path in paths[1:]:
+            merge_methods(entry, seeds, path)
+    print(markdown(results))
+    print(f"\nJSON: {write_json(out, {'seeds': seeds, 'results': results})}")
 
 
 def main() -> None:
@@ -175,7 +222,14 @@ def main() -> None:
     parser.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     parser.add_argument("--out", default=None, help="results name (default quality-<backend>)")
+    parser.add_argument(
+        "--merge", type=Path, default=None, help="earlier results JSON to take other methods from"
+    )
+    parser.add_argument("--render", type=Path, nargs="+", default=None, help="results JSONs")
     args = parser.parse_args()
+    if args.render:
+        render(args.render, args.out or "quality-merged")
+        return
     seeds = list(range(args.seeds))
     print(
         f"# warm-up (numba compile of UMAP/NNDescent): {warm_up_all(args.methods):.1f} s",
@@ -194,6 +248,8 @@ def main() -> None:
             "methods": {},
         }
         entry["methods"] = score_set(note_set, args.methods, seeds, X)
+        if args.merge is not None:
+            merge_methods(entry, seeds, args.merge)
         for method, s in entry["methods"].items():
             print(
                 f"# {note_set.name} {method}: F1 {s['f1']:.3f} in {s['seconds']:.1f} s", flush=True
