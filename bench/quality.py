@@ -174,7 +174,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 f"| {tag} | {method} | {_fmt(s['precision'])} | {_fmt(s['recall'])} "
                 f"| **{_fmt(s['f1'])}** | {_fmt(s['ari'])} | {_fmt(s['ami'])} "
                 f"| {s['unclustered']:.1%} | {'' if reassigned is None else f'{reassigned:.1%}'} "
-                f"| {s['clusters']:.0f} ({res['n_true']}) | {_fmt(s['stability'], '.2f')} "
+                f"| {s['clusters']:.0f} ({res['n_true']}) | {_fmt(s['stability'])} "
                 f"| {s['seconds']:.1f}{mark} |"
             )
             tag = ""
