@@ -111,6 +111,13 @@ def test_onnx_matches_torch(
     assert onnx_embedder.embed_batch([]).shape == (0, 384)
 
 
+def test_onnx_short_notes_are_not_batched_with_long_ones(onnx_embedder: OnnxEmbedder) -> None:
+    """int8 activations are scaled per batch: a short note beside a long one must not change."""
+    alone = onnx_embedder.embed_batch(["ok", "wrong date"])
+    mixed = onnx_embedder.embed_batch(["ok", TEXTS[3], "wrong date", TEXTS[0]])
+    np.testing.assert_array_equal(mixed[[0, 2]], alone)
+
+
 def test_onnx_export_is_reused(onnx_embedder: OnnxEmbedder) -> None:
     onnx_embedder.embed_batch(["x"])
     assert onnx_embedder.cache_dir is not None
