@@ -239,10 +239,9 @@ def run_header(session: Session, caller: Principal, run_id: int) -> tuple[RunRow
 
 def queue(session: Session, caller: Principal, run_id: int) -> QueueView:
     """The run's proposals: pending first, largest first (blind-first gated)."""
-    run = load_run(session, caller, run_id, "read")
-    require_audit_done(session, run, caller)
-    role = caller.role_in(run.project_id)
-    return QueueView(run_row(session, run), role.value if role else "", _rows(session, run_id))
+    row, role = run_header(session, caller, run_id)
+    require_audit_done(session, session.get_one(Run, run_id), caller)
+    return QueueView(row, role, _rows(session, run_id))
 
 
 def _labels(session: Session, note_ids: list[int]) -> dict[int, str]:
