@@ -16,8 +16,11 @@ note vectors are first reduced. Two methods are offered:
 
 from __future__ import annotations
 
+import os
+import threading
 import warnings
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -153,9 +156,15 @@ def _averaged_layouts(
     random_state: int,
     n_epochs: int | None,
     n_layouts: int,
+    n_threads: int | None = None,
 ) -> NDArray[np.float32]:
     """UMAP's fuzzy graph and spectral start computed once, then n_layouts optimisations
-    (UMAP's own functions and defaults: min_dist 0, spread 1, 5 negative samples), averaged.
+    (UMAP's own epoch kernel and defaults: min_dist 0, spread 1, 5 negative samples),
+    averaged.
+
+    Each layout is a serial SGD with its own seed, so it is the same whichever thread runs
+    it; the layouts run on up to `n_threads` threads (default: one per CPU) and are summed
+    in a fixed order, so the result does not depend on the thread count.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -163,8 +172,8 @@ def _averaged_layouts(
         from umap.umap_ import (
             find_ab_params,
             fuzzy_simplicial_set,
+            make_epochs_per_sample,
             noisy_scale_coords,
-            simplicial_set_embedding,
         )
 
     rng = np.random.RandomState(random_state)
@@ -173,32 +182,128 @@ def _averaged_layouts(
     )
     start = spectral_layout(X, graph, n_components, rng, metric="cosine")
     start = noisy_scale_coords(start, rng, max_coord=10, noise=0.0001)
+    default_epochs = 500 if X.shape[0] <= 10000 else 200
+    epochs = n_epochs or default_epochs
+    # As umap's simplicial_set_embedding: drop edges too weak to be sampled in `epochs`,
+    # then scale the start into [0, 10] on every axis.
+    graph = graph.tocoo()
+    graph.sum_duplicates()
+    prune_epochs = epochs if epochs > 10 else default_epochs
+    graph.data[graph.data < graph.data.max() / float(prune_epochs)] = 0.0
+    graph.eliminate_zeros()
+    span = np.maximum(start.max(axis=0) - start.min(axis=0), 1e-12)
+    start = np.ascontiguousarray(10.0 * (start - start.min(axis=0)) / span, dtype=np.float32)
+    edges = _Edges(
+        head=graph.row,
+        tail=graph.col,
+        epochs_per_sample=make_epochs_per_sample(graph.data, epochs),
+        n_vertices=graph.shape[1],
+    )
     a, b = find_ab_params(1.0, 0.0)
-    epochs = n_epochs or (500 if X.shape[0] <= 10000 else 200)
+    seeds = [_derived_seed(random_state, i) for i in range(n_layouts)]
+    threads = max(1, min(n_layouts, n_threads or os.cpu_count() or 1))
+
+    def one(seed: int) -> NDArray[np.float32]:
+        return _optimise_layout(edges, start, epochs, a, b, seed)
+
+    if threads == 1:
+        layouts = [one(seed) for seed in seeds]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            layouts = list(pool.map(one, seeds))
     total = np.zeros((X.shape[0], n_components), dtype=np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for i in range(n_layouts):
-            layout, _ = simplicial_set_embedding(
-                X,
-                graph.copy(),
-                n_components,
-                1.0,
-                a,
-                b,
-                1.0,
-                5,
-                epochs,
-                start.copy(),
-                np.random.RandomState(_derived_seed(random_state, i)),
-                "cosine",
-                {},
-                False,
-                {},
-                False,
-            )
-            total += layout
+    for layout in layouts:
+        total += layout
     return (total / n_layouts).astype(np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class _Edges:
+    """The fuzzy graph's edges as UMAP's optimiser samples them."""
+
+    head: NDArray[np.int32]
+    tail: NDArray[np.int32]
+    epochs_per_sample: NDArray[np.float64]
+    n_vertices: int
+
+
+_KERNEL = None
+_KERNEL_LOCK = threading.Lock()
+
+
+def _epoch_kernel() -> Any:
+    """UMAP's single-epoch SGD kernel compiled with `nogil`, so layouts run in parallel.
+
+    Same source and flags as umap's own serial kernel (fastmath, not parallel), so a layout
+    is what UMAP would give for the same graph, start and seed.
+    """
+    global _KERNEL
+    with _KERNEL_LOCK:
+        if _KERNEL is None:
+            import numba
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from umap.layouts import _optimize_layout_euclidean_single_epoch
+
+            _KERNEL = numba.njit(
+                _optimize_layout_euclidean_single_epoch, fastmath=True, parallel=False, nogil=True
+            )
+        return _KERNEL
+
+
+def _optimise_layout(
+    edges: _Edges, start: NDArray[np.float32], n_epochs: int, a: float, b: float, seed: int
+) -> NDArray[np.float32]:
+    """One UMAP layout optimisation (umap's optimize_layout_euclidean, euclidean output,
+    no densMAP, gamma 1, learning rate 1, 5 negative samples) from `start` with `seed`."""
+    from umap.umap_ import INT32_MAX, INT32_MIN
+
+    kernel = _epoch_kernel()
+    embedding = start.copy()
+    rng_state = np.random.RandomState(seed).randint(INT32_MIN, INT32_MAX, 3).astype(np.int64)
+    rng_state_per_sample = np.full(
+        (embedding.shape[0], rng_state.size), rng_state, dtype=np.int64
+    ) + embedding[:, 0].astype(np.float64).view(np.int64).reshape(-1, 1)
+    epochs_per_negative_sample = edges.epochs_per_sample / 5.0
+    next_negative = epochs_per_negative_sample.copy()
+    next_sample = edges.epochs_per_sample.copy()
+    unused = np.zeros(1, dtype=np.float32)  # densMAP's buffers, off
+    alpha = 1.0
+    for n in range(n_epochs):
+        kernel(
+            embedding,
+            embedding,
+            edges.head,
+            edges.tail,
+            edges.n_vertices,
+            edges.epochs_per_sample,
+            a,
+            b,
+            rng_state_per_sample,
+            1.0,
+            embedding.shape[1],
+            True,
+            alpha,
+            epochs_per_negative_sample,
+            next_negative,
+            next_sample,
+            n,
+            False,
+            unused,
+            unused,
+            0,
+            0,
+            0,
+            0,
+            unused,
+            unused,
+            0,
+        )
+        alpha = 1.0 - float(n) / float(n_epochs)
+    return embedding
 
 
 def _derived_seed(random_state: int, i: int) -> int:
