@@ -7,10 +7,10 @@ note vectors are first reduced. Two methods are offered:
   hundred notes UMAP's layout changes with the seed more than the clusters do; PCA has no
   seed at all.
 - "pca": deterministic (covariance eigendecomposition), fast at any n, no compile cost.
-- "umap": UMAP on the exact cosine neighbour graph, spectral init, one thread and a
-  seed, so the same seed gives the same layout; optionally several layouts from the same
-  graph and start, averaged; first use in a process pays numba's compile cost (see
-  `clustering.warm_up`).
+- "umap": UMAP on a brute-force cosine neighbour graph (see `exact_neighbours`),
+  spectral init and a seed, so the same seed gives the same layout; optionally several
+  layouts from the same graph and start, optimised on parallel threads and averaged; first
+  use in a process pays numba's compile cost (see `clustering.warm_up`).
 - "none": keep the unit-normalized vectors as they are.
 """
 
@@ -63,36 +63,74 @@ def pca_reduce(X: NDArray[np.float32], n_components: int, whiten: bool) -> NDArr
 
 
 def exact_neighbours(
-    V: NDArray[np.float32], k: int, block: int = 1024
+    V: NDArray[np.float32], k: int, block: int = 1024, candidates: str = "auto"
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-    """Exact k nearest neighbours by cosine distance (brute force, in row blocks).
+    """The k nearest neighbours by cosine distance (brute force, in row blocks).
+
+    With `candidates="bf16"` each block's similarities are first computed in bfloat16
+    (3-4x faster on CPUs that multiply bfloat16 in hardware), the best k + 16 per row are
+    kept as candidates and re-ranked by their exact float32 similarity; a true neighbour is
+    lost only if bfloat16 rounding pushes it below rank k + 16 or float32 rounding reorders
+    a tie at rank k (4 entries in a million on clinc150, 13 on banking77). "fp32" computes every similarity in float32; "auto" (default) takes
+    "bf16" where the CPU has bfloat16 instructions (`cpu_has_bf16`), "fp32" elsewhere.
 
     Args:
         V: Unit-norm vectors, shape (n, d).
         k: Neighbours per point, the point itself first.
         block: Rows per matrix product (bounds memory to block * n floats).
+        candidates: "auto", "bf16" or "fp32".
 
     Returns:
-        (indices, cosine distances), each of shape (n, k), nearest first.
+        (indices, cosine distances), each of shape (n, k), nearest first; ties by index.
     """
     import torch  # its top-k is ~2.5x numpy's argpartition here (sentence-transformers needs it)
 
+    if candidates not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"candidates must be 'auto', 'bf16' or 'fp32', got {candidates!r}")
+    use_bf16 = candidates == "bf16" or (candidates == "auto" and cpu_has_bf16())
     n = V.shape[0]
     idx = np.empty((n, k), dtype=np.int64)
     dist = np.empty((n, k), dtype=np.float32)
     T = torch.from_numpy(np.ascontiguousarray(V, dtype=np.float32))
+    B = T.to(torch.bfloat16) if use_bf16 else T
+    wide = min(n, k + BF16_MARGIN) if use_bf16 else k
     for start in range(0, n, block):
-        sims_t = T[start : start + block] @ T.T
+        sims_t = B[start : start + block] @ B.T
         rows = torch.arange(sims_t.shape[0])
         sims_t[rows, rows + start] = float("inf")  # self first, whatever the rounding
-        top_sims, top = torch.topk(sims_t, k, dim=1)
-        part, part_sims = top.numpy(), top_sims.numpy()
+        top_sims, top = torch.topk(sims_t, wide, dim=1)
+        if use_bf16:  # re-rank the candidates by their exact similarity
+            exact = torch.bmm(T[top], T[start : start + block].unsqueeze(2)).squeeze(2)
+            exact[:, 0] = float("inf")  # self stays first
+            top_sims, order_t = torch.topk(exact, k, dim=1)
+            top = torch.gather(top, 1, order_t)
+        part, part_sims = top.numpy(), top_sims.float().numpy()
         order = np.lexsort((part, -part_sims), axis=1)  # ties by index: a stable order
         idx[start : start + block] = np.take_along_axis(part, order, axis=1)
         best = np.take_along_axis(part_sims, order, axis=1)
         dist[start : start + block] = np.clip(1.0 - best, 0.0, 2.0)
     dist[:, 0] = 0.0
     return idx, dist
+
+
+BF16_MARGIN = 16  # extra bfloat16 candidates per row, re-ranked in float32
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (x86 avx512_bf16 or AMX).
+
+    Read from /proc/cpuinfo, so False off Linux: the float32 path is then used, which is
+    exact but 3-4x slower where bfloat16 is native and faster where it is emulated.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = line.split(":", 1)[1].split()
+                    return "avx512_bf16" in flags or "amx_bf16" in flags
+    except OSError:
+        return False
+    return False
 
 
 def umap_reduce(
@@ -103,14 +141,15 @@ def umap_reduce(
     n_epochs: int | None = None,
     n_layouts: int = 1,
 ) -> NDArray[np.float32]:
-    """UMAP layout on the exact cosine neighbour graph, seeded and single-threaded.
+    """UMAP layout on the brute-force cosine neighbour graph, seeded.
 
-    The neighbour graph is computed exactly (no NNDescent), so the seed only changes UMAP's
-    layout optimisation, never which neighbours a note has; this also avoids NNDescent's
-    numba compile cost. With `n_layouts` > 1 the layout is optimised that many times on the
-    same fuzzy graph from the same (deterministic, spectral) start, with seeds derived from
-    `random_state`, and the layouts are averaged: each note lands where it lands on average,
-    which damps the seed's effect on the result.
+    The neighbour graph is computed by brute force (no NNDescent), so the seed only changes
+    UMAP's layout optimisation, never which neighbours a note has; this also avoids
+    NNDescent's numba compile cost. With `n_layouts` > 1 the layout is optimised that many
+    times on the same fuzzy graph from the same (deterministic, spectral) start, with seeds
+    derived from `random_state`, on one thread per CPU, and the layouts are averaged: each
+    note lands where it lands on average, which damps the seed's effect on the result. A
+    single layout is plain `umap.UMAP` on one thread.
 
     Args:
         X: Unit-norm vectors, shape (n, d).

@@ -66,3 +66,31 @@ def test_thread_count_does_not_change_the_layout() -> None:
     np.testing.assert_array_equal(one, two)
     other_seed = _averaged_layouts(X, indices, dists, 5, 1, 30, 4, n_threads=2)
     assert not np.array_equal(one, other_seed)
+
+
+def test_fp32_neighbours_are_the_brute_force_ones() -> None:
+    X = _blobs(n=900, k=9, seed=2)
+    indices, dists = exact_neighbours(X, 12, block=256, candidates="fp32")
+    sims = X @ X.T
+    np.fill_diagonal(sims, np.inf)
+    expected = np.argsort(-sims, axis=1, kind="stable")[:, :12]
+    assert (indices[:, 0] == np.arange(900)).all() and (dists[:, 0] == 0).all()
+    # the same sets of neighbours (order within exact float ties may differ)
+    assert all(set(a) == set(b) for a, b in zip(indices, expected, strict=True))
+    assert (np.diff(dists, axis=1) >= 0).all()
+
+
+def test_bf16_candidates_keep_the_exact_neighbours() -> None:
+    X = _blobs(n=900, k=9, seed=3)
+    exact, exact_d = exact_neighbours(X, 12, block=256, candidates="fp32")
+    fast, fast_d = exact_neighbours(X, 12, block=256, candidates="bf16")
+    recall = np.mean([len(set(a) & set(b)) / 12 for a, b in zip(exact, fast, strict=True)])
+    assert recall > 0.999
+    # distances are re-ranked in float32, not bfloat16's 3 significant digits
+    same = exact == fast
+    assert np.abs(exact_d[same] - fast_d[same]).max() < 1e-5
+
+
+def test_unknown_candidates_mode_raises() -> None:
+    with pytest.raises(ValueError, match="candidates"):
+        exact_neighbours(_blobs(n=60), 5, candidates="int8")
