@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from clustering.describe import centroids
 from clustering.embedder import normalize_rows
 from clustering.reduce import (
+    KNN_MODES,
     Reduction,
     pca_reduce,
     resolve_reduction,
@@ -157,6 +158,11 @@ class NoteClusterer:
         reassign_threshold: Cosine to the nearest centroid needed to move an unclustered
             note into that cluster (default 0.2); None = never reassign.
         random_state: Seed of UMAP's layout (PCA and HDBSCAN have no randomness).
+        n_jobs: Threads that optimise the averaged UMAP layouts; None = one per CPU. The
+            labels do not depend on it.
+        knn: How UMAP's neighbour candidates are found: "auto" (bfloat16 candidates
+            re-ranked in float32 where the CPU has bfloat16 instructions, float32
+            elsewhere), "bf16" or "fp32" (see `clustering.reduce.exact_neighbours`).
 
     Attributes (after fit):
         labels_, raw_labels_, reassigned_, probabilities_, n_clusters_, min_cluster_size_,
@@ -182,6 +188,8 @@ class NoteClusterer:
         cluster_selection_epsilon: float = 0.0,
         reassign_threshold: float | None = 0.2,
         random_state: int = 0,
+        n_jobs: int | None = None,
+        knn: str = "auto",
     ) -> None:
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
@@ -196,6 +204,8 @@ class NoteClusterer:
         self.cluster_selection_epsilon = cluster_selection_epsilon
         self.reassign_threshold = reassign_threshold
         self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.knn = knn
 
     def _validate(self, X: NDArray[np.floating]) -> NDArray[np.float32]:
         X = np.asarray(X)
@@ -203,6 +213,10 @@ class NoteClusterer:
             raise ValueError(f"expected shape (n_notes >= 2, dim >= 1), got {X.shape}")
         if not np.all(np.isfinite(X)):
             raise ValueError("embeddings contain NaN or infinite values")
+        if self.knn not in KNN_MODES:
+            raise ValueError(f"knn must be one of {KNN_MODES}, got {self.knn!r}")
+        if self.n_jobs is not None and self.n_jobs < 1:
+            raise ValueError(f"n_jobs must be >= 1 or None, got {self.n_jobs}")
         if self.min_cluster_size is not None and self.min_cluster_size < 2:
             raise ValueError(f"min_cluster_size must be >= 2, got {self.min_cluster_size}")
         return normalize_rows(X)
@@ -215,7 +229,14 @@ class NoteClusterer:
             epochs = self.n_epochs or (LARGE_EPOCHS if large else None)
             layouts = self.n_layouts or (LARGE_LAYOUTS if large else 1)
             reduced = umap_reduce(
-                V, self.n_components, neighbours, self.random_state, epochs, layouts
+                V,
+                self.n_components,
+                neighbours,
+                self.random_state,
+                epochs,
+                layouts,
+                n_jobs=self.n_jobs,
+                knn=self.knn,
             )
         elif method == "pca":
             reduced = pca_reduce(V, self.pca_components, whiten=False)

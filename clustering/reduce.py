@@ -85,8 +85,8 @@ def exact_neighbours(
     """
     import torch  # its top-k is ~2.5x numpy's argpartition here (sentence-transformers needs it)
 
-    if candidates not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"candidates must be 'auto', 'bf16' or 'fp32', got {candidates!r}")
+    if candidates not in KNN_MODES:
+        raise ValueError(f"candidates must be one of {KNN_MODES}, got {candidates!r}")
     use_bf16 = candidates == "bf16" or (candidates == "auto" and cpu_has_bf16())
     n = V.shape[0]
     idx = np.empty((n, k), dtype=np.int64)
@@ -114,6 +114,7 @@ def exact_neighbours(
 
 
 BF16_MARGIN = 16  # extra bfloat16 candidates per row, re-ranked in float32
+KNN_MODES: tuple[str, ...] = ("auto", "bf16", "fp32")
 
 
 def cpu_has_bf16() -> bool:
@@ -140,6 +141,8 @@ def umap_reduce(
     random_state: int,
     n_epochs: int | None = None,
     n_layouts: int = 1,
+    n_jobs: int | None = None,
+    knn: str = "auto",
 ) -> NDArray[np.float32]:
     """UMAP layout on the brute-force cosine neighbour graph, seeded.
 
@@ -159,6 +162,10 @@ def umap_reduce(
         n_epochs: Optimisation epochs per layout; None = UMAP's default (500 below 10,000
             points, 200 above).
         n_layouts: Layouts to average (1 = plain UMAP).
+        n_jobs: Threads for the averaged layouts; None = one per CPU. The result does not
+            depend on it.
+        knn: How neighbour candidates are found: "auto", "bf16" or "fp32" (see
+            `exact_neighbours`).
 
     Returns:
         float32 array of shape (n, n_components).
@@ -168,9 +175,11 @@ def umap_reduce(
         import umap
 
     k = max(2, min(n_neighbors, X.shape[0] - 1))
-    indices, dists = exact_neighbours(X, k)
+    indices, dists = exact_neighbours(X, k, candidates=knn)
     if n_layouts > 1:
-        return _averaged_layouts(X, indices, dists, n_components, random_state, n_epochs, n_layouts)
+        return _averaged_layouts(
+            X, indices, dists, n_components, random_state, n_epochs, n_layouts, n_jobs
+        )
     reducer = umap.UMAP(
         n_neighbors=k,
         n_components=n_components,

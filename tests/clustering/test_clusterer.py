@@ -160,6 +160,23 @@ def test_averaged_layouts_are_seeded_and_default_to_one() -> None:
     assert adjusted_rand_score(y, first.labels_) >= 0.9
 
 
+def test_thread_count_and_fp32_knn_give_the_same_clusters() -> None:
+    X, _ = _blobs(1200, centers=4, seed=3)
+    params = {"reduction": "umap", "n_layouts": 2, "n_epochs": 20, "random_state": 5}
+    one = NoteClusterer(n_jobs=1, knn="fp32", **params).fit(X)
+    two = NoteClusterer(n_jobs=2, knn="fp32", **params).fit(X)
+    np.testing.assert_array_equal(one.reduced_, two.reduced_)
+    np.testing.assert_array_equal(one.labels_, two.labels_)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"), [({"knn": "int8"}, "knn must be one of"), ({"n_jobs": 0}, "n_jobs")]
+)
+def test_bad_engine_settings_raise(params: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        NoteClusterer(**params).fit(_blobs(50)[0])
+
+
 def test_init_only_stores_parameters() -> None:
     model = NoteClusterer(min_cluster_size=7, random_state=3)
     assert model.min_cluster_size == 7 and model.random_state == 3
