@@ -24,7 +24,7 @@ from _data import embed_cached, load_set, write_json
 from clustering import NoteClusterer, warm_up
 from clustering.embedder import normalize_rows
 from clustering.evaluation import bcubed
-from clustering.reduce import cpu_has_bf16, exact_neighbours
+from clustering.reduce import cosine_neighbours, cpu_has_bf16
 
 SETTINGS: list[tuple[str, dict[str, Any]]] = [
     ("previous defaults, previous engine", {"knn": "fp32", "n_jobs": 1, "n_epochs": 30, "n_layouts": 5}),
@@ -36,9 +36,9 @@ SETTINGS: list[tuple[str, dict[str, Any]]] = [
 def knn_row(V: np.ndarray) -> dict[str, float]:
     """Time both neighbour graphs and count the entries where they differ."""
     t0 = time.perf_counter()
-    exact, _ = exact_neighbours(V, 30, candidates="fp32")
+    exact, _ = cosine_neighbours(V, 30, candidates="fp32")
     t1 = time.perf_counter()
-    fast, _ = exact_neighbours(V, 30, candidates="bf16")
+    fast, _ = cosine_neighbours(V, 30, candidates="bf16")
     t2 = time.perf_counter()
     kept = sum(len(set(a) & set(b)) for a, b in zip(exact, fast, strict=True))
     return {

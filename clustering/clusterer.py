@@ -162,7 +162,7 @@ class NoteClusterer:
             labels do not depend on it.
         knn: How UMAP's neighbour candidates are found: "auto" (bfloat16 candidates
             re-ranked in float32 where the CPU has bfloat16 instructions, float32
-            elsewhere), "bf16" or "fp32" (see `clustering.reduce.exact_neighbours`).
+            elsewhere), "bf16" or "fp32" (see `clustering.reduce.cosine_neighbours`).
 
     Attributes (after fit):
         labels_, raw_labels_, reassigned_, probabilities_, n_clusters_, min_cluster_size_,

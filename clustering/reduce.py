@@ -7,7 +7,7 @@ note vectors are first reduced. Two methods are offered:
   hundred notes UMAP's layout changes with the seed more than the clusters do; PCA has no
   seed at all.
 - "pca": deterministic (covariance eigendecomposition), fast at any n, no compile cost.
-- "umap": UMAP on a brute-force cosine neighbour graph (see `exact_neighbours`),
+- "umap": UMAP on a brute-force cosine neighbour graph (see `cosine_neighbours`),
   spectral init and a seed, so the same seed gives the same layout; optionally several
   layouts from the same graph and start, optimised on parallel threads and averaged; first
   use in a process pays numba's compile cost (see `clustering.warm_up`).
@@ -16,6 +16,7 @@ note vectors are first reduced. Two methods are offered:
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import warnings
@@ -62,17 +63,19 @@ def pca_reduce(X: NDArray[np.float32], n_components: int, whiten: bool) -> NDArr
     return projected.astype(np.float32)
 
 
-def exact_neighbours(
+def cosine_neighbours(
     V: NDArray[np.float32], k: int, block: int = 1024, candidates: str = "auto"
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     """The k nearest neighbours by cosine distance (brute force, in row blocks).
 
-    With `candidates="bf16"` each block's similarities are first computed in bfloat16
-    (3-4x faster on CPUs that multiply bfloat16 in hardware), the best k + 16 per row are
-    kept as candidates and re-ranked by their exact float32 similarity; a true neighbour is
-    lost only if bfloat16 rounding pushes it below rank k + 16 or float32 rounding reorders
-    a tie at rank k (4 entries in a million on clinc150, 13 on banking77). "fp32" computes every similarity in float32; "auto" (default) takes
-    "bf16" where the CPU has bfloat16 instructions (`cpu_has_bf16`), "fp32" elsewhere.
+    With `candidates="fp32"` every similarity is computed in float32: the exact graph. With
+    "bf16" each block's similarities are first computed in bfloat16 (the product is ~3.5x
+    faster on CPUs that multiply bfloat16 in hardware; the whole search 1.4-1.8x, see
+    bench/engine.py), the best k + 16 per row are kept as candidates and re-ranked by their
+    float32 similarity; a true neighbour is lost only if bfloat16 rounding pushes it below
+    rank k + 16 or float32 rounding reorders a tie at rank k (4 entries in a million on
+    clinc150, 13 on banking77). "auto" (default) takes "bf16" where the CPU has bfloat16
+    instructions (`cpu_has_bf16`), "fp32" elsewhere.
 
     Args:
         V: Unit-norm vectors, shape (n, d).
@@ -117,11 +120,12 @@ BF16_MARGIN = 16  # extra bfloat16 candidates per row, re-ranked in float32
 KNN_MODES: tuple[str, ...] = ("auto", "bf16", "fp32")
 
 
+@functools.cache
 def cpu_has_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (x86 avx512_bf16 or AMX).
 
-    Read from /proc/cpuinfo, so False off Linux: the float32 path is then used, which is
-    exact but 3-4x slower where bfloat16 is native and faster where it is emulated.
+    Read once per process from /proc/cpuinfo, so False off Linux: the float32 path is then
+    used, which is exact, slower where bfloat16 is native and faster where it is emulated.
     """
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
@@ -165,7 +169,7 @@ def umap_reduce(
         n_jobs: Threads for the averaged layouts; None = one per CPU. The result does not
             depend on it.
         knn: How neighbour candidates are found: "auto", "bf16" or "fp32" (see
-            `exact_neighbours`).
+            `cosine_neighbours`).
 
     Returns:
         float32 array of shape (n, n_components).
@@ -175,7 +179,7 @@ def umap_reduce(
         import umap
 
     k = max(2, min(n_neighbors, X.shape[0] - 1))
-    indices, dists = exact_neighbours(X, k, candidates=knn)
+    indices, dists = cosine_neighbours(X, k, candidates=knn)
     if n_layouts > 1:
         return _averaged_layouts(
             X, indices, dists, n_components, random_state, n_epochs, n_layouts, n_jobs

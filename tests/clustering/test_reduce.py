@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from clustering.embedder import normalize_rows
-from clustering.reduce import _averaged_layouts, _derived_seed, exact_neighbours
+from clustering.reduce import _averaged_layouts, _derived_seed, cosine_neighbours
 
 
 def _blobs(n: int = 600, k: int = 6, seed: int = 0) -> np.ndarray:
@@ -52,7 +52,7 @@ def _umap_reference(X, indices, dists, n_components, random_state, n_epochs, n_l
 @pytest.mark.parametrize("n_epochs", [30, 8])
 def test_averaged_layouts_match_umaps_own_optimiser(n_epochs: int) -> None:
     X = _blobs()
-    indices, dists = exact_neighbours(X, 15)
+    indices, dists = cosine_neighbours(X, 15)
     ours = _averaged_layouts(X, indices, dists, 5, 3, n_epochs, 3, n_threads=1)
     reference = _umap_reference(X, indices, dists, 5, 3, n_epochs, 3)
     np.testing.assert_array_equal(ours, reference)
@@ -60,7 +60,7 @@ def test_averaged_layouts_match_umaps_own_optimiser(n_epochs: int) -> None:
 
 def test_thread_count_does_not_change_the_layout() -> None:
     X = _blobs(seed=1)
-    indices, dists = exact_neighbours(X, 15)
+    indices, dists = cosine_neighbours(X, 15)
     one = _averaged_layouts(X, indices, dists, 5, 0, 30, 4, n_threads=1)
     two = _averaged_layouts(X, indices, dists, 5, 0, 30, 4, n_threads=2)
     np.testing.assert_array_equal(one, two)
@@ -70,7 +70,7 @@ def test_thread_count_does_not_change_the_layout() -> None:
 
 def test_fp32_neighbours_are_the_brute_force_ones() -> None:
     X = _blobs(n=900, k=9, seed=2)
-    indices, dists = exact_neighbours(X, 12, block=256, candidates="fp32")
+    indices, dists = cosine_neighbours(X, 12, block=256, candidates="fp32")
     sims = X @ X.T
     np.fill_diagonal(sims, np.inf)
     expected = np.argsort(-sims, axis=1, kind="stable")[:, :12]
@@ -80,10 +80,10 @@ def test_fp32_neighbours_are_the_brute_force_ones() -> None:
     assert (np.diff(dists, axis=1) >= 0).all()
 
 
-def test_bf16_candidates_keep_the_exact_neighbours() -> None:
+def test_bf16_candidates_keep_the_cosine_neighbours() -> None:
     X = _blobs(n=900, k=9, seed=3)
-    exact, exact_d = exact_neighbours(X, 12, block=256, candidates="fp32")
-    fast, fast_d = exact_neighbours(X, 12, block=256, candidates="bf16")
+    exact, exact_d = cosine_neighbours(X, 12, block=256, candidates="fp32")
+    fast, fast_d = cosine_neighbours(X, 12, block=256, candidates="bf16")
     recall = np.mean([len(set(a) & set(b)) / 12 for a, b in zip(exact, fast, strict=True)])
     assert recall > 0.999
     # distances are re-ranked in float32, not bfloat16's 3 significant digits
@@ -93,4 +93,4 @@ def test_bf16_candidates_keep_the_exact_neighbours() -> None:
 
 def test_unknown_candidates_mode_raises() -> None:
     with pytest.raises(ValueError, match="candidates"):
-        exact_neighbours(_blobs(n=60), 5, candidates="int8")
+        cosine_neighbours(_blobs(n=60), 5, candidates="int8")
