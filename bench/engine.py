@@ -1,11 +1,14 @@
-"""Engine: what the threaded layouts and the bfloat16 kNN candidates buy, in one process.
+"""Engine: what the layout kernel, threaded layouts and bfloat16 kNN candidates buy, in one process.
 
 Per set: (1) the neighbour graph (30 neighbours) in float32 and with bfloat16 candidates
-re-ranked in float32: seconds, and how many neighbour entries per million differ; (2) the
-default `NoteClusterer` fit under three settings, same seeds: the previous session's defaults
-on the previous engine (float32 kNN, one thread, 5 layouts x 30 epochs), the same layouts on
-the current engine (bfloat16 candidates where the CPU has them, one thread per CPU), and the
-current defaults (4 layouts x 60 epochs). Seconds are the mean over seeds; F1 is B-cubed.
+re-ranked in float32: seconds, and how many neighbour entries per million differ; (2) one
+60-epoch layout of the same graph from the same start with umap's own epoch kernel (as
+axial ran it up to session 3: compiled `nogil`, called once per epoch) and with axial's
+`_sgd_layout`; (3) `NoteClusterer` fits, same seeds: session 2's defaults on session 2's
+engine (float32 kNN, one thread, umap's kernel, 5 layouts x 30 epochs), session 3's defaults
+on session 3's engine (bfloat16 candidates, one thread per CPU, umap's kernel, 4 layouts x 60
+epochs), the same on the current engine (axial's kernel), and the current defaults. Seconds
+are the mean over seeds; F1 is B-cubed.
 
 Usage:
     .venv/bin/python bench/engine.py [--sets clinc150 banking77] [--seeds 0 1]
@@ -22,15 +25,80 @@ import numpy as np
 from _data import embed_cached, load_set, write_json
 
 from clustering import NoteClusterer, warm_up
+from clustering import reduce as reduce_module
 from clustering.embedder import normalize_rows
 from clustering.evaluation import bcubed
-from clustering.reduce import cosine_neighbours, cpu_has_bf16
+from clustering.reduce import _Edges, _optimise_layout, cosine_neighbours, cpu_has_bf16
 
-SETTINGS: list[tuple[str, dict[str, Any]]] = [
-    ("previous defaults, previous engine", {"knn": "fp32", "n_jobs": 1, "n_epochs": 30, "n_layouts": 5}),
-    ("previous defaults, current engine", {"n_epochs": 30, "n_layouts": 5}),
-    ("current defaults", {}),
+# (label, NoteClusterer params, layout optimiser)
+SETTINGS: list[tuple[str, dict[str, Any], str]] = [
+    ("session 2 defaults, session 2 engine", {"knn": "fp32", "n_jobs": 1, "n_epochs": 30, "n_layouts": 5}, "umap"),
+    ("session 3 defaults, session 3 engine", {"n_epochs": 60, "n_layouts": 4}, "umap"),
+    ("session 3 defaults, current engine", {"n_epochs": 60, "n_layouts": 4}, "axial"),
+    ("current defaults", {}, "axial"),
 ]  # fmt: skip
+
+
+def umap_kernel_layout(
+    edges: _Edges, start: np.ndarray, n_epochs: int, a: float, b: float, seed: int
+) -> np.ndarray:
+    """One layout with umap's own single-epoch kernel, as clustering.reduce ran it up to
+    session 3 (compiled nogil by us, called once per epoch): the baseline."""
+    import numba
+    from umap.layouts import _optimize_layout_euclidean_single_epoch
+    from umap.umap_ import INT32_MAX, INT32_MIN
+
+    global _UMAP_KERNEL
+    if _UMAP_KERNEL is None:
+        _UMAP_KERNEL = numba.njit(
+            _optimize_layout_euclidean_single_epoch, fastmath=True, parallel=False, nogil=True
+        )
+    embedding = start.copy()
+    rng_state = np.random.RandomState(seed).randint(INT32_MIN, INT32_MAX, 3).astype(np.int64)
+    per_sample = np.full((embedding.shape[0], 3), rng_state, dtype=np.int64) + embedding[
+        :, 0
+    ].astype(np.float64).view(np.int64).reshape(-1, 1)
+    per_negative = edges.epochs_per_sample / 5.0
+    next_negative, next_sample = per_negative.copy(), edges.epochs_per_sample.copy()
+    unused, alpha = np.zeros(1, dtype=np.float32), 1.0
+    for n in range(n_epochs):
+        _UMAP_KERNEL(
+            embedding, embedding, edges.head, edges.tail, edges.n_vertices,
+            edges.epochs_per_sample, a, b, per_sample, 1.0, embedding.shape[1], True, alpha,
+            per_negative, next_negative, next_sample, n, False, unused, unused, 0, 0, 0, 0,
+            unused, unused, 0,
+        )  # fmt: skip
+        alpha = 1.0 - float(n) / float(n_epochs)
+    return embedding
+
+
+_UMAP_KERNEL = None
+OPTIMISERS = {"umap": umap_kernel_layout, "axial": _optimise_layout}
+
+
+def kernel_row(V: np.ndarray) -> dict[str, float]:
+    """Time one 60-epoch layout per optimiser on the same 30-neighbour graph and start."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from umap.umap_ import find_ab_params, fuzzy_simplicial_set, make_epochs_per_sample
+
+    indices, dists = cosine_neighbours(V, 30)
+    graph, _, _ = fuzzy_simplicial_set(
+        V, 30, np.random.RandomState(0), "cosine", knn_indices=indices, knn_dists=dists
+    )
+    graph = graph.tocoo()
+    edges = _Edges(graph.row, graph.col, make_epochs_per_sample(graph.data, 60), graph.shape[0])
+    start = np.random.default_rng(0).uniform(0, 10, size=(V.shape[0], 5)).astype(np.float32)
+    a, b = find_ab_params(1.0, 0.0)
+    row = {}
+    for name, optimise in OPTIMISERS.items():
+        optimise(edges, start, 2, a, b, 0)  # compile
+        t0 = time.perf_counter()
+        optimise(edges, start, 60, a, b, 0)
+        row[f"{name}_s"] = time.perf_counter() - t0
+    return row
 
 
 def knn_row(V: np.ndarray) -> dict[str, float]:
@@ -59,10 +127,13 @@ def main() -> None:
     for name in args.sets:
         note_set = load_set(name)
         X, _ = embed_cached(note_set)
-        entry: dict[str, Any] = {"set": name, "n": len(X), "knn": knn_row(normalize_rows(X))}
+        V = normalize_rows(X)
+        entry: dict[str, Any] = {"set": name, "n": len(X), "knn": knn_row(V)}
+        entry["kernel"] = kernel_row(V)
         entry["fits"] = []
-        for label, params in SETTINGS:
+        for label, params, optimiser in SETTINGS:
             seconds, f1s = [], []
+            reduce_module._optimise_layout = OPTIMISERS[optimiser]  # type: ignore[assignment]
             for seed in args.seeds:
                 t0 = time.perf_counter()
                 model = NoteClusterer(random_state=seed, **params).fit(X)
@@ -83,7 +154,14 @@ def main() -> None:
             f"| {r['set']} | {k['fp32_s']:.2f} | {k['bf16_s']:.2f} | {k['fp32_s'] / k['bf16_s']:.2f}× "
             f"| {k['differing_per_million']:.1f} |"
         )
-    print("\n| set | setting | fit s | vs previous | B³ F1 |")
+    print("\n| set | one 60-epoch layout, umap's kernel s | axial's kernel s | speed-up |")
+    print("| --- | ---: | ---: | ---: |")
+    for r in results:
+        k = r["kernel"]
+        print(
+            f"| {r['set']} | {k['umap_s']:.2f} | {k['axial_s']:.2f} | {k['umap_s'] / k['axial_s']:.2f}× |"
+        )
+    print("\n| set | setting | fit s | vs session 2 | B³ F1 |")
     print("| --- | --- | ---: | ---: | ---: |")
     for r in results:
         base = r["fits"][0]["seconds"]

@@ -36,6 +36,7 @@ from clustering.evaluation import ari_ami_with_singletons, bcubed, seed_stabilit
 from clustering.reduce import cpu_has_bf16, umap_reduce
 
 LAYOUTS = RESULTS / "layouts"
+KERNEL = "k2"  # bump when clustering.reduce's layout optimiser changes: cached layouts go stale
 
 
 def layout(
@@ -46,7 +47,7 @@ def layout(
     knn = "bf16" if cpu_has_bf16() else "fp32"
     path = (
         LAYOUTS
-        / f"{name}-n{V.shape[0]}-nn{neighbours}-d{dims}-e{epochs}-l{layouts}-{knn}-s{seed}.npy"
+        / f"{name}-n{V.shape[0]}-nn{neighbours}-d{dims}-e{epochs}-l{layouts}-{knn}-{KERNEL}-s{seed}.npy"
     )
     if path.exists():
         return np.load(path)
