@@ -7,8 +7,9 @@ axial ran it up to session 3: compiled `nogil`, called once per epoch) and with 
 `_sgd_layout`; (3) `NoteClusterer` fits, same seeds: session 2's defaults on session 2's
 engine (float32 kNN, one thread, umap's kernel, 5 layouts x 30 epochs), session 3's defaults
 on session 3's engine (bfloat16 candidates, one thread per CPU, umap's kernel, 4 layouts x 60
-epochs), the same on the current engine (axial's kernel), and the current defaults. Seconds
-are the mean over seeds; F1 is B-cubed.
+epochs), the same on the current engine (axial's kernel), and the current defaults (6
+layouts x 60 epochs, min_cluster_size 0.4·√n). Seconds are the mean over seeds; F1 is
+B-cubed.
 
 Usage:
     .venv/bin/python bench/engine.py [--sets clinc150 banking77] [--seeds 0 1]
@@ -30,12 +31,13 @@ from clustering.embedder import normalize_rows
 from clustering.evaluation import bcubed
 from clustering.reduce import _Edges, _optimise_layout, cosine_neighbours, cpu_has_bf16
 
-# (label, NoteClusterer params, layout optimiser)
+# (label, NoteClusterer params, layout optimiser); "mcs_coef" becomes the min_cluster_size
+# that coefficient of sqrt(n) gives (sessions 2 and 3 used 0.36)
 SETTINGS: list[tuple[str, dict[str, Any], str]] = [
-    ("session 2 defaults, session 2 engine", {"knn": "fp32", "n_jobs": 1, "n_epochs": 30, "n_layouts": 5}, "umap"),
-    ("session 3 defaults, session 3 engine", {"n_epochs": 60, "n_layouts": 4}, "umap"),
-    ("session 3 defaults, current engine", {"n_epochs": 60, "n_layouts": 4}, "axial"),
-    ("current defaults", {}, "axial"),
+    ("session 2 defaults, session 2 engine", {"knn": "fp32", "n_jobs": 1, "n_epochs": 30, "n_layouts": 5, "mcs_coef": 0.36}, "umap"),
+    ("session 3 defaults, session 3 engine", {"n_epochs": 60, "n_layouts": 4, "mcs_coef": 0.36}, "umap"),
+    ("session 3 defaults, current engine", {"n_epochs": 60, "n_layouts": 4, "mcs_coef": 0.36}, "axial"),
+    ("current defaults (6 layouts, 0.4·√n)", {}, "axial"),
 ]  # fmt: skip
 
 
@@ -134,6 +136,9 @@ def main() -> None:
         for label, params, optimiser in SETTINGS:
             seconds, f1s = [], []
             reduce_module._optimise_layout = OPTIMISERS[optimiser]  # type: ignore[assignment]
+            params = dict(params)
+            if "mcs_coef" in params:
+                params["min_cluster_size"] = max(3, round(params.pop("mcs_coef") * len(X) ** 0.5))
             for seed in args.seeds:
                 t0 = time.perf_counter()
                 model = NoteClusterer(random_state=seed, **params).fit(X)

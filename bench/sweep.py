@@ -11,11 +11,11 @@ alternatives there rejected; the defaults themselves are timed by bench/quality.
 
 Usage:
     .venv/bin/python bench/sweep.py [--sets banking77 ...] [--seeds 0 1 2]
-        [--layouts 30,5,60,4 ...] [--mcs-coef 0.36 ...] [--ms-frac 0.333 ...]
+        [--layouts 30,5,60,6 ...] [--mcs-coef 0.4 ...] [--ms-frac 0.333 ...]
         [--reassign 0.2 none ...]
 
-A layout setting is NEIGHBOURS,DIMS,EPOCHS,LAYOUTS (e.g. 30,5,60,4: 30 neighbours, 5 dims,
-4 averaged layouts of 60 epochs).
+A layout setting is NEIGHBOURS,DIMS,EPOCHS,LAYOUTS (e.g. 30,5,60,6: 30 neighbours, 5 dims,
+6 averaged layouts of 60 epochs).
 """
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ def main() -> None:
         "--sets", nargs="+", default=["banking77", "stackoverflow_titles", "clinc150"]
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--layouts", nargs="+", default=["30,5,60,4"], help="NN,DIMS,EPOCHS,L")
-    parser.add_argument("--mcs-coef", nargs="+", type=float, default=[0.36])
+    parser.add_argument("--layouts", nargs="+", default=["30,5,60,6"], help="NN,DIMS,EPOCHS,L")
+    parser.add_argument("--mcs-coef", nargs="+", type=float, default=[0.4])
     parser.add_argument("--ms-frac", nargs="+", type=float, default=[1 / 3])
     parser.add_argument("--reassign", nargs="+", default=["0.2"], help="thresholds or 'none'")
     parser.add_argument("--out", default="sweep")

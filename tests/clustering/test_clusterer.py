@@ -97,8 +97,9 @@ def test_too_small_min_cluster_size_raises() -> None:
 
 
 def test_min_cluster_size_rule() -> None:
-    # max(3, round(0.36 * sqrt(n))): the sizes the README and bench/README quote
-    expected = {2: 3, 28: 3, 100: 4, 203: 5, 267: 6, 1_000: 11, 13_083: 41, 22_500: 54}
+    # max(3, round(0.36 * sqrt(n))), 0.4 from 5,000 notes: the sizes the READMEs quote
+    expected = {2: 3, 28: 3, 100: 4, 203: 5, 267: 6, 1_000: 11, 4_999: 25, 5_000: 28}
+    expected |= {13_083: 46, 22_500: 60, 50_000: 89}
     assert {n: min_cluster_size_for(n) for n in expected} == expected
     sizes = [min_cluster_size_for(n) for n in (100, 1_000, 10_000, 50_000)]
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
