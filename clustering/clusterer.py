@@ -49,10 +49,10 @@ def min_cluster_size_for(n: int) -> int:
     2,000, 25 for 4,999; from 5,000 notes, where the averaged UMAP layouts start
     (`LARGE_BATCH`), the coefficient is 0.4 instead of 0.36: 28 for 5,000, 46 for 13,000,
     60 for 22,500, 89 for 50,000. The averaged layouts pack a category more tightly, so its
-    sub-groups pass a smaller threshold as clusters of their own (0.36 there: banking77
-    gives 107 clusters for 77 intents and its seed stability is 0.90; 0.4: 96 and 0.93).
-    At the small end 0.4 would leave the 203-note demo with 5 clusters for its ~10
-    categories. A few hundred short notes need
+    sub-groups pass a smaller threshold as clusters of their own (6 seeds, 0.36 there:
+    banking77 gives 108 clusters for 77 intents, F1 0.594, stability 0.900; 0.4: 97, 0.603,
+    0.911; clinc150 F1 0.754 -> 0.757). At the small end 0.4 would leave the 203-note demo
+    with 5 clusters for its ~10 categories. A few hundred short notes need
     small clusters or real, rare failure modes vanish into noise, but not so small that
     every pair of similar notes becomes a cluster; tens of thousands need larger ones or
     one category shatters into many near-duplicate clusters (BERTopic's fixed 10 gives 362
