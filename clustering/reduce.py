@@ -336,7 +336,7 @@ def _sgd_layout(  # pragma: no cover - runs compiled (numba)
     densMAP): the same edge schedule, 5 negative samples per positive one drawn with the
     same random generator, gamma 1, a learning rate falling linearly from 1, gradients
     clipped to +-4. Its gradient coefficients are computed in float32 where umap's are
-    float64, and its loops are fused into one function; together ~1.8x faster than umap's
+    float64, and its loops are fused into one function; together 1.7-2x faster than umap's
     kernel here (bench/engine.py), with the same clustering quality (bench/README.md).
     Batching an edge's negative samples (computing their gradients from one position, then
     applying them) was 2.3x faster but lowered clinc150's F1 by ~0.01, so they stay serial.
