@@ -4,12 +4,13 @@ Per set: (1) the neighbour graph (30 neighbours) in float32 and with bfloat16 ca
 re-ranked in float32: seconds, and how many neighbour entries per million differ; (2) one
 60-epoch layout of the same graph from the same start with umap's own epoch kernel (as
 axial ran it up to session 3: compiled `nogil`, called once per epoch) and with axial's
-`_sgd_layout`; (3) `NoteClusterer` fits, same seeds: session 2's defaults on session 2's
+`_sgd_layout`, on UMAP's curve (a, b = 1.93, 0.79) and on axial's (b = 3/4, whose power is
+two square roots); (3) `NoteClusterer` fits, same seeds: session 2's defaults on session 2's
 engine (float32 kNN, one thread, umap's kernel, 5 layouts x 30 epochs), session 3's defaults
 on session 3's engine (bfloat16 candidates, one thread per CPU, umap's kernel, 4 layouts x 60
-epochs), the same on the current engine (axial's kernel), and the current defaults (6
-layouts x 60 epochs, min_cluster_size 0.4·√n). Seconds are the mean over seeds; F1 is
-B-cubed.
+epochs), the same on the current engine (axial's kernel), session 4's defaults (6 layouts x
+60 epochs on UMAP's curve, min_cluster_size 0.4·√n) and the current defaults (8 layouts on
+b = 3/4). Seconds are the mean over seeds; F1 is B-cubed.
 
 Usage:
     .venv/bin/python bench/engine.py [--sets clinc150 banking77] [--seeds 0 1]
@@ -29,16 +30,38 @@ from clustering import NoteClusterer, warm_up
 from clustering import reduce as reduce_module
 from clustering.embedder import normalize_rows
 from clustering.evaluation import bcubed
-from clustering.reduce import _Edges, _optimise_layout, cosine_neighbours, cpu_has_bf16
+from clustering.reduce import (
+    _Edges,
+    _optimise_layout,
+    cosine_neighbours,
+    cpu_has_bf16,
+    curve_params,
+)
 
-# (label, NoteClusterer params, layout optimiser); "mcs_coef" becomes the min_cluster_size
-# that coefficient of sqrt(n) gives (sessions 2 and 3 used 0.36)
-SETTINGS: list[tuple[str, dict[str, Any], str]] = [
-    ("session 2 defaults, session 2 engine", {"knn": "fp32", "n_jobs": 1, "n_epochs": 30, "n_layouts": 5, "mcs_coef": 0.36}, "umap"),
-    ("session 3 defaults, session 3 engine", {"n_epochs": 60, "n_layouts": 4, "mcs_coef": 0.36}, "umap"),
-    ("session 3 defaults, current engine", {"n_epochs": 60, "n_layouts": 4, "mcs_coef": 0.36}, "axial"),
-    ("current defaults (6 layouts, 0.4·√n)", {}, "axial"),
+# (label, NoteClusterer params, layout optimiser, curve); "mcs_coef" becomes the
+# min_cluster_size that coefficient of sqrt(n) gives (sessions 2 and 3 used 0.36)
+SETTINGS: list[tuple[str, dict[str, Any], str, str]] = [
+    ("session 2 defaults, session 2 engine", {"knn": "fp32", "n_jobs": 1, "n_epochs": 30, "n_layouts": 5, "mcs_coef": 0.36}, "umap", "umap"),
+    ("session 3 defaults, session 3 engine", {"n_epochs": 60, "n_layouts": 4, "mcs_coef": 0.36}, "umap", "umap"),
+    ("session 3 defaults, current engine", {"n_epochs": 60, "n_layouts": 4, "mcs_coef": 0.36}, "axial", "umap"),
+    ("session 4 defaults (6 layouts, UMAP's curve, 0.4·√n)", {"n_layouts": 6}, "axial", "umap"),
+    ("current defaults (8 layouts, b = 3/4, 0.4·√n)", {}, "axial", "axial"),
 ]  # fmt: skip
+
+
+def umap_curve() -> tuple[float, float]:
+    """UMAP's own (a, b) for min_dist 0, spread 1, as the layouts used up to session 4."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from umap.umap_ import find_ab_params
+
+    a, b = find_ab_params(1.0, 0.0)
+    return float(a), float(b)
+
+
+CURVES = {"umap": umap_curve, "axial": curve_params}
 
 
 def umap_kernel_layout(
@@ -79,12 +102,13 @@ OPTIMISERS = {"umap": umap_kernel_layout, "axial": _optimise_layout}
 
 
 def kernel_row(V: np.ndarray, indices: np.ndarray, dists: np.ndarray) -> dict[str, float]:
-    """Time one 60-epoch layout per optimiser on the same 30-neighbour graph and start."""
+    """Time one 60-epoch layout per optimiser and curve on the same 30-neighbour graph and
+    start."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from umap.umap_ import find_ab_params, fuzzy_simplicial_set, make_epochs_per_sample
+        from umap.umap_ import fuzzy_simplicial_set, make_epochs_per_sample
 
     graph, _, _ = fuzzy_simplicial_set(
         V, 30, np.random.RandomState(0), "cosine", knn_indices=indices, knn_dists=dists
@@ -92,9 +116,13 @@ def kernel_row(V: np.ndarray, indices: np.ndarray, dists: np.ndarray) -> dict[st
     graph = graph.tocoo()
     edges = _Edges(graph.row, graph.col, make_epochs_per_sample(graph.data, 60), graph.shape[0])
     start = np.random.default_rng(0).uniform(0, 10, size=(V.shape[0], 5)).astype(np.float32)
-    a, b = find_ab_params(1.0, 0.0)
     row = {}
-    for name, optimise in OPTIMISERS.items():
+    for name, optimise, curve in [
+        ("umap", umap_kernel_layout, "umap"),
+        ("axial", _optimise_layout, "umap"),
+        ("axial_b34", _optimise_layout, "axial"),
+    ]:
+        a, b = CURVES[curve]()
         optimise(edges, start, 2, a, b, 0)  # compile
         t0 = time.perf_counter()
         optimise(edges, start, 60, a, b, 0)
@@ -135,13 +163,14 @@ def main() -> None:
         entry: dict[str, Any] = {"set": name, "n": len(X), "knn": knn}
         entry["kernel"] = kernel_row(V, indices, dists)
         entry["fits"] = []
-        for label, params, optimiser in SETTINGS:
+        for label, params, optimiser, curve in SETTINGS:
             seconds, f1s = [], []
             params = dict(params)
             if "mcs_coef" in params:
                 params["min_cluster_size"] = max(3, round(params.pop("mcs_coef") * len(X) ** 0.5))
-            # the fit looks _optimise_layout up in clustering.reduce at call time
+            # the fit looks both up in clustering.reduce at call time
             reduce_module._optimise_layout = OPTIMISERS[optimiser]  # type: ignore[assignment]
+            reduce_module.curve_params = CURVES[curve]  # type: ignore[assignment]
             try:
                 for seed in args.seeds:
                     t0 = time.perf_counter()
@@ -150,6 +179,7 @@ def main() -> None:
                     f1s.append(bcubed(note_set.labels, model.labels_)[2])
             finally:
                 reduce_module._optimise_layout = _optimise_layout  # type: ignore[assignment]
+                reduce_module.curve_params = curve_params  # type: ignore[assignment]
             entry["fits"].append(
                 {"setting": label, "seconds": statistics.mean(seconds), "f1": statistics.mean(f1s)}
             )
@@ -165,12 +195,16 @@ def main() -> None:
             f"| {r['set']} | {k['fp32_s']:.2f} | {k['bf16_s']:.2f} | {k['fp32_s'] / k['bf16_s']:.2f}× "
             f"| {k['differing_per_million']:.1f} |"
         )
-    print("\n| set | one 60-epoch layout, umap's kernel s | axial's kernel s | speed-up |")
-    print("| --- | ---: | ---: | ---: |")
+    print(
+        "\n| set | one 60-epoch layout, umap's kernel s | axial's kernel s | speed-up "
+        "| axial's kernel, b = 3/4 s | speed-up |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         k = r["kernel"]
         print(
-            f"| {r['set']} | {k['umap_s']:.2f} | {k['axial_s']:.2f} | {k['umap_s'] / k['axial_s']:.2f}× |"
+            f"| {r['set']} | {k['umap_s']:.2f} | {k['axial_s']:.2f} | {k['umap_s'] / k['axial_s']:.2f}× "
+            f"| {k['axial_b34_s']:.2f} | {k['umap_s'] / k['axial_b34_s']:.2f}× |"
         )
     print("\n| set | setting | fit s | vs session 2 | B³ F1 |")
     print("| --- | --- | ---: | ---: | ---: |")

@@ -13,6 +13,7 @@ from clustering.reduce import (
     _derived_seed,
     _layout_kernel,
     cosine_neighbours,
+    curve_params,
 )
 
 
@@ -99,7 +100,9 @@ def _python_sgd(embedding, head, tail, epochs_per_sample, a, b, rng_state, n_epo
     return emb
 
 
-def test_compiled_sgd_computes_what_it_documents() -> None:
+@pytest.mark.parametrize("curve", ["umap", "axial"])
+def test_compiled_sgd_computes_what_it_documents(curve: str) -> None:
+    """On UMAP's curve (b = 0.79: a power) and on axial's (b = 3/4: two square roots)."""
     X = _blobs(n=150, k=3, seed=4)
     indices, dists = cosine_neighbours(X, 8)
     with warnings.catch_warnings():
@@ -110,7 +113,9 @@ def test_compiled_sgd_computes_what_it_documents() -> None:
             X, 8, np.random.RandomState(0), "cosine", knn_indices=indices, knn_dists=dists
         )
     graph = graph.tocoo()
-    a, b = (np.float32(v) for v in find_ab_params(1.0, 0.0))
+    ab = find_ab_params(1.0, 0.0) if curve == "umap" else curve_params()
+    a, b = (np.float32(v) for v in ab)
+    assert (b == np.float32(0.75)) == (curve == "axial")
     start = np.random.default_rng(0).uniform(0, 10, size=(150, 3)).astype(np.float32)
     eps = make_epochs_per_sample(graph.data, 4)
     state = np.random.default_rng(1).integers(-(2**40), 2**40, size=(150, 3))
@@ -119,6 +124,24 @@ def test_compiled_sgd_computes_what_it_documents() -> None:
     expected = _python_sgd(start, graph.row, graph.col, eps, a, b, state, 4)
     assert np.abs(compiled - start).max() > 0.1  # it did move the notes
     np.testing.assert_allclose(compiled, expected, atol=1e-3)
+
+
+def test_axial_curve_is_umaps_with_b_three_quarters() -> None:
+    """b fixed at 3/4, a fitted to UMAP's target exp(-d): the curve stays within 0.02 of
+    UMAP's own fit (a, b = 1.93, 0.79) and fits the target about as well."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from umap.umap_ import find_ab_params
+
+    a, b = curve_params()
+    ua, ub = find_ab_params(1.0, 0.0)
+    assert b == 0.75 and abs(ub - 0.79) < 0.01
+    d = np.linspace(0.0, 10.0, 10001)
+    ours, umaps = 1 / (1 + a * d ** (2 * b)), 1 / (1 + ua * d ** (2 * ub))
+    assert np.abs(ours - umaps).max() < 0.02
+    target = d <= 3.0
+    misfit = lambda y: np.sqrt(np.mean((y[target] - np.exp(-d[target])) ** 2))  # noqa: E731
+    assert misfit(ours) < 1.2 * misfit(umaps)
 
 
 def test_averaged_layouts_keep_umaps_quality() -> None:
