@@ -10,8 +10,11 @@ import pytest
 from clustering.embedder import normalize_rows
 from clustering.reduce import (
     _averaged_layouts,
+    _candidate_similarities,
+    _compiled,
     _derived_seed,
     _layout_kernel,
+    _spectral_start,
     cosine_neighbours,
     curve_params,
 )
@@ -177,6 +180,66 @@ def test_thread_count_does_not_change_the_layout() -> None:
     np.testing.assert_array_equal(one, two)
     other_seed = _averaged_layouts(X, indices, dists, 5, 1, 30, 4, n_threads=2)
     assert not np.array_equal(one, other_seed)
+
+
+def _fuzzy_graph(X: np.ndarray, k: int = 15):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from umap.umap_ import fuzzy_simplicial_set
+
+        indices, dists = cosine_neighbours(X, k)
+        graph, _, _ = fuzzy_simplicial_set(
+            X, k, np.random.RandomState(0), "cosine", knn_indices=indices, knn_dists=dists
+        )
+    return graph
+
+
+def _umap_spectral(X: np.ndarray, graph, dim: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from umap.spectral import spectral_layout
+
+        return spectral_layout(X, graph, dim, np.random.RandomState(0), metric="cosine")
+
+
+def test_spectral_start_finds_umaps_eigenvectors() -> None:
+    """From the largest eigenvalues of the normalised adjacency: the same vectors as UMAP's
+    smallest of the Laplacian (up to sign and solver tolerance), signs fixed."""
+    from scipy.sparse.csgraph import connected_components
+
+    X = _blobs(n=900, k=6, seed=2, noise=1.1)
+    graph = _fuzzy_graph(X)
+    assert connected_components(graph)[0] == 1  # else UMAP's own layout is used
+    ours = _spectral_start(X, graph, 5, np.random.RandomState(0))
+    theirs = _umap_spectral(X, graph, 5)
+    assert ours.shape == (900, 5)
+    for i in range(5):  # each vector is UMAP's i-th, up to sign
+        assert abs(np.corrcoef(ours[:, i], theirs[:, i])[0, 1]) > 0.999
+    top = np.abs(ours).argmax(axis=0)
+    assert np.all(ours[top, np.arange(5)] > 0)  # largest entry positive
+    again = _spectral_start(X, graph, 5, np.random.RandomState(7))
+    np.testing.assert_array_equal(ours, again)  # no randomness in it
+
+
+def test_spectral_start_of_a_split_graph_is_umaps() -> None:
+    """Two far-apart groups make a graph of two components: UMAP's own layout for those."""
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(1, 32)), rng.normal(size=(1, 32))
+    X = normalize_rows(
+        np.vstack([a + 0.05 * rng.normal(size=(200, 32)), b + 0.05 * rng.normal(size=(200, 32))])
+    ).astype(np.float32)
+    graph = _fuzzy_graph(X, k=10)
+    ours = _spectral_start(X, graph, 5, np.random.RandomState(0))
+    np.testing.assert_array_equal(ours, _umap_spectral(X, graph, 5))
+
+
+def test_candidate_similarities_are_float32_dot_products() -> None:
+    X = _blobs(n=300, seed=3)
+    candidates = np.random.default_rng(0).integers(0, 300, size=(50, 7))
+    got = _compiled(_candidate_similarities)(X, 100, candidates)
+    expected = np.einsum("rd,rcd->rc", X[100:150], X[candidates])
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_fp32_neighbours_are_the_brute_force_ones() -> None:
