@@ -5,12 +5,14 @@ re-ranked in float32: seconds, and how many neighbour entries per million differ
 60-epoch layout of the same graph from the same start with umap's own epoch kernel (as
 axial ran it up to session 3: compiled `nogil`, called once per epoch) and with axial's
 `_sgd_layout`, on UMAP's curve (a, b = 1.93, 0.79) and on axial's (b = 3/4, whose power is
-two square roots); (3) `NoteClusterer` fits, same seeds: session 2's defaults on session 2's
-engine (float32 kNN, one thread, umap's kernel, 5 layouts x 30 epochs), session 3's defaults
-on session 3's engine (bfloat16 candidates, one thread per CPU, umap's kernel, 4 layouts x 60
-epochs), the same on the current engine (axial's kernel), session 4's defaults (6 layouts x
-60 epochs on UMAP's curve, min_cluster_size 0.4·√n) and the current defaults (8 layouts on
-b = 3/4). Seconds are the mean over seeds; F1 is B-cubed.
+two square roots); (3) `NoteClusterer` fits, same seeds, each session's defaults on its
+engine: session 2 (float32 kNN, one thread, umap's kernel and spectral start, 5 layouts x 30
+epochs), session 3 (bfloat16 candidates, one thread per CPU, umap's kernel and spectral
+start, 4 layouts x 60 epochs), session 4 (axial's kernel on UMAP's curve, umap's spectral
+start, 6 layouts, min_cluster_size 0.4·√n) and the current ones (8 layouts on b = 3/4,
+axial's spectral start). The bfloat16 candidates' re-rank is always the current one
+(compiled dot products; sessions 3-4 gathered rows for torch's bmm, ~0.9 s more on
+clinc150). Seconds are the mean over seeds; F1 is B-cubed.
 
 Usage:
     .venv/bin/python bench/engine.py [--sets clinc150 banking77] [--seeds 0 1]
@@ -38,15 +40,28 @@ from clustering.reduce import (
     curve_params,
 )
 
-# (label, NoteClusterer params, layout optimiser, curve); "mcs_coef" becomes the
-# min_cluster_size that coefficient of sqrt(n) gives (sessions 2 and 3 used 0.36)
-SETTINGS: list[tuple[str, dict[str, Any], str, str]] = [
-    ("session 2 defaults, session 2 engine", {"knn": "fp32", "n_jobs": 1, "n_epochs": 30, "n_layouts": 5, "mcs_coef": 0.36}, "umap", "umap"),
-    ("session 3 defaults, session 3 engine", {"n_epochs": 60, "n_layouts": 4, "mcs_coef": 0.36}, "umap", "umap"),
-    ("session 3 defaults, current engine", {"n_epochs": 60, "n_layouts": 4, "mcs_coef": 0.36}, "axial", "umap"),
-    ("session 4 defaults (6 layouts, UMAP's curve, 0.4·√n)", {"n_layouts": 6}, "axial", "umap"),
-    ("current defaults (8 layouts, b = 3/4, 0.4·√n)", {}, "axial", "axial"),
+# (label, NoteClusterer params, layout optimiser, curve, spectral start); "mcs_coef" becomes
+# the min_cluster_size that coefficient of sqrt(n) gives (sessions 2 and 3 used 0.36)
+SETTINGS: list[tuple[str, dict[str, Any], str, str, str]] = [
+    ("session 2 (5 × 30 epochs, 1 thread, float32 kNN, umap's kernel)", {"knn": "fp32", "n_jobs": 1, "n_epochs": 30, "n_layouts": 5, "mcs_coef": 0.36}, "umap", "umap", "umap"),
+    ("session 3 (4 × 60, 2 threads, bf16 kNN, umap's kernel)", {"n_epochs": 60, "n_layouts": 4, "mcs_coef": 0.36}, "umap", "umap", "umap"),
+    ("session 4 (6 × 60, axial's kernel, UMAP's curve, 0.4·√n)", {"n_layouts": 6}, "axial", "umap", "umap"),
+    ("current (8 × 60, b = 3/4, axial's spectral start)", {}, "axial", "axial", "axial"),
 ]  # fmt: skip
+
+
+def umap_spectral_start(X: np.ndarray, graph: Any, dim: int, rng: Any) -> np.ndarray:
+    """UMAP's own spectral_layout, as the layouts started up to session 4."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from umap.spectral import spectral_layout
+
+    return spectral_layout(X, graph, dim, rng, metric="cosine")
+
+
+STARTS = {"umap": umap_spectral_start, "axial": reduce_module._spectral_start}
 
 
 def umap_curve() -> tuple[float, float]:
@@ -163,7 +178,7 @@ def main() -> None:
         entry: dict[str, Any] = {"set": name, "n": len(X), "knn": knn}
         entry["kernel"] = kernel_row(V, indices, dists)
         entry["fits"] = []
-        for label, params, optimiser, curve in SETTINGS:
+        for label, params, optimiser, curve, start in SETTINGS:
             seconds, f1s = [], []
             params = dict(params)
             if "mcs_coef" in params:
@@ -171,6 +186,7 @@ def main() -> None:
             # the fit looks both up in clustering.reduce at call time
             reduce_module._optimise_layout = OPTIMISERS[optimiser]  # type: ignore[assignment]
             reduce_module.curve_params = CURVES[curve]  # type: ignore[assignment]
+            reduce_module._spectral_start = STARTS[start]  # type: ignore[assignment]
             try:
                 for seed in args.seeds:
                     t0 = time.perf_counter()
@@ -180,6 +196,7 @@ def main() -> None:
             finally:
                 reduce_module._optimise_layout = _optimise_layout  # type: ignore[assignment]
                 reduce_module.curve_params = curve_params  # type: ignore[assignment]
+                reduce_module._spectral_start = STARTS["axial"]  # type: ignore[assignment]
             entry["fits"].append(
                 {"setting": label, "seconds": statistics.mean(seconds), "f1": statistics.mean(f1s)}
             )
