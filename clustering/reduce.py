@@ -301,11 +301,12 @@ def _spectral_start(
     failure takes UMAP's own `spectral_layout`.
     """
     import scipy.sparse
+    from scipy.sparse.csgraph import connected_components
     from scipy.sparse.linalg import ArpackError, eigsh
     from umap.spectral import spectral_layout
 
     n, k = graph.shape[0], dim + 1
-    n_parts, _ = scipy.sparse.csgraph.connected_components(graph)
+    n_parts, _ = connected_components(graph)
     if n_parts > 1 or n <= 2 * k + 1:
         return spectral_layout(X, graph, dim, rng, metric="cosine")
     scale = scipy.sparse.diags(1.0 / np.sqrt(np.asarray(graph.sum(axis=0)).ravel()))
