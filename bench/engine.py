@@ -29,16 +29,11 @@ import numpy as np
 from _data import embed_cached, load_set, write_json
 
 from clustering import NoteClusterer, warm_up
-from clustering import reduce as reduce_module
+from clustering import layout as layout_module
 from clustering.embedder import normalize_rows
 from clustering.evaluation import bcubed
-from clustering.reduce import (
-    _Edges,
-    _optimise_layout,
-    cosine_neighbours,
-    cpu_has_bf16,
-    curve_params,
-)
+from clustering.layout import _Edges, _optimise_layout, _spectral_start, curve_params
+from clustering.reduce import cosine_neighbours, cpu_has_bf16
 
 # (label, NoteClusterer params, layout optimiser, curve, spectral start); "mcs_coef" becomes
 # the min_cluster_size that coefficient of sqrt(n) gives (sessions 2 and 3 used 0.36)
@@ -61,7 +56,7 @@ def umap_spectral_start(X: np.ndarray, graph: Any, dim: int, rng: Any) -> np.nda
     return spectral_layout(X, graph, dim, rng, metric="cosine")
 
 
-STARTS = {"umap": umap_spectral_start, "axial": reduce_module._spectral_start}
+STARTS = {"umap": umap_spectral_start, "axial": _spectral_start}
 
 
 def umap_curve() -> tuple[float, float]:
@@ -183,10 +178,10 @@ def main() -> None:
             params = dict(params)
             if "mcs_coef" in params:
                 params["min_cluster_size"] = max(3, round(params.pop("mcs_coef") * len(X) ** 0.5))
-            # the fit looks both up in clustering.reduce at call time
-            reduce_module._optimise_layout = OPTIMISERS[optimiser]  # type: ignore[assignment]
-            reduce_module.curve_params = CURVES[curve]  # type: ignore[assignment]
-            reduce_module._spectral_start = STARTS[start]  # type: ignore[assignment]
+            # the fit looks these up in clustering.layout at call time
+            layout_module._optimise_layout = OPTIMISERS[optimiser]  # type: ignore[assignment]
+            layout_module.curve_params = CURVES[curve]  # type: ignore[assignment]
+            layout_module._spectral_start = STARTS[start]  # type: ignore[assignment]
             try:
                 for seed in args.seeds:
                     t0 = time.perf_counter()
@@ -194,9 +189,9 @@ def main() -> None:
                     seconds.append(time.perf_counter() - t0)
                     f1s.append(bcubed(note_set.labels, model.labels_)[2])
             finally:
-                reduce_module._optimise_layout = _optimise_layout  # type: ignore[assignment]
-                reduce_module.curve_params = curve_params  # type: ignore[assignment]
-                reduce_module._spectral_start = STARTS["axial"]  # type: ignore[assignment]
+                layout_module._optimise_layout = _optimise_layout  # type: ignore[assignment]
+                layout_module.curve_params = curve_params  # type: ignore[assignment]
+                layout_module._spectral_start = STARTS["axial"]  # type: ignore[assignment]
             entry["fits"].append(
                 {"setting": label, "seconds": statistics.mean(seconds), "f1": statistics.mean(f1s)}
             )

@@ -7,17 +7,16 @@ import warnings
 import numpy as np
 import pytest
 
+from clustering._numba import compiled
 from clustering.embedder import normalize_rows
-from clustering.reduce import (
-    _averaged_layouts,
-    _candidate_similarities,
-    _compiled,
+from clustering.layout import (
     _derived_seed,
     _layout_kernel,
     _spectral_start,
-    cosine_neighbours,
+    averaged_layouts,
     curve_params,
 )
+from clustering.reduce import _candidate_similarities, cosine_neighbours
 
 
 def _blobs(n: int = 600, k: int = 6, seed: int = 0, noise: float = 0.4) -> np.ndarray:
@@ -157,7 +156,7 @@ def test_averaged_layouts_keep_umaps_quality() -> None:
     X = _blobs(n=1200, k=8, seed=5, noise=1.1)
     truth = np.repeat(np.arange(8), 150)
     indices, dists = cosine_neighbours(X, 15)
-    ours = _averaged_layouts(X, indices, dists, 5, 3, 60, 2)
+    ours = averaged_layouts(X, indices, dists, 5, 3, 60, 2)
     reference = _umap_reference(X, indices, dists, 5, 3, 60, 2)
 
     def recovered(layout):
@@ -175,10 +174,10 @@ def test_averaged_layouts_keep_umaps_quality() -> None:
 def test_thread_count_does_not_change_the_layout() -> None:
     X = _blobs(seed=1)
     indices, dists = cosine_neighbours(X, 15)
-    one = _averaged_layouts(X, indices, dists, 5, 0, 30, 4, n_threads=1)
-    two = _averaged_layouts(X, indices, dists, 5, 0, 30, 4, n_threads=2)
+    one = averaged_layouts(X, indices, dists, 5, 0, 30, 4, n_threads=1)
+    two = averaged_layouts(X, indices, dists, 5, 0, 30, 4, n_threads=2)
     np.testing.assert_array_equal(one, two)
-    other_seed = _averaged_layouts(X, indices, dists, 5, 1, 30, 4, n_threads=2)
+    other_seed = averaged_layouts(X, indices, dists, 5, 1, 30, 4, n_threads=2)
     assert not np.array_equal(one, other_seed)
 
 
@@ -236,7 +235,7 @@ def test_spectral_start_of_a_split_graph_is_umaps() -> None:
 def test_candidate_similarities_are_float32_dot_products() -> None:
     X = _blobs(n=300, seed=3)
     candidates = np.random.default_rng(0).integers(0, 300, size=(50, 7))
-    got = _compiled(_candidate_similarities)(X, 100, candidates)
+    got = compiled(_candidate_similarities)(X, 100, candidates)
     expected = np.einsum("rd,rcd->rc", X[100:150], X[candidates])
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=1e-5)
