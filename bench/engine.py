@@ -5,7 +5,8 @@ re-ranked in float32: seconds, and how many neighbour entries per million differ
 60-epoch layout of the same graph from the same start with umap's own epoch kernel (as
 axial ran it up to session 3: compiled `nogil`, called once per epoch) and with axial's
 `_sgd_layout`, on UMAP's curve (a, b = 1.93, 0.79) and on axial's (b = 3/4, whose power is
-two square roots); (3) `NoteClusterer` fits, same seeds, each session's defaults on its
+two square roots); (2b) the bfloat16 candidates' float32 re-rank by gathered rows and torch's
+bmm vs compiled dot products, and UMAP's spectral start vs axial's; (3) `NoteClusterer` fits, same seeds, each session's defaults on its
 engine: session 2 (float32 kNN, one thread, umap's kernel and spectral start, 5 layouts x 30
 epochs), session 3 (bfloat16 candidates, one thread per CPU, umap's kernel and spectral
 start, 4 layouts x 60 epochs), session 4 (axial's kernel on UMAP's curve, umap's spectral
@@ -140,6 +141,53 @@ def kernel_row(V: np.ndarray, indices: np.ndarray, dists: np.ndarray) -> dict[st
     return row
 
 
+def steps_row(V: np.ndarray, indices: np.ndarray, dists: np.ndarray) -> dict[str, float]:
+    """Time session 5's two cheaper steps against what they replaced, on the same inputs:
+    the float32 re-rank of 46 bfloat16 candidates per note (rows gathered for torch's bmm,
+    as up to session 4, vs axial's compiled dot products), and the spectral start (UMAP's
+    `spectral_layout` vs axial's `_spectral_start`)."""
+    import warnings
+
+    import torch
+
+    from clustering._numba import compiled
+    from clustering.reduce import _candidate_similarities
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from umap.umap_ import fuzzy_simplicial_set
+
+    V32 = np.ascontiguousarray(V, dtype=np.float32)
+    T, block = torch.from_numpy(V32), 1024
+    candidates = [
+        torch.topk(T[s : s + block].bfloat16() @ T.bfloat16().T, 46, dim=1)[1]
+        for s in range(0, len(V32), block)
+    ]
+    rerank = compiled(_candidate_similarities)
+    rerank(V32, 0, candidates[0][:2].numpy())  # compile
+    t0 = time.perf_counter()
+    for i, top in enumerate(candidates):
+        torch.bmm(T[top], T[i * block : (i + 1) * block].unsqueeze(2))
+    t1 = time.perf_counter()
+    for i, top in enumerate(candidates):
+        rerank(V32, i * block, top.numpy())
+    t2 = time.perf_counter()
+    graph, _, _ = fuzzy_simplicial_set(
+        V, 30, np.random.RandomState(0), "cosine", knn_indices=indices, knn_dists=dists
+    )
+    t3 = time.perf_counter()
+    umap_spectral_start(V, graph, 5, np.random.RandomState(0))
+    t4 = time.perf_counter()
+    _spectral_start(V, graph, 5, np.random.RandomState(0))
+    t5 = time.perf_counter()
+    return {
+        "rerank_bmm_s": t1 - t0,
+        "rerank_compiled_s": t2 - t1,
+        "spectral_umap_s": t4 - t3,
+        "spectral_axial_s": t5 - t4,
+    }
+
+
 def knn_row(V: np.ndarray) -> tuple[dict[str, float], tuple[np.ndarray, np.ndarray]]:
     """Time both neighbour graphs and count the entries where they differ; also return the
     float32 graph (indices, distances) for the kernel timing."""
@@ -172,6 +220,7 @@ def main() -> None:
         knn, (indices, dists) = knn_row(V)
         entry: dict[str, Any] = {"set": name, "n": len(X), "knn": knn}
         entry["kernel"] = kernel_row(V, indices, dists)
+        entry["steps"] = steps_row(V, indices, dists)
         entry["fits"] = []
         for label, params, optimiser, curve, start in SETTINGS:
             seconds, f1s = [], []
@@ -217,6 +266,18 @@ def main() -> None:
         print(
             f"| {r['set']} | {k['umap_s']:.2f} | {k['axial_s']:.2f} | {k['umap_s'] / k['axial_s']:.2f}× "
             f"| {k['axial_b34_s']:.2f} | {k['umap_s'] / k['axial_b34_s']:.2f}× |"
+        )
+    print(
+        "\n| set | re-rank, gathered bmm s | compiled s | speed-up "
+        "| spectral start, UMAP's s | axial's s | speed-up |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        t = r["steps"]
+        print(
+            f"| {r['set']} | {t['rerank_bmm_s']:.2f} | {t['rerank_compiled_s']:.2f} "
+            f"| {t['rerank_bmm_s'] / t['rerank_compiled_s']:.1f}× | {t['spectral_umap_s']:.2f} "
+            f"| {t['spectral_axial_s']:.2f} | {t['spectral_umap_s'] / t['spectral_axial_s']:.2f}× |"
         )
     print("\n| set | setting | fit s | vs session 2 | B³ F1 |")
     print("| --- | --- | ---: | ---: | ---: |")

@@ -35,7 +35,7 @@ MIN_SAMPLES_FRACTION = 1 / 3
 # UMAP settings by batch size: small batches get UMAP's local default neighbourhood and full
 # optimisation; large ones a wider neighbourhood and several short optimisations, averaged
 # (steadier from seed to seed). 8 layouts: an even number keeps both threads of a 2-core
-# machine busy, and at 6 the 3-seed stability of banking77 or clinc150 falls to 0.88-0.89 on
+# machine busy, and at 6 the 3-seed stability of banking77 or clinc150 falls to 0.87-0.89 on
 # some seed triples; 60 epochs: at 30-50, clinc150's near intents stay merged (F1 0.745-0.75).
 LARGE_BATCH = 5000
 SMALL_NEIGHBOURS, LARGE_NEIGHBOURS = 15, 30

@@ -99,7 +99,7 @@ def _spectral_start(
     UMAP takes the eigenvectors of the dim + 1 smallest eigenvalues of the normalised
     Laplacian I - D^-1/2 G D^-1/2 (ARPACK, which="SM") and drops the first. They are the
     eigenvectors of the largest eigenvalues of D^-1/2 G D^-1/2, which ARPACK finds about
-    twice as fast (clinc150: 0.57 s against 1.12 s; the same subspace, cosine 0.999999).
+    two to three times as fast (bench/engine.py: clinc150 0.54 s against 1.45 s).
     Each vector's sign, which ARPACK leaves arbitrary, is fixed so that its largest entry
     is positive. A graph of several components, one too small for ARPACK, or a solver
     failure takes UMAP's own `spectral_layout`.

@@ -75,8 +75,8 @@ def cosine_neighbours(
     float32 similarity (dot products of the candidates' rows, compiled by numba: 0.05 s for
     clinc150's 22,500 notes where gathering the rows for torch's bmm took 0.9 s); a true
     neighbour is lost only if bfloat16 rounding pushes it below rank k + 16 or float32
-    rounding reorders a tie at rank k (4 entries in a million on
-    clinc150, 13 on banking77). "auto" (default) takes "bf16" where the CPU has bfloat16
+    rounding reorders a tie at rank k (3-4 entries in a million on clinc150, 10-13 on
+    banking77). "auto" (default) takes "bf16" where the CPU has bfloat16
     instructions (`cpu_has_bf16`), "fp32" elsewhere.
 
     Args:
