@@ -8,12 +8,12 @@ a second. Reported per combination: median B-cubed F1 and AMI (unclustered as si
 clusters, HDBSCAN's noise share and the unclustered share after reassignment, and seed
 stability (mean pairwise ARI); with more than 3 seeds also the 3-seed stability of every
 triple of seeds (the issue's figure is over 3): the first triple's, the lowest, the median
-and the share of triples at 0.9 or more. This is how the defaults in bench/README.md were chosen and the
-alternatives there rejected; the defaults themselves are timed by bench/quality.py.
+and the share of triples at 0.9 or more. This is how the defaults in bench/README.md were
+chosen and the alternatives there rejected; the defaults themselves are timed by bench/quality.py.
 
 Usage:
     .venv/bin/python bench/sweep.py [--sets banking77 ...] [--seeds 0 1 2]
-        [--layouts 30,5,60,6 ...] [--mcs-coef 0.4 ...] [--ms-frac 0.333 ...]
+        [--layouts 30,5,60,8 ...] [--mcs-coef 0.4 ...] [--ms-frac 0.333 ...]
         [--reassign 0.2 none ...]
 
 A layout setting is NEIGHBOURS,DIMS,EPOCHS,LAYOUTS (e.g. 30,5,60,8: 30 neighbours, 5 dims,
@@ -38,7 +38,8 @@ from clustering.evaluation import ari_ami_with_singletons, bcubed, seed_stabilit
 from clustering.reduce import cpu_has_bf16, umap_reduce
 
 LAYOUTS = RESULTS / "layouts"
-# bump when clustering.reduce's layouts change (optimiser, curve, start, kNN): cached ones go stale
+# bump when the layouts change (clustering.layout's optimiser, curve or start, or the kNN
+# graph in clustering.reduce): cached ones go stale
 KERNEL = "k5"
 
 

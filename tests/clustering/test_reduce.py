@@ -102,19 +102,27 @@ def _python_sgd(embedding, head, tail, epochs_per_sample, a, b, rng_state, n_epo
     return emb
 
 
+def _fuzzy_graph(X: np.ndarray, k: int = 15):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from umap.umap_ import fuzzy_simplicial_set
+
+        indices, dists = cosine_neighbours(X, k)
+        graph, _, _ = fuzzy_simplicial_set(
+            X, k, np.random.RandomState(0), "cosine", knn_indices=indices, knn_dists=dists
+        )
+    return graph
+
+
 @pytest.mark.parametrize("curve", ["umap", "axial"])
 def test_compiled_sgd_computes_what_it_documents(curve: str) -> None:
     """On UMAP's curve (b = 0.79: a power) and on axial's (b = 3/4: two square roots)."""
     X = _blobs(n=150, k=3, seed=4)
-    indices, dists = cosine_neighbours(X, 8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from umap.umap_ import find_ab_params, fuzzy_simplicial_set, make_epochs_per_sample
+        from umap.umap_ import find_ab_params, make_epochs_per_sample
 
-        graph, _, _ = fuzzy_simplicial_set(
-            X, 8, np.random.RandomState(0), "cosine", knn_indices=indices, knn_dists=dists
-        )
-    graph = graph.tocoo()
+    graph = _fuzzy_graph(X, k=8).tocoo()
     ab = find_ab_params(1.0, 0.0) if curve == "umap" else curve_params()
     a, b = (np.float32(v) for v in ab)
     assert (b == np.float32(0.75)) == (curve == "axial")
@@ -179,18 +187,6 @@ def test_thread_count_does_not_change_the_layout() -> None:
     np.testing.assert_array_equal(one, two)
     other_seed = averaged_layouts(X, indices, dists, 5, 1, 30, 4, n_threads=2)
     assert not np.array_equal(one, other_seed)
-
-
-def _fuzzy_graph(X: np.ndarray, k: int = 15):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from umap.umap_ import fuzzy_simplicial_set
-
-        indices, dists = cosine_neighbours(X, k)
-        graph, _, _ = fuzzy_simplicial_set(
-            X, k, np.random.RandomState(0), "cosine", knn_indices=indices, knn_dists=dists
-        )
-    return graph
 
 
 def _umap_spectral(X: np.ndarray, graph, dim: int) -> np.ndarray:
