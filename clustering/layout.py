@@ -6,6 +6,9 @@ uses UMAP's own fuzzy graph (`fuzzy_simplicial_set`) and its optimiser's algorit
 three changes measured in bench/README.md: the spectral start is found from the largest
 eigenvectors of the normalised adjacency (`_spectral_start`), the similarity curve's b is
 fixed at 3/4 (`curve_params`), and the SGD runs as one compiled function (`_sgd_layout`).
+
+What it takes from inside umap-learn, and what to re-check when umap-learn is upgraded:
+clustering/LAYOUT.md.
 """
 
 from __future__ import annotations
