@@ -1,6 +1,6 @@
 """Seconds per stage of a run (embed, reduce, cluster, propose, store), end to end, peak RSS.
 
-Runs the service's own pipeline (``service.pipeline.execute_run``) on a fresh SQLite file for
+Runs the service's own pipeline (``service.runs.pipeline.execute_run``) on a fresh SQLite file for
 each size, twice: with the embedding cache cold, then warm (same notes again). Each size runs
 in its own subprocess so peak RSS is that size's alone.
 
@@ -45,12 +45,12 @@ def one_size(n: int, datasets: Path) -> dict[str, Any]:
     """Cold then warm run of n notes in this process."""
     sys.path.insert(0, str(REPO))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from service.batches import get_or_create_project, store_batch
     from service.context import Services
-    from service.ingest import NoteIn
-    from service.jobs import claim_run
-    from service.pipeline import execute_run
-    from service.runs import create_run, get_run
+    from service.notes.batches import get_or_create_project, store_batch
+    from service.notes.ingest import NoteIn
+    from service.runs.create import create_run, get_run
+    from service.runs.pipeline import execute_run
+    from service.runs.worker import claim_run
     from service.settings import Settings
 
     texts = load_texts(datasets, n)

@@ -6,7 +6,7 @@ row per cell of the grid batch N ∈ {50, 100, 500} × audit n ∈ {20, 50} × j
 
 What is **real** (the product's own code, through its HTTP API, served in-process by the ASGI
 app through ``httpx.ASGITransport``, on a SQLite file in /dev/shm): ingesting each batch (``POST /projects/{p}/batches``), storing the
-judge's run through the run store (:func:`service.agreement_replay.store_judge_output` →
+judge's run through the run store (:func:`tests.replay.store_judge_output` →
 ``service.run_store.store_results``, which draws the stratified blind audit exactly as a live
 run does), turning blind mode on, every blind label (``POST /runs/{id}/audit/labels``), every
 workflow action (``confirm``, ``move``, ``unclustered/assign``) and every figure
@@ -68,12 +68,12 @@ import httpx  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from judges.agreement import normalise_name, wilson  # noqa: E402
-from service.agreement_replay import RecordedProposal, store_judge_output  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.auth import Role, create_key  # noqa: E402
-from service.batches import get_or_create_project  # noqa: E402
+from service.notes.batches import get_or_create_project  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from service.storage.models import Note  # noqa: E402
+from tests.replay import RecordedProposal, store_judge_output  # noqa: E402
 
 NOISE_SHARE = 0.05
 FALSE_NOISE = 0.2

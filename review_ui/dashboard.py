@@ -22,14 +22,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from review_ui.pages import Chrome, chrome
-from review_ui.routes import render
-from service.agreement import Scope, Snapshot, figures, snapshot
-from service.agreement_data import check_week
-from service.agreement_reviewers import reviewers_json
-from service.agreement_time import runs_json, versions_json, weeks_json
+from review_ui.rendering import render
+from service.agreement.data import check_week
+from service.agreement.figures import Scope, Snapshot, figures, snapshot
+from service.agreement.reviewers import reviewers_json
+from service.agreement.timeline import runs_json, versions_json, weeks_json
 from service.auth import Principal, project_by_name
 from service.context import Services
-from service.deps import principal, services
+from service.http.deps import principal, services
 
 router = APIRouter(include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]

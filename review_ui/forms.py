@@ -2,7 +2,7 @@
 
 Answered by 303: decisions (confirm, reject, merge) go on to the next pending proposal of the
 run, edits (rename, split, move) back to the proposal. A 409/422 re-renders the proposal with
-the message and its current state (see ``routes.render_error``).
+the message and its current state (see ``rendering.render_error``).
 Destinations come from one select: ``p:<proposal id>``, ``c:<category id>`` or ``noise``.
 """
 
@@ -14,12 +14,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from review_ui import pages
-from review_ui.routes import see_other
+from review_ui.rendering import see_other
 from service import review
+from service.audit import labels as audit_labels
 from service.auth import Principal
 from service.context import Services
-from service.deps import principal, services
 from service.errors import BadInput
+from service.http.deps import principal, services
 from service.review import views
 
 router = APIRouter(include_in_schema=False)
@@ -174,7 +175,7 @@ def blind(
     request: Request, run_id: int, svc: Svc, who: Who, enabled: Annotated[int, Form()] = 0
 ) -> Response:
     with svc.db.transaction() as session:
-        review.set_blind(session, who, run_id, bool(enabled), svc.settings.audit_sample_size)
+        audit_labels.set_blind(session, who, run_id, bool(enabled), svc.settings.audit_sample_size)
     pages.flash(request, "Blind mode is " + ("on." if enabled else "off."))
     return see_other(f"/runs/{run_id}")
 
@@ -194,7 +195,7 @@ def audit_label(
     else:
         raise BadInput("pick a category, name a new one, or choose noise", field="label")
     with svc.db.transaction() as session:
-        done = review.label(session, who, run_id, note_id, **choice)
+        done = audit_labels.label(session, who, run_id, note_id, **choice)
     if done["proposals_opened"]:  # the whole sample is labelled
         pages.flash(request, "Blind audit done: your labels are recorded; the proposals are open.")
         return see_other(f"/runs/{run_id}")

@@ -13,6 +13,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from service import review
+from service.audit import labels as audit_labels
 from service.auth import Principal
 from service.review import views
 from service.review.views import (
@@ -115,7 +116,7 @@ class AuditPage:
     chrome: Chrome
     run: RunRow
     role: str
-    items: list[review.AuditItem]
+    items: list[audit_labels.AuditItem]
     categories: list[CategoryRef]
 
     @property
@@ -194,7 +195,7 @@ def runs_page(request: Request, session: Session, who: Principal, project: str) 
 
 def audit_page(request: Request, session: Session, who: Principal, run_id: int) -> AuditPage:
     run, role = views.run_header(session, who, run_id)
-    items = review.audit_sample(session, who, run_id)
+    items = audit_labels.audit_sample(session, who, run_id)
     project_id = views.project_id(session, who, run.project, "review")
     cats = views.active_categories(session, project_id)
     title = f"Run {run_id} — blind audit"

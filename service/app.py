@@ -1,4 +1,5 @@
-"""The composition root: ``create_app(settings)`` builds storage, embedder, judge and worker."""
+"""The composition root: ``create_app(settings)`` builds storage, embedder, judge and worker,
+and mounts the JSON API (:mod:`service.http`) and the review pages (:mod:`review_ui`)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,15 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from clustering import Embedder
 from judges import Judge
+from review_ui.dashboard import router as dashboard_router
+from review_ui.rendering import render_error
+from review_ui.routes import install as install_ui
 from service.context import Services
 from service.errors import ServiceError
+from service.http import agreement as http_agreement
+from service.http import api as http_api
+from service.http import review as http_review
+from service.runs.worker import Worker
 from service.settings import Settings
 
 log = logging.getLogger("axial")
@@ -28,6 +36,7 @@ def create_app(
     embedder: Embedder | None = None,
     judge: Judge | None = None,
     start_worker: bool = True,
+    warm_up: bool = True,
 ) -> FastAPI:
     """Build the app. Tests pass their own settings (and a shared, real embedder).
 
@@ -35,19 +44,24 @@ def create_app(
         settings: the configuration; read from ``AXIAL_*`` environment variables when omitted.
         embedder: an already loaded embedder to reuse (built lazily from settings otherwise).
         judge: the judge to use (built from settings otherwise).
-        start_worker: run queued runs in a background thread of this process.
+        start_worker: run queued runs in a background thread of this process (the default for
+            SQLite and the demo); ``axial serve --no-worker`` leaves them to ``axial worker``
+            processes.
+        warm_up: load the model and compile the clustering kernels when the worker starts, so
+            the first run does not pay for them (tests turn it off).
     """
     settings = settings or Settings()
     services = Services.build(settings, embedder=embedder, judge=judge)
+    worker = Worker(services, warm=warm_up)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if start_worker:
-            services.worker.start()
+            worker.start()
         try:
             yield
         finally:
-            services.worker.stop()
+            worker.stop()
 
     app = FastAPI(
         title="axial",
@@ -56,6 +70,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.worker = worker
     secret = settings.session_secret.get_secret_value() if settings.session_secret else None
     app.add_middleware(
         SessionMiddleware,
@@ -70,13 +85,9 @@ def create_app(
 
 
 def _include_routers(app: FastAPI) -> None:
-    from review_ui.dashboard import router as dashboard_router
-    from review_ui.routes import install as install_ui
-    from service import api, api_agreement, api_review
-
-    app.include_router(api.router)
-    app.include_router(api_review.router)
-    app.include_router(api_agreement.router)
+    app.include_router(http_api.router)
+    app.include_router(http_review.router)
+    app.include_router(http_agreement.router)
     install_ui(app)
     app.include_router(dashboard_router)
 
@@ -91,8 +102,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> Response:
         if not _wants_json(request):
-            from review_ui.routes import render_error
-
             return render_error(request, exc)
         return JSONResponse(exc.to_json(), status_code=exc.status)
 

@@ -97,8 +97,8 @@ def ingest(
     project: ProjectOpt,
 ) -> None:
     """Store the notes of a CSV/JSONL file (text, id/external_id, trace_id, author columns)."""
-    from service.batches import get_or_create_project, store_batch
-    from service.ingest import Limits, parse_csv, parse_jsonl
+    from service.notes.batches import get_or_create_project, store_batch
+    from service.notes.ingest import Limits, parse_csv, parse_jsonl
 
     svc = services()
     limits = Limits(svc.settings.max_note_chars, 10**9)
@@ -132,7 +132,7 @@ def run(
 ) -> None:
     """Embed, cluster and judge the project's notes not yet decided (or one batch)."""
     from service.auth import project_by_name
-    from service.runs import create_run
+    from service.runs.create import create_run
 
     svc = services()
     try:
@@ -152,9 +152,9 @@ def run(
 
 
 def _execute_with_progress(svc: Any, run_id: int) -> None:
-    from service.jobs import claim_run
-    from service.pipeline import execute_run
-    from service.runs import get_run
+    from service.runs.create import get_run
+    from service.runs.pipeline import execute_run
+    from service.runs.worker import claim_run
 
     with _progress() as bar:
         tasks: dict[str, Any] = {}
@@ -174,8 +174,8 @@ def _execute_with_progress(svc: Any, run_id: int) -> None:
 
 
 def _finished_run(svc: Any, run_id: int) -> dict[str, Any]:
-    from service import read
-    from service.runs import get_run, run_json
+    from service.review import read
+    from service.runs.create import get_run, run_json
     from service.storage.models import Project
 
     current = get_run(svc, run_id)
@@ -220,8 +220,8 @@ def _print_run(finished: dict[str, Any]) -> None:
 @app.command()
 def categories(project: ProjectOpt, as_json: JsonOpt = False) -> None:
     """Confirmed categories with counts, and the latest run's proposals still pending review."""
-    from service import read
     from service.auth import project_by_name
+    from service.review import read
 
     svc = services()
     try:
@@ -267,8 +267,8 @@ def export_category(
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
 ) -> None:
     """Print a confirmed category's notes as golden eval cases."""
-    from service import export
     from service.auth import project_by_name
+    from service.notes import export
 
     try:
         with services().db.transaction() as session:
@@ -290,7 +290,7 @@ def db_upgrade() -> None:
 
 def _in_project(project: str, work: Any) -> Any:
     """Run ``work(session, project)`` in one transaction, creating the project if needed."""
-    from service.batches import get_or_create_project
+    from service.notes.batches import get_or_create_project
 
     try:
         with services().db.transaction() as session:

@@ -1,19 +1,16 @@
-"""What the routes and the worker share: settings, database, embedder, judge, worker."""
+"""What the routes and the workers share: settings, database, embedder and judge."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from clustering import Embedder, make_embedder
 from judges import Judge
+from service.runs.judging import build_judge
 from service.settings import Settings
 from service.storage.db import Database
-
-if TYPE_CHECKING:
-    from service.jobs import Worker
 
 
 @dataclass
@@ -23,22 +20,16 @@ class Services:
     judge: Judge
     _embedder: Embedder | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    worker: Worker = field(init=False)
 
     @classmethod
     def build(
         cls, settings: Settings, *, embedder: Embedder | None = None, judge: Judge | None = None
     ) -> Services:
-        from service.jobs import Worker
-        from service.judging import build_judge
-
         db = Database(settings.database_url)
         db.upgrade()
-        services = cls(
+        return cls(
             settings=settings, db=db, judge=judge or build_judge(settings), _embedder=embedder
         )
-        services.worker = Worker(services)
-        return services
 
     @property
     def embedder(self) -> Embedder:

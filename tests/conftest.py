@@ -24,8 +24,8 @@ from sqlalchemy import create_engine, text
 from clustering import Embedder, make_embedder
 from service.app import create_app
 from service.auth import Role, create_key
-from service.batches import get_or_create_project
 from service.demo import DEMO_DIR
+from service.notes.batches import get_or_create_project
 from service.settings import Settings
 from tests.fakes.openai_stub import OpenAIStub, running_stub
 
@@ -92,7 +92,7 @@ def settings(db_url: str) -> Settings:
 def app(settings: Settings, embedder: Embedder) -> Iterator[Any]:
     application = create_app(settings, embedder=embedder)
     yield application
-    application.state.services.worker.stop()
+    application.state.worker.stop()
     application.state.services.db.dispose()
 
 

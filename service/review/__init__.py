@@ -6,15 +6,15 @@ Each function takes the open transaction (``services.db.transaction()``) and the
 ids (404), missing roles (403), decided proposals (409 ``already_decided``) and stale versions
 (409 ``stale_version``, naming who changed the proposal and its new state).
 
-Actions (each one insert-only ``review_event`` applied by :mod:`service.projection`):
+Actions (each one insert-only ``review_event`` applied by :mod:`~service.review.projection`):
 :func:`confirm`, :func:`rename`, :func:`reject`, :func:`split`, :func:`merge`, :func:`move`,
-:func:`assign` (unclustered notes), :func:`undo`. Blind audit: :func:`draw_audit_sample`,
-:func:`set_blind`, :func:`audit_sample`, :func:`label`. Claims: :func:`claim`, :func:`release`.
-Reads for pages and API: :mod:`service.review.views`.
+:func:`assign` (unclustered notes), :func:`undo`. Claims: :func:`claim`, :func:`release`.
+The current state is a projection of the events (:mod:`~service.review.projection`). Reads for
+pages and API: :mod:`~service.review.views` and :mod:`~service.review.read`. The blind audit's
+labels are review events too, recorded by :mod:`service.audit.labels`.
 """
 
 from service.review.actions import assign, confirm, merge, move, reject, rename
-from service.review.audit import AuditItem, audit_sample, draw_audit_sample, label, set_blind
 from service.review.claims import active_claim, claim, release
 from service.review.common import ActionResult
 from service.review.split import split, suggest_split
@@ -22,21 +22,16 @@ from service.review.undo import last_undoable, undo
 
 __all__ = [
     "ActionResult",
-    "AuditItem",
     "active_claim",
     "assign",
-    "audit_sample",
     "claim",
     "confirm",
-    "draw_audit_sample",
-    "label",
     "last_undoable",
     "merge",
     "move",
     "reject",
     "release",
     "rename",
-    "set_blind",
     "split",
     "suggest_split",
     "undo",

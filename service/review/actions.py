@@ -10,10 +10,10 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service import projection
-from service.audit import require_audit_done
+from service.audit.gate import require_audit_done
 from service.auth import Principal
 from service.errors import BadInput
+from service.review import projection
 from service.review.common import (
     ActionResult,
     Destination,

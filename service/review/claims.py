@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
-from service import projection
 from service.auth import Principal, Role
 from service.errors import Conflict, Forbidden
+from service.review import projection
 from service.review.common import load_proposal
 from service.storage.models import ProposalState, utcnow
 

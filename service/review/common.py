@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service import projection
-from service.audit import require_audit_done
+from service.audit.gate import require_audit_done
 from service.auth import Principal
 from service.errors import AlreadyDecided, BadInput, NotFound
+from service.review import projection
 from service.storage.models import (
     Category,
     Proposal,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import select
@@ -11,8 +11,15 @@ from sqlalchemy.orm import Session
 
 from service.storage.models import Embedding, Note, NoteAssignment, Run
 
-if TYPE_CHECKING:
-    from service.review.views import CategoryRef
+
+@dataclass(frozen=True, slots=True)
+class CategoryRef:
+    """A confirmed category as a target: its id, name, note count and similarity (if scored)."""
+
+    category_id: int
+    name: str
+    count: int = 0
+    similarity: float | None = None
 
 
 def member_vectors(session: Session, run: Run, note_ids: list[int]) -> dict[int, np.ndarray]:
@@ -50,8 +57,6 @@ def nearest_categories(
     session: Session, run: Run, note_ids: list[int], categories: list[CategoryRef], k: int = 3
 ) -> list[CategoryRef]:
     """Up to ``k`` active categories closest to the proposal's members (cosine of centroids)."""
-    from service.review.views import CategoryRef
-
     if not categories or not note_ids:
         return []
     wanted = {c.category_id for c in categories}

@@ -14,9 +14,9 @@ from sklearn.cluster import KMeans  # type: ignore[import-untyped]
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import projection
 from service.auth import Principal
 from service.errors import BadInput
+from service.review import projection
 from service.review.common import (
     MAX_NAME,
     ActionResult,

@@ -11,9 +11,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import projection
 from service.auth import Principal, Role
 from service.errors import Conflict, Forbidden, NotFound
+from service.review import projection
 from service.review.common import ActionResult, load_run, record
 from service.storage.models import ProposalState, ReviewEvent, Run
 

@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.audit import require_audit_done
+from service.audit.gate import require_audit_done
 from service.auth import Principal, project_by_name
 from service.review.claims import active_claim
 from service.review.common import LIVE, load_proposal, load_run
-from service.review.similarity import nearest_categories
+from service.review.similarity import CategoryRef, nearest_categories
 from service.storage.models import (
     Category,
     Note,
@@ -46,14 +46,6 @@ class NoteRow:
     reassigned: bool = False
     misfit: bool = False
     label: str | None = None  # current human label: a category name or "noise"
-
-
-@dataclass(frozen=True, slots=True)
-class CategoryRef:
-    category_id: int
-    name: str
-    count: int = 0
-    similarity: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Tables. Portable column types only, so the same Alembic migrations run on SQLite and PostgreSQL.
 
 Immutable (insert-only): note, embedding, proposal, proposal_member, review_event, audit_draw.
-Projections (rebuilt from review_event by ``service.projection``): proposal_state, category,
+Projections (rebuilt from review_event by ``service.review.projection``): proposal_state, category,
 note_assignment.
 """
 

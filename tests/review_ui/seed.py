@@ -16,8 +16,8 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.projection import init_run_states
-from service.review import draw_audit_sample
+from service.audit.labels import draw_audit_sample
+from service.review.projection import init_run_states
 from service.storage.models import (
     Batch,
     Embedding,

@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from service.agreement_replay import RecordedProposal, store_judge_output
-from service.batches import get_or_create_project
+from service.notes.batches import get_or_create_project
 from service.storage.models import Note
 from tests.conftest import auth
+from tests.replay import RecordedProposal, store_judge_output
 
 SPECS = re.compile(r'<script type="application/json" id="dashboard-specs">(.*?)</script>', re.S)
 EVIL = "Beta </script><script>alert(1)</script>"

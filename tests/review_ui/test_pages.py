@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.auth import Role, add_user
-from service.batches import get_or_create_project
+from service.notes.batches import get_or_create_project
 from tests.conftest import auth
 from tests.review_ui.seed import SeededRun, seed_run
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from service.auth import Role, add_user
-from service.batches import get_or_create_project
+from service.notes.batches import get_or_create_project
 from tests.review_ui.conftest import LiveServer, sign_in
 from tests.review_ui.seed import SeededRun, seed_run
 

@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from judges.agreement import wilson
-from service.agreement_replay import RecordedProposal, store_judge_output
 from service.auth import Role, create_key
-from service.batches import get_or_create_project
+from service.notes.batches import get_or_create_project
 from service.storage.models import Note
 from tests.conftest import auth
+from tests.replay import RecordedProposal, store_judge_output
 
 
 @dataclass
@@ -252,7 +252,7 @@ def test_undo_restores_the_figures_and_a_watermark_recomputes_the_past(world: Wo
 
 
 def test_the_fold_of_the_log_equals_the_projection(app: Any, world: World) -> None:
-    from service.agreement_log import fold
+    from service.agreement.log import fold
     from service.storage.models import NoteAssignment
 
     world.act(world.a, "confirm")

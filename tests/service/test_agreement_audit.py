@@ -10,12 +10,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from judges.agreement import wilson_proportion
-from service.agreement_replay import RecordedProposal, store_judge_output
-from service.audit import allocate, draw_stratified_audit
+from service.audit.draw import allocate, draw_stratified_audit
 from service.auth import Role, create_key
-from service.batches import get_or_create_project
+from service.notes.batches import get_or_create_project
 from service.storage.models import AuditDraw, Note, Proposal, ReviewEvent
 from tests.conftest import auth
+from tests.replay import RecordedProposal, store_judge_output
 
 
 def test_allocation_gives_one_per_stratum_and_the_rest_by_capacity() -> None:

@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from service.agreement_data import iso_week
-from service.agreement_replay import RecordedProposal, store_judge_output
-from service.batches import get_or_create_project
+from service.agreement.data import iso_week
+from service.notes.batches import get_or_create_project
 from service.storage.models import Note, Run
 from tests.conftest import auth
+from tests.replay import RecordedProposal, store_judge_output
 
 LAST_WEEK = datetime.now(UTC) - timedelta(days=7)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from service.batches import sha256
-from service.embedding_cache import embed_with_cache
+from service.notes.batches import sha256
+from service.runs.embedding_cache import embed_with_cache
 from service.storage.db import Database
 
 

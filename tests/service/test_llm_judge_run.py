@@ -20,7 +20,7 @@ from judges.judge import ClusterSample, SampleNote
 from judges.keyword_judge import KeywordJudge
 from judges.openai_judge import OpenAIJudge
 from service.app import create_app
-from service.judging import build_judge
+from service.runs.judging import build_judge
 from service.settings import Settings
 from tests.conftest import auth, demo_notes, make_keys, wait_for_run
 from tests.fakes.openai_stub import (
@@ -95,7 +95,7 @@ def llm_app(
     )
     application = create_app(llm_settings, embedder=embedder)
     yield application
-    application.state.services.worker.stop()
+    application.state.worker.stop()
     application.state.services.db.dispose()
 
 

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import projection, review
+from service import review
 from service.auth import Principal, Role
 from service.errors import Conflict, ServiceError, StaleVersion
+from service.review import projection
 from service.storage.db import Database
 from service.storage.models import Category, NoteAssignment, ProposalState, ReviewEvent
 from tests.review_ui.seed import SeededRun, seed_run

@@ -34,9 +34,9 @@ from judges.agreement import (
     stratified_counts,
     transported_counts,
 )
-from service.agreement_data import UNMAPPED_BASE, RunView
-from service.agreement_json import interval, num
-from service.agreement_log import LogState
+from service.agreement.data import UNMAPPED_BASE, RunView
+from service.agreement.log import LogState
+from service.agreement.shapes import interval, num
 
 DRAWS = 4000
 CURVE_POINTS = 60

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from judges import CategoryProposal, ClusterSample
-from service import projection
-from service.audit import draw_stratified_audit
+from service.audit.draw import draw_stratified_audit
 from service.context import Services
+from service.review import projection
 from service.storage.models import Category, Cluster, Proposal, ProposalMember, Run, RunNote
 
 

@@ -2,7 +2,7 @@
 
 A run contributes its notes, its judge proposals (``origin='judge'``; split children are human
 work, not judge output) and its audit draw. Combined with the folded log
-(:mod:`service.agreement_log`) it gives, per METRICS.md §0:
+(:mod:`service.agreement.log`) it gives, per METRICS.md §0:
 
 - ``m(j)``: each proposal mapped into the human codebook by its members' **workflow** labels.
   Only members with a workflow label count; a proposal none of whose members is decided yet
@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from judges.agreement import AuditLabel, JudgeProposal, Label, map_proposals
-from service.agreement_log import LogState
+from service.agreement.log import LogState
 from service.errors import BadInput
 from service.storage.models import AuditDraw, Proposal, ProposalMember, Run, RunNote
 

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from judges.agreement import Label, wilson
-from service.agreement_data import RunView
-from service.agreement_json import interval
-from service.agreement_log import LogState
+from service.agreement.data import RunView
+from service.agreement.log import LogState
+from service.agreement.shapes import interval
 
 
 def _labels(state: LogState, views: Sequence[RunView]) -> dict[tuple[int, int], dict[str, Label]]:

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CursorResult, select, update
 
+from service.runs.pipeline import execute_run
 from service.storage.models import Run
 
 if TYPE_CHECKING:
     from service.context import Services
 
 log = logging.getLogger("axial.jobs")
-HEARTBEAT_EVERY = 10.0
 
 
 def claim_next(services: Services) -> int | None:
@@ -81,8 +81,6 @@ class Worker:
             self._thread = None
 
     def _loop(self) -> None:
-        from service.pipeline import execute_run
-
         try:
             fail_interrupted(self.services)  # before the warm-up: say so at once
         except Exception:
@@ -110,35 +108,6 @@ class Worker:
             log.info("clustering warmed up in %.1f s", warm_up())
         except Exception:  # a broken model is reported by the run that needs it
             log.exception("warm-up failed")
-
-
-class Heartbeat:
-    """Keeps a running run's heartbeat fresh while a long stage (clustering) computes."""
-
-    def __init__(self, services: Services, run_id: int) -> None:
-        self.services, self.run_id = services, run_id
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _beat(self) -> None:
-        every = min(HEARTBEAT_EVERY, self.services.settings.run_stale_after_s / 3)
-        while not self._stop.wait(every):
-            try:
-                with self.services.db.transaction() as session:
-                    session.execute(
-                        update(Run)
-                        .where(Run.id == self.run_id, Run.status == "running")
-                        .values(heartbeat_at=datetime.now(UTC))
-                    )
-            except Exception:
-                log.exception("heartbeat failed for run %s", self.run_id)
 
 
 def claim_run(services: Services, run_id: int) -> bool:

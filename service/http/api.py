@@ -1,7 +1,7 @@
 """JSON API under /api/v1: projects, batches, runs, proposals (read), categories.
 
 Review actions (confirm, rename, reject, split, merge, move, undo, audit) live in
-``service.api_review``; both share the error handling of ``service.app``.
+``service.http.review``; both share the error handling of ``service.app``.
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from service import export, read
-from service.audit import gated, require_audit_done
+from service.audit.gate import gated, require_audit_done
 from service.auth import Principal, Role, create_key, project_by_name
-from service.batches import BatchResult, count_notes, create_project, store_batch
 from service.context import Services
-from service.deps import principal, services
 from service.errors import BadInput, Forbidden, NotFound, PayloadTooLarge
-from service.ingest import Limits, parse_csv, parse_json_body, parse_jsonl
-from service.runs import create_run, get_run, project_runs, run_json
+from service.http.deps import principal, services
+from service.notes import export
+from service.notes.batches import BatchResult, count_notes, create_project, store_batch
+from service.notes.ingest import Limits, parse_csv, parse_json_body, parse_jsonl
+from service.review import read
+from service.runs.create import create_run, get_run, project_runs, run_json
 from service.storage.models import Batch, Membership, Note, Project, User
 
 router = APIRouter(prefix="/api/v1", tags=["api"])

@@ -29,9 +29,9 @@ from judges.agreement import (
     jump_test,
     rolling_error,
 )
-from service.agreement import Scope, Snapshot, headline_error, run_outcomes, workflow_pairs
-from service.agreement_data import RunView
-from service.agreement_json import difference, interval, num
+from service.agreement.data import RunView
+from service.agreement.figures import Scope, Snapshot, headline_error, run_outcomes, workflow_pairs
+from service.agreement.shapes import difference, interval, num
 
 WINDOW = 4
 MARGIN = 0.05

@@ -1,8 +1,8 @@
 """Judge–human agreement figures of a project, recomputed from the review log and stored runs.
 
 Every figure is a pure function (:mod:`judges.agreement`) of two inputs: the immutable judge
-output and audit draws of the runs in scope (:mod:`service.agreement_data`) and the review log
-folded up to a watermark (:mod:`service.agreement_log`). Both are read in one transaction, and
+output and audit draws of the runs in scope (:mod:`service.agreement.data`) and the review log
+folded up to a watermark (:mod:`service.agreement.log`). Both are read in one transaction, and
 every answer names the ``watermark`` (the highest review event id it reflects) and
 ``computed_at``, so any figure can be recomputed later with ``watermark=``.
 
@@ -20,7 +20,7 @@ or the whole project. Figures (METRICS.md):
   workflow partition.
 - ``proposal_outcomes`` (§1.1) per run from the final workflow partition, decided proposals
   only (all members decided); action counts are kept apart as effort analytics.
-- ``corrected_counts`` (§3) and ``saturation`` (§5): :mod:`service.agreement_counts`.
+- ``corrected_counts`` (§3) and ``saturation`` (§5): :mod:`service.agreement.counts`.
 """
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ from judges.agreement import (
     proposal_agreement,
     wilson,
 )
-from service.agreement_counts import corrected_counts, count_runs, saturation_json
-from service.agreement_data import RunView, judge_proposal_ids, load_runs, view
-from service.agreement_json import difference, interval, keyed, num
-from service.agreement_json import error_rate as error_json
-from service.agreement_log import LogState, fold
+from service.agreement.counts import corrected_counts, count_runs, saturation_json
+from service.agreement.data import RunView, judge_proposal_ids, load_runs, view
+from service.agreement.log import LogState, fold
+from service.agreement.shapes import difference, interval, keyed, num
+from service.agreement.shapes import error_rate as error_json
 
 
 @dataclass(frozen=True, slots=True)

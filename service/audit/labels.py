@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.audit import gated
+from service.audit.gate import gated
 from service.auth import Principal
 from service.errors import BadInput, Conflict, NotFound
 from service.review.common import active_category, clean_name, load_run, record
@@ -165,7 +165,7 @@ def set_blind(
     session: Session, principal: Principal, run_id: int, enabled: bool, size: int
 ) -> dict[str, Any]:
     """Lead only: turn blind mode on or off for a run (drawing the sample if it has none)."""
-    from service.audit import draw_stratified_audit  # the pipeline's draw (stratified)
+    from service.audit.draw import draw_stratified_audit  # the pipeline's draw(stratified)
 
     run = load_run(session, principal, run_id, "lead")
     sample = draw_stratified_audit(session, run_id, size, run.seed) if enabled else []

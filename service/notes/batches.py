@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.errors import BadInput, Conflict
-from service.ingest import NoteIn, find_internal_duplicates
+from service.notes.ingest import NoteIn, find_internal_duplicates
 from service.storage.db import Database
 from service.storage.models import Batch, Note, Project
 

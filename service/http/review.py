@@ -13,12 +13,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from service import projection, review
-from service.audit import gated
+from service import review
+from service.audit import labels as audit_labels
+from service.audit.gate import gated
 from service.auth import Principal
 from service.context import Services
-from service.deps import principal, services
-from service.review import views
+from service.http.deps import principal, services
+from service.review import projection, views
 from service.review.common import load_run
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
@@ -189,7 +190,7 @@ def post_blind(run_id: int, body: BlindIn, svc: Svc, caller: Caller) -> dict[str
     """Lead only: turn blind mode on or off for a run."""
     size = svc.settings.audit_sample_size
     with svc.db.transaction() as s:
-        return review.set_blind(s, caller, run_id, body.enabled, size)
+        return audit_labels.set_blind(s, caller, run_id, body.enabled, size)
 
 
 @router.get("/runs/{run_id}/audit")
@@ -197,7 +198,7 @@ def get_audit(run_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
     """The run's blind-audit sample, without the judge's labels (your own labels included)."""
     with svc.db.transaction() as s:
         run = load_run(s, caller, run_id, "review")
-        items = review.audit_sample(s, caller, run_id)
+        items = audit_labels.audit_sample(s, caller, run_id)
         pending = gated(s, run, caller)
         return {
             "run_id": run_id,
@@ -211,7 +212,7 @@ def get_audit(run_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
 @router.post("/runs/{run_id}/audit/labels", status_code=201)
 def post_audit_label(run_id: int, body: LabelIn, svc: Svc, caller: Caller) -> dict[str, Any]:
     with svc.db.transaction() as s:
-        return review.label(
+        return audit_labels.label(
             s, caller, run_id, body.note_id, category_id=body.category_id,
             new_category_name=body.new_category_name, noise=body.noise,
         )  # fmt: skip

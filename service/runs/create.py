@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from service.context import Services
 from service.errors import NotFound
-from service.pipeline import check_runnable, config_hash, run_params, select_notes
+from service.runs.pipeline import check_runnable, config_hash, run_params, select_notes
 from service.storage.models import Batch, Project, Run
 
 

@@ -3,7 +3,7 @@
 A note's label "as of watermark ``w``" is the fold of its non-reverted events with ``id <= w``,
 computed separately for the workflow stream (``mode='workflow'``: the judge's proposal was
 visible) and the blind stream (``mode='blind'``, ``audit_label`` events). The workflow fold
-follows the same rules as :mod:`service.projection` (a test checks that both agree at the head
+follows the same rules as :mod:`service.review.projection` (a test checks that both agree at the head
 of the log), but it can stop at any log position, so every figure is recomputable.
 
 Blind labels are reconciled with the codebook at the watermark:

@@ -22,16 +22,16 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.orm import Session
 
-from service.agreement import Scope, Snapshot, figures, snapshot
-from service.agreement_csv import agreement_csv
-from service.agreement_data import check_week
-from service.agreement_reviewers import reviewers_json
-from service.agreement_time import batches_json, runs_json, versions_json, weeks_json
-from service.audit import blind_gate
+from service.agreement.data import check_week
+from service.agreement.figures import Scope, Snapshot, figures, snapshot
+from service.agreement.reviewers import reviewers_json
+from service.agreement.table import agreement_csv
+from service.agreement.timeline import batches_json, runs_json, versions_json, weeks_json
+from service.audit.gate import blind_gate
 from service.auth import Principal, Role, project_by_name
 from service.context import Services
-from service.deps import principal, services
 from service.errors import Forbidden, NotFound
+from service.http.deps import principal, services
 from service.storage.models import Batch, Run
 
 router = APIRouter(prefix="/api/v1", tags=["agreement"])

@@ -24,7 +24,7 @@ from judges import CategoryProposal, ClusterSample
 from judges.judge import SampleNote
 from service.context import Services
 from service.errors import BadInput, NotFound
-from service.run_store import ClusterResult, store_results
+from service.runs.store import ClusterResult, store_results
 from service.storage.models import Batch, Note, Run
 
 

@@ -27,11 +27,11 @@ from clustering import (
     representative_indices,
 )
 from judges import CategoryProposal, ClusterSample, ContrastCluster, ExistingCategory, SampleNote
-from service import embedding_cache
 from service.context import Services
 from service.errors import BadInput
-from service.jobs import Heartbeat
-from service.run_store import ClusterResult, store_results
+from service.runs import embedding_cache
+from service.runs.heartbeat import Heartbeat
+from service.runs.store import ClusterResult, store_results
 from service.storage.models import Category, Note, NoteAssignment, Run
 
 Progress = Callable[[str, int, int], None]

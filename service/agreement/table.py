@@ -12,9 +12,9 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from service.agreement import Scope, Snapshot, figures
-from service.agreement_reviewers import reviewers_json
-from service.agreement_time import batches_json, runs_json, versions_json, weeks_json
+from service.agreement.figures import Scope, Snapshot, figures
+from service.agreement.reviewers import reviewers_json
+from service.agreement.timeline import batches_json, runs_json, versions_json, weeks_json
 
 COLUMNS = (
     "scope_kind",

@@ -11,15 +11,15 @@ from rich.console import Console
 from sqlalchemy import select
 
 from service.auth import Role, add_user, create_key
-from service.batches import get_or_create_project, store_batch
 from service.context import Services
-from service.ingest import Limits, parse_jsonl
-from service.jobs import claim_run
-from service.pipeline import execute_run
-from service.runs import create_run
+from service.notes.batches import get_or_create_project, store_batch
+from service.notes.ingest import Limits, parse_jsonl
+from service.runs.create import create_run
+from service.runs.pipeline import execute_run
+from service.runs.worker import claim_run
 from service.storage.models import Run
 
-DEMO_DIR = Path(__file__).with_name("demo")
+DEMO_DIR = Path(__file__).parent
 DEMO_PROJECT = "demo"
 DEMO_USERS = (("reviewer", "axial-reviewer", Role.reviewer), ("lead", "axial-lead", Role.lead))
 

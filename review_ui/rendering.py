@@ -1,0 +1,72 @@
+"""Rendering for the review pages: templates, redirects, and service errors shown as pages.
+
+Errors on pages come through :func:`render_error`: sign-in redirects, a conflict on a
+proposal re-renders the proposal with the new state and who changed it, anything else
+``error.html`` with the status.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
+
+from review_ui import pages
+from service.errors import MustAuditFirst, ServiceError, Unauthenticated
+from service.http.deps import authenticate, services
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(
+    env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
+)
+
+
+def render(request: Request, name: str, page: object, status: int = 200) -> Response:
+    return templates.TemplateResponse(request, name, {"page": page}, status_code=status)
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def safe_next(value: str | None) -> str:
+    """Only same-site paths: '/x', never '//host' or 'http://…'."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+def render_error(request: Request, exc: ServiceError) -> Response:
+    """A service error on a page: sign in, re-show a proposal after a conflict, or error.html."""
+    if isinstance(exc, Unauthenticated):
+        target = request.url.path if request.method == "GET" else request.headers.get("referer")
+        if target and target.startswith(str(request.base_url)):
+            target = "/" + target[len(str(request.base_url)) :]
+        return see_other(f"/login?next={safe_next(target)}")
+    if isinstance(exc, MustAuditFirst):  # blind-first: the audit sample, then the proposals
+        pages.flash(request, "Blind mode: label the audit sample before seeing proposals.")
+        return see_other(f"/runs/{exc.detail['run_id']}/audit")
+    proposal_id = request.path_params.get("proposal_id")
+    if request.method == "POST" and proposal_id is not None and exc.status in (409, 422):
+        try:
+            with services(request).db.transaction() as session:
+                who = authenticate(request, session)
+                page = pages.proposal_page(
+                    request, session, who, int(proposal_id), error=exc.message
+                )
+            return render(request, "proposal.html", page, exc.status)
+        except ServiceError:
+            pass
+    back = request.headers.get("referer", "")
+    if (
+        request.method == "POST"
+        and exc.status in (409, 422)
+        and back.startswith(str(request.base_url))
+    ):
+        pages.flash(request, f"Not done: {exc.message}")
+        return see_other(safe_next("/" + back[len(str(request.base_url)) :]))
+    error = pages.ErrorPage(pages.chrome(request, None, "Error"), exc.status, exc.code, exc.message)
+    return render(request, "error.html", error, exc.status)
