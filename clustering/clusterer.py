@@ -35,8 +35,9 @@ MIN_SAMPLES_FRACTION = 1 / 3
 # UMAP settings by batch size: small batches get UMAP's local default neighbourhood and full
 # optimisation; large ones a wider neighbourhood and several short optimisations, averaged
 # (steadier from seed to seed). 8 layouts: an even number keeps both threads of a 2-core
-# machine busy, and at 6 the 3-seed stability of banking77 or clinc150 falls to 0.87-0.89 on
-# some seed triples; 60 epochs: at 30-50, clinc150's near intents stay merged (F1 0.745-0.75).
+# machine busy, and at 6 the 3-seed stability of banking77 or clinc150 falls below 0.9 on
+# some seed triples; 60 epochs: at 30-50, clinc150's near intents stay merged. Figures:
+# bench/README.md, "Chosen defaults".
 LARGE_BATCH = 5000
 SMALL_NEIGHBOURS, LARGE_NEIGHBOURS = 15, 30
 LARGE_EPOCHS = 60  # per layout
@@ -50,15 +51,15 @@ def min_cluster_size_for(n: int) -> int:
     2,000, 25 for 4,999; from 5,000 notes, where the averaged UMAP layouts start
     (`LARGE_BATCH`), the coefficient is 0.4 instead of 0.36: 28 for 5,000, 46 for 13,000,
     60 for 22,500, 89 for 50,000. The averaged layouts pack a category more tightly, so its
-    sub-groups pass a smaller threshold as clusters of their own (6 seeds, 0.36 there:
-    banking77 gives 108 clusters for 77 intents, F1 0.594, stability 0.900; 0.4: 97, 0.603,
-    0.911; clinc150 F1 0.754 -> 0.757). At the small end 0.4 would leave the 203-note demo
-    with 5 clusters for its ~10 categories. A few hundred short notes need
-    small clusters or real, rare failure modes vanish into noise, but not so small that
-    every pair of similar notes becomes a cluster; tens of thousands need larger ones or
-    one category shatters into many near-duplicate clusters (BERTopic's fixed 10 gives 362
-    clusters for banking77's 77 intents). Growing slower than n keeps room for more
-    categories in larger batches. Never below 3: two notes are an anecdote, not a category.
+    sub-groups pass a smaller threshold as clusters of their own: 0.4 there gives fewer
+    clusters and a higher F1 on banking77 and clinc150. At the small end 0.4 would leave
+    the 203-note demo with too few clusters for its ~10 categories. A few hundred short
+    notes need small clusters or real, rare failure modes vanish into noise, but not so
+    small that every pair of similar notes becomes a cluster; tens of thousands need
+    larger ones or one category shatters into many near-duplicate clusters (BERTopic's
+    fixed 10 splits banking77's 77 intents into hundreds). Growing slower than n keeps
+    room for more categories in larger batches. Never below 3: two notes are an anecdote,
+    not a category. Figures: bench/README.md, "Chosen defaults".
 
     Args:
         n: Number of notes.
@@ -81,8 +82,8 @@ def default_min_samples(min_cluster_size: int) -> int:
 
     min_samples sets how much HDBSCAN smooths density (a note's core distance is to its
     min_samples-th neighbour). HDBSCAN's own default, min_samples = min_cluster_size, left
-    all 28 mast notes as noise and, on the UMAP path, merged neighbouring intents (banking77
-    2,000-note sample F1 0.51 vs 0.56 with a third) and varied more from seed to seed.
+    every mast note as noise and, on the UMAP path, merged neighbouring intents (a lower F1
+    on a banking77 sample) and varied more from seed to seed (bench/README.md).
 
     Args:
         min_cluster_size: The resolved min_cluster_size.
@@ -159,9 +160,9 @@ class NoteClusterer:
         n_layouts: UMAP layouts averaged (same graph and spectral start, derived seeds);
             None = 1 below 5,000 notes, 8 from there (steadier from seed to seed); they
             are optimised on one thread per CPU.
-        pca_components: PCA's output dimensions (15; on llm_code_bug_notes B-cubed F1
-            0.29 vs 0.25 with 10, the demo alike; a few hundred notes are sensitive to
-            it, see bench/README.md).
+        pca_components: PCA's output dimensions (15: better than 10 on
+            llm_code_bug_notes and the demo; a few hundred notes are sensitive to it, see
+            bench/README.md).
         umap_min_notes: Where "auto" switches from PCA to UMAP.
         cluster_selection_method: "eom" or "leaf".
         cluster_selection_epsilon: Merge clusters closer than this (reduced space).

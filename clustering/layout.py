@@ -101,8 +101,8 @@ def _spectral_start(
 
     UMAP takes the eigenvectors of the dim + 1 smallest eigenvalues of the normalised
     Laplacian I - D^-1/2 G D^-1/2 (ARPACK, which="SM") and drops the first. They are the
-    eigenvectors of the largest eigenvalues of D^-1/2 G D^-1/2, which ARPACK finds about
-    two to three times as fast (bench/engine.py: clinc150 0.54 s against 1.45 s).
+    eigenvectors of the largest eigenvalues of D^-1/2 G D^-1/2, which ARPACK finds faster
+    (timings: bench/README.md, `bench/engine.py`).
     Each vector's sign, which ARPACK leaves arbitrary, is fixed so that its largest entry
     is positive. A graph of several components, one too small for ARPACK, or a solver
     failure takes UMAP's own `spectral_layout`.
@@ -146,9 +146,8 @@ def curve_params(b: float = CURVE_B) -> tuple[float, float]:
     b = 0.79; here b is fixed at 3/4 and only a is fitted, the same way (least squares on
     300 points of d in [0, 3]). The two curves differ by less than 0.02 anywhere, and
     d^(3/4) is two square roots where d^0.79 is a call to powf, which makes the layout
-    kernel ~1.3x faster (bench/engine.py) and paid for 8 layouts instead of 6. Clustering
-    quality is the same (bench/sweep.py, 6 seeds, 6 layouts: F1 within 0.004 of UMAP's
-    curve on banking77, stackoverflow and clinc150; bench/README.md).
+    kernel faster and paid for 8 layouts instead of 6, at the same clustering quality
+    (`bench/engine.py`, `bench/sweep.py`; figures in bench/README.md).
 
     Args:
         b: The exponent to fix.
@@ -217,13 +216,12 @@ def _sgd_layout(  # pragma: no cover - runs compiled (numba)
     densMAP): the same edge schedule, 5 negative samples per positive one drawn with the
     same random generator, gamma 1, a learning rate falling linearly from 1, gradients
     clipped to +-4. Its gradient coefficients are computed in float32 where umap's are
-    float64, and its loops are fused into one function; together 1.7-2x faster than umap's
-    kernel here (bench/engine.py), with the same clustering quality (bench/README.md).
-    With b = 3/4 (`CURVE_B`, what `averaged_layouts` uses) the power d^2b is taken as two
-    square roots instead of a call to powf, which sits on the serial chain of an edge's
-    negative samples: the kernel is then ~1.3x faster again.
-    Batching an edge's negative samples (computing their gradients from one position, then
-    applying them) was 2.3x faster but lowered clinc150's F1 by ~0.01, so they stay serial.
+    float64, and its loops are fused into one function: faster than umap's kernel, with
+    the same clustering quality. With b = 3/4 (`CURVE_B`, what `averaged_layouts` uses)
+    the power d^2b is taken as two square roots instead of a call to powf, which sits on
+    the serial chain of an edge's negative samples. Batching an edge's negative samples
+    (computing their gradients from one position, then applying them) was faster still but
+    lowered clinc150's F1, so they stay serial. Figures for each: bench/README.md.
     """
     n_vertices = embedding.shape[0]
     dim = embedding.shape[1]

@@ -230,8 +230,8 @@ class OnnxEmbedder:
         """Batches of texts of similar token length, at most ``batch_size`` each.
 
         Dynamic int8 quantization scales activations per batch, padding included, so a short
-        note padded to a long one's length loses precision (cosine to torch fell to 0.94 for
-        "ok" beside a 256-token note). A batch therefore ends where lengths grow by half.
+        note padded to a long one's length loses precision (bench/README.md, "Embedding
+        speed"). A batch therefore ends where lengths grow by half.
         """
         lengths = np.array(
             [sum(e.attention_mask) for e in self._tokenizer.encode_batch(list(texts))]

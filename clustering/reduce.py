@@ -69,15 +69,13 @@ def cosine_neighbours(
     """The k nearest neighbours by cosine distance (brute force, in row blocks).
 
     With `candidates="fp32"` every similarity is computed in float32: the exact graph. With
-    "bf16" each block's similarities are first computed in bfloat16 (the product is ~3.5x
-    faster on CPUs that multiply bfloat16 in hardware; the whole search 1.3-1.8x, see
-    bench/engine.py), the best k + 16 per row are kept as candidates and re-ranked by their
-    float32 similarity (dot products of the candidates' rows, compiled by numba: 0.05 s for
-    clinc150's 22,500 notes where gathering the rows for torch's bmm took 0.9 s); a true
-    neighbour is lost only if bfloat16 rounding pushes it below rank k + 16 or float32
-    rounding reorders a tie at rank k (3-4 entries in a million on clinc150, 10-13 on
-    banking77). "auto" (default) takes "bf16" where the CPU has bfloat16
-    instructions (`cpu_has_bf16`), "fp32" elsewhere.
+    "bf16" each block's similarities are first computed in bfloat16 (faster on CPUs that
+    multiply bfloat16 in hardware), the best k + 16 per row are kept as candidates and
+    re-ranked by their float32 similarity (dot products of the candidates' rows, compiled
+    by numba); a true neighbour is lost only if bfloat16 rounding pushes it below rank
+    k + 16 or float32 rounding reorders a tie at rank k (a few entries per million). "auto"
+    (default) takes "bf16" where the CPU has bfloat16 instructions (`cpu_has_bf16`), "fp32"
+    elsewhere. Timings and differing entries: bench/README.md (`bench/engine.py`).
 
     Args:
         V: Unit-norm vectors, shape (n, d).
@@ -88,7 +86,7 @@ def cosine_neighbours(
     Returns:
         (indices, cosine distances), each of shape (n, k), nearest first; ties by index.
     """
-    import torch  # its top-k is ~2.5x numpy's argpartition here (sentence-transformers needs it)
+    import torch  # its top-k beats numpy's argpartition (bench/README.md); already a dependency
 
     if candidates not in KNN_MODES:
         raise ValueError(f"candidates must be one of {KNN_MODES}, got {candidates!r}")
