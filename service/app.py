@@ -24,7 +24,7 @@ from service.errors import ServiceError
 from service.http import agreement as http_agreement
 from service.http import api as http_api
 from service.http import review as http_review
-from service.runs.worker import Worker
+from service.runs.worker import Worker, new_worker_id
 from service.settings import Settings
 
 log = logging.getLogger("axial")
@@ -46,13 +46,14 @@ def create_app(
         judge: the judge to use (built from settings otherwise).
         start_worker: run queued runs in a background thread of this process (the default for
             SQLite and the demo); ``axial serve --no-worker`` leaves them to ``axial worker``
-            processes.
+            processes. On shutdown the thread gets 30 s to finish its run, then releases it
+            back to the queue.
         warm_up: load the model and compile the clustering kernels when the worker starts, so
             the first run does not pay for them (tests turn it off).
     """
     settings = settings or Settings()
     services = Services.build(settings, embedder=embedder, judge=judge)
-    worker = Worker(services, warm=warm_up)
+    worker = Worker(services, warm=warm_up, worker_id=new_worker_id("web"))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

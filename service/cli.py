@@ -1,4 +1,4 @@
-"""The ``axial`` command: serve, ingest, run, categories, db upgrade, keys, users.
+"""The ``axial`` command: serve, worker, ingest, run, categories, db upgrade, keys, users.
 
 Every command works on the database named by ``--db`` or ``AXIAL_DATABASE_URL``
 (default ``sqlite:///axial.db``).
@@ -7,6 +7,11 @@ Every command works on the database named by ``--db`` or ``AXIAL_DATABASE_URL``
 from __future__ import annotations
 
 import json
+import logging
+import os
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from service.auth import Role
+from service.domain import RunStatus
 from service.errors import ServiceError
 from service.settings import Settings
 
@@ -75,6 +81,14 @@ def serve(
     ] = False,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    with_worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Execute queued runs in this process (default); --no-worker leaves them to "
+            "`axial worker` processes.",
+        ),
+    ] = True,
 ) -> None:
     """Serve the API and the review UI."""
     import uvicorn
@@ -82,13 +96,84 @@ def serve(
     from service.app import create_app
 
     cfg = settings()
-    application = create_app(cfg)
+    application = create_app(cfg, start_worker=with_worker)
     svc = application.state.services
     if demo:
         from service.demo import prepare_demo, print_demo
 
         print_demo(prepare_demo(svc), f"http://{host}:{port}", console)
     uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(
+    once: Annotated[
+        bool, typer.Option("--once", help="Execute the queued runs, then exit.")
+    ] = False,
+    warm_up: Annotated[
+        bool,
+        typer.Option(
+            "--warm-up/--no-warm-up",
+            help="Load the model and compile the clustering kernels before the first run.",
+        ),
+    ] = True,
+    poll: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between polls of an empty queue.")
+    ] = 0.5,
+) -> None:
+    """Execute queued runs until stopped (SIGINT/SIGTERM release the run in hand).
+
+    Any number of workers, on any machines, can share one PostgreSQL database; each run is
+    executed by exactly one of them. On SIGINT or SIGTERM the worker stops claiming, puts the
+    run it holds back in the queue (for itself later or another worker: results are stored only
+    when a run succeeds, and its embeddings are cached) and exits 0. With ``--once`` it exits
+    when the queue is empty: 0, or 1 when a run it executed failed.
+    """
+    from service.runs.worker import Worker, new_worker_id
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    svc = services()
+    runner = Worker(svc, poll_s=poll, warm=warm_up, once=once, worker_id=new_worker_id())
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        console.print(f"{signal.Signals(signum).name}: stopping")
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    url = svc.db.engine.url.render_as_string(hide_password=True)
+    console.print(f"worker {runner.worker_id} on {url}")
+    runner.start()
+    while runner.is_alive() and not stop.wait(0.2):
+        pass
+    released = runner.stop(timeout=0)
+    if released is not None:
+        console.print(f"run {released} released back to the queue")
+    failed = _failed_runs(svc, runner.executed)
+    console.print(f"{len(runner.executed)} runs executed, {len(failed)} failed")
+    code = 1 if once and failed else 0
+    if runner.is_alive():  # still computing the released run: do not wait for it
+        svc.db.dispose()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise typer.Exit(code=code)
+
+
+def _failed_runs(svc: Any, run_ids: list[int]) -> list[int]:
+    from sqlalchemy import select
+
+    from service.storage.models import Run
+
+    if not run_ids:
+        return []
+    with svc.db.transaction() as session:
+        return list(
+            session.scalars(
+                select(Run.id).where(Run.id.in_(run_ids), Run.status == RunStatus.failed)
+            )
+        )
 
 
 @app.command()
@@ -147,7 +232,7 @@ def run(
         typer.echo(json.dumps(finished, indent=2, default=str))
     else:
         _print_run(finished)
-    if finished["run"]["status"] != "succeeded":
+    if finished["run"]["status"] != RunStatus.succeeded:
         raise typer.Exit(code=1)
 
 
@@ -167,7 +252,10 @@ def _execute_with_progress(svc: Any, run_id: int) -> None:
         if claim_run(svc, run_id):
             execute_run(svc, run_id, echo=echo)  # a failure is recorded on the run
             return
-        while get_run(svc, run_id).status in ("queued", "running"):  # a server's worker took it
+        while get_run(svc, run_id).status in (
+            RunStatus.queued,
+            RunStatus.running,
+        ):  # a worker has it
             current = get_run(svc, run_id)
             echo(current.stage, current.done, current.total)
             time.sleep(0.5)
@@ -202,7 +290,7 @@ def _finished_run(svc: Any, run_id: int) -> dict[str, Any]:
 
 def _print_run(finished: dict[str, Any]) -> None:
     r = finished["run"]
-    if r["status"] != "succeeded":
+    if r["status"] != RunStatus.succeeded:
         console.print(f"[red]run {r['id']} {r['status']}[/red]: {r['error']}")
         return
     table = Table(

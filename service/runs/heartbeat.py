@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import update
 
 from service.context import Services
+from service.runs.store import held_by
 from service.storage.models import Run
 
 log = logging.getLogger("axial.jobs")
@@ -16,12 +17,15 @@ HEARTBEAT_EVERY = 10.0
 
 
 class Heartbeat:
-    """Keeps a running run's heartbeat fresh while a long stage (clustering) computes."""
+    """Keeps a running run's heartbeat fresh while a long stage (clustering) computes.
 
-    def __init__(self, services: Services, run_id: int) -> None:
-        self.services, self.run_id = services, run_id
+    Only while ``holder`` still holds the run: a released run gets no beats from its old worker.
+    """
+
+    def __init__(self, services: Services, run_id: int, holder: str | None = None) -> None:
+        self.services, self.run_id, self.holder = services, run_id, holder
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._thread = threading.Thread(target=self._beat, name="axial-heartbeat", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -37,7 +41,7 @@ class Heartbeat:
                 with self.services.db.transaction() as session:
                     session.execute(
                         update(Run)
-                        .where(Run.id == self.run_id, Run.status == "running")
+                        .where(*held_by(self.run_id, self.holder))
                         .values(heartbeat_at=datetime.now(UTC))
                     )
             except Exception:

@@ -2,13 +2,16 @@
 
 Each stage reports ``stage``, ``done`` and ``total`` on the run row and its seconds in
 ``timings``. Results are stored in one transaction at the end, so a run that fails (or a
-process killed mid-run) leaves earlier runs, notes and reviews untouched.
+process killed mid-run) leaves earlier runs, notes and reviews untouched. Every write goes
+through the worker that claimed the run (``run.worker``): once the run is released or marked
+interrupted, its old worker's progress, failure and results no longer reach it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,13 +31,15 @@ from clustering import (
 )
 from judges import CategoryProposal, ClusterSample, ContrastCluster, ExistingCategory, SampleNote
 from service.context import Services
+from service.domain import CategoryStatus, RunStatus
 from service.errors import BadInput
 from service.runs import embedding_cache
 from service.runs.heartbeat import Heartbeat
-from service.runs.store import ClusterResult, store_results
+from service.runs.store import ClusterResult, RunLost, held_by, store_results
 from service.storage.models import Category, Note, NoteAssignment, Run
 
 Progress = Callable[[str, int, int], None]
+log = logging.getLogger("axial.jobs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +104,14 @@ def check_runnable(notes: LoadedNotes) -> None:
 class RunReporter:
     """Writes stage progress to the run row (its own short transactions)."""
 
-    def __init__(self, services: Services, run_id: int, echo: Progress | None = None) -> None:
-        self.services, self.run_id, self.echo = services, run_id, echo
+    def __init__(
+        self,
+        services: Services,
+        run_id: int,
+        echo: Progress | None = None,
+        holder: str | None = None,
+    ) -> None:
+        self.services, self.run_id, self.echo, self.holder = services, run_id, echo, holder
         self.timings: dict[str, float] = {}
         self._last = 0.0
 
@@ -117,20 +128,27 @@ class RunReporter:
         self._last = time.monotonic()
         with self.services.db.transaction() as session:
             session.execute(
-                update(Run).where(Run.id == self.run_id).values(heartbeat_at=now(), **values)
+                update(Run)
+                .where(*held_by(self.run_id, self.holder))
+                .values(heartbeat_at=now(), **values)
             )
 
 
 def execute_run(services: Services, run_id: int, echo: Progress | None = None) -> None:
-    """Execute a claimed run to the end; an error is recorded on the run (stage + message)."""
-    reporter = RunReporter(services, run_id, echo)
+    """Execute a claimed run to the end; an error is recorded on the run (stage + message).
+
+    The run is executed for the worker that claimed it (``run.worker``, read here): if that
+    worker loses it meanwhile (released, or marked interrupted), nothing more is written.
+    """
     with services.db.transaction() as session:
         run = session.get(Run, run_id)
         assert run is not None
         project_id, batch_id, seed = run.project_id, run.batch_id, run.seed
         min_size = run.params.get("clusterer", {}).get("min_cluster_size")
+        holder = run.worker
+    reporter = RunReporter(services, run_id, echo, holder)
     stage = "load"
-    beat = Heartbeat(services, run_id)
+    beat = Heartbeat(services, run_id, holder)
     beat.start()
     try:
         started = time.perf_counter()
@@ -163,9 +181,11 @@ def execute_run(services: Services, run_id: int, echo: Progress | None = None) -
             clusterer.min_cluster_size_,
         )
         reporter.stage("store", 1)
-        store_results(services, run_id, result, reporter.timings)
+        store_results(services, run_id, result, reporter.timings, holder)
+    except RunLost as exc:  # released or marked interrupted meanwhile: not ours to finish
+        log.warning("%s", exc)
     except Exception as exc:  # the run records what failed; the worker goes on
-        fail_run(services, run_id, stage, exc, reporter.timings)
+        fail_run(services, run_id, stage, exc, reporter.timings, holder)
     finally:
         beat.stop()
 
@@ -178,15 +198,21 @@ def _timed(reporter: RunReporter, stage: str, work: Callable[[], Any]) -> Any:
 
 
 def fail_run(
-    services: Services, run_id: int, stage: str, exc: BaseException, timings: dict[str, float]
+    services: Services,
+    run_id: int,
+    stage: str,
+    exc: BaseException,
+    timings: dict[str, float],
+    holder: str | None = None,
 ) -> None:
+    """Record the stage and error on the run, if ``holder`` still holds it."""
     message = f"{stage}: {type(exc).__name__}: {exc}"
     with services.db.transaction() as session:
         session.execute(
             update(Run)
-            .where(Run.id == run_id)
+            .where(*held_by(run_id, holder))
             .values(
-                status="failed",
+                status=RunStatus.failed,
                 stage=stage,
                 error=message[:4000],
                 finished_at=now(),
@@ -250,7 +276,7 @@ def existing_categories(services: Services, project_id: int) -> list[ExistingCat
     with services.db.transaction() as session:
         rows = session.scalars(
             select(Category)
-            .where(Category.project_id == project_id, Category.status == "active")
+            .where(Category.project_id == project_id, Category.status == CategoryStatus.active)
             .order_by(Category.id)
         ).all()
         return [ExistingCategory(c.id, c.name, c.definition) for c in rows]

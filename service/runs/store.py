@@ -1,4 +1,9 @@
-"""Store a run's results (clusters, proposals, members) in one transaction and finish the run."""
+"""Store a run's results (clusters, proposals, members) in one transaction and finish the run.
+
+Only the worker that still holds the run stores it: a run released back to the queue, or marked
+failed as interrupted while its worker stalled, is no longer that worker's to finish
+(:func:`held_by`), so no run's results are ever stored twice.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,31 @@ from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from judges import CategoryProposal, ClusterSample
 from service.audit.draw import draw_stratified_audit
 from service.context import Services
+from service.domain import CategoryStatus, RunStatus
 from service.review import projection
 from service.storage.models import Category, Cluster, Proposal, ProposalMember, Run, RunNote
+
+
+class RunLost(RuntimeError):
+    """The worker no longer holds the run it computed (released, or marked interrupted)."""
+
+
+def held_by(run_id: int, holder: str | None) -> tuple[ColumnElement[bool], ...]:
+    """WHERE clauses matching the run only while it is running and held by ``holder``.
+
+    Args:
+        run_id: the run.
+        holder: the worker id recorded when the run was claimed (None for a run claimed
+            before runs recorded their worker).
+    """
+    worker = Run.worker.is_(None) if holder is None else Run.worker == holder
+    return (Run.id == run_id, Run.status == RunStatus.running, worker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +53,26 @@ class ClusterResult:
 
 
 def store_results(
-    services: Services, run_id: int, result: ClusterResult, timings: dict[str, float]
+    services: Services,
+    run_id: int,
+    result: ClusterResult,
+    timings: dict[str, float],
+    holder: str | None = None,
 ) -> None:
-    """Write everything the run produced, draw its audit sample and mark it succeeded."""
+    """Write everything the run produced, draw its audit sample and mark it succeeded.
+
+    Raises:
+        RunLost: ``holder`` no longer holds the run; nothing is written.
+    """
     started = time.perf_counter()
     with services.db.transaction() as session:
+        # The first statement takes the run's row lock (SQLite: the write lock) until commit,
+        # so a release or an interrupted-run check cannot slip in between check and write.
+        still_held = session.scalar(
+            update(Run).where(*held_by(run_id, holder)).values(stage="store").returning(Run.id)
+        )
+        if still_held is None:
+            raise RunLost(f"run {run_id} is no longer held by worker {holder}; results discarded")
         run = session.get(Run, run_id)
         assert run is not None
         session.add_all(
@@ -53,7 +90,8 @@ def store_results(
         active = set(
             session.scalars(
                 select(Category.id).where(
-                    Category.project_id == run.project_id, Category.status == "active"
+                    Category.project_id == run.project_id,
+                    Category.status == CategoryStatus.active,
                 )
             )
         )
@@ -62,7 +100,7 @@ def store_results(
         session.flush()
         projection.init_run_states(session, run_id)
         _draw_audit(services, session, run)
-        run.status, run.stage, run.finished_at = "succeeded", "done", datetime.now(UTC)
+        run.status, run.stage, run.finished_at = RunStatus.succeeded, "done", datetime.now(UTC)
         run.n_notes = len(result.note_ids)
         run.n_clusters = len(result.samples)
         run.n_unclustered = int((result.labels < 0).sum())

@@ -1,20 +1,39 @@
-"""Runs execute in a background worker thread that outlives the request that started them.
+"""Workers execute queued runs: a thread of the web process, or ``axial worker`` processes.
 
-The worker claims queued runs with a conditional UPDATE, so several service processes can share
-one PostgreSQL database without running a run twice. A run whose process died (no heartbeat for
-``run_stale_after_s``) is marked failed with the stage it was in; earlier runs are untouched.
+Any number of workers, on any machines, share one database. A worker claims the oldest queued
+run and records itself as its holder (``run.worker``, ``host:pid:name``); every later write of
+the run (progress, heartbeat, failure, results) is conditional on that worker still holding it.
+A run whose worker died (no heartbeat for ``run_stale_after_s``) is marked failed with the stage
+it was in; a worker that stops releases the run it holds back to the queue.
+
+Why the run table is the queue, claimed with ``SELECT … FOR UPDATE SKIP LOCKED``, rather than a
+job-queue package (Celery, RQ, Dramatiq, procrastinate): the run row already is the job. Its
+status, stage, progress, heartbeat and error are what the API reports, so a separate queue would
+be a second copy of that state to keep in step with it (a message acknowledged whose run never
+started, a run queued whose message was lost), and a broker (Redis, RabbitMQ) would be one more
+service to run, secure and back up for a queue of a few runs a day. On PostgreSQL, SKIP LOCKED
+makes the table a correct queue: concurrent claimers each lock a different queued row without
+waiting for one another, and the claim commits in the same transaction as the status change.
+SQLite has neither row locks nor SKIP LOCKED: there the same statement is a conditional UPDATE
+(``WHERE status = 'queued'``) under SQLite's single write lock, which serialises the claims.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 import threading
+import time
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select, update
 
+from service.domain import RunStatus
 from service.runs.pipeline import execute_run
+from service.runs.store import held_by
 from service.storage.models import Run
 
 if TYPE_CHECKING:
@@ -23,32 +42,92 @@ if TYPE_CHECKING:
 log = logging.getLogger("axial.jobs")
 
 
-def claim_next(services: Services) -> int | None:
-    """Move the oldest queued run to running; None when there is none (or another won)."""
+def new_worker_id(name: str = "worker") -> str:
+    """A worker's id as recorded on the runs it holds: ``host:pid:name-xxxx``.
+
+    Host and pid say where to look; the random suffix keeps two workers of one process apart.
+    """
+    return f"{socket.gethostname()}:{os.getpid()}:{name}-{secrets.token_hex(2)}"[:200]
+
+
+def _claimed_values(worker_id: str) -> dict[str, object]:
+    now = datetime.now(UTC)
+    return {
+        "status": RunStatus.running,
+        "started_at": now,
+        "heartbeat_at": now,
+        "stage": "load",
+        "worker": worker_id,
+    }
+
+
+def claim_next(services: Services, worker_id: str | None = None) -> int | None:
+    """Move the oldest queued run to running, held by ``worker_id``; None when none is queued.
+
+    One statement: ``UPDATE run … WHERE status = 'queued' AND id = (SELECT id … ORDER BY id
+    LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id`` on PostgreSQL, the same without the lock
+    clause on SQLite (see the module docstring).
+    """
+    oldest = select(Run.id).where(Run.status == RunStatus.queued).order_by(Run.id).limit(1)
+    if services.db.engine.dialect.name == "postgresql":
+        oldest = oldest.with_for_update(skip_locked=True)
     with services.db.transaction() as session:
         run_id = session.scalar(
-            select(Run.id).where(Run.status == "queued").order_by(Run.id).limit(1)
-        )
-        if run_id is None:
-            return None
-        now = datetime.now(UTC)
-        claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(Run)
-            .where(Run.id == run_id, Run.status == "queued")
-            .values(status="running", started_at=now, heartbeat_at=now, stage="load")
+            .where(Run.id == oldest.scalar_subquery(), Run.status == RunStatus.queued)
+            .values(**_claimed_values(worker_id or new_worker_id()))
+            .returning(Run.id)
         )
-        return run_id if claimed.rowcount == 1 else None
+        return None if run_id is None else int(run_id)
+
+
+def claim_run(services: Services, run_id: int, worker_id: str | None = None) -> bool:
+    """Claim one specific queued run (the CLI and the demo execute their own run in-process)."""
+    with services.db.transaction() as session:
+        claimed = session.scalar(
+            update(Run)
+            .where(Run.id == run_id, Run.status == RunStatus.queued)
+            .values(**_claimed_values(worker_id or new_worker_id("cli")))
+            .returning(Run.id)
+        )
+        return claimed is not None
+
+
+def release_run(services: Services, run_id: int, worker_id: str) -> bool:
+    """Put a run ``worker_id`` holds back in the queue, its progress reset; False if not held.
+
+    Nothing of the run is stored before it succeeds (results are written in one transaction),
+    and its embeddings are cached, so the worker that claims it next starts clean and fast.
+    """
+    with services.db.transaction() as session:
+        released = session.scalar(
+            update(Run)
+            .where(*held_by(run_id, worker_id))
+            .values(
+                status=RunStatus.queued,
+                stage="queued",
+                done=0,
+                total=0,
+                timings={},
+                started_at=None,
+                heartbeat_at=None,
+                worker=None,
+            )
+            .returning(Run.id)
+        )
+        return released is not None
 
 
 def fail_interrupted(services: Services) -> int:
     """Mark runs whose worker stopped heartbeating as failed; returns how many."""
     cutoff = datetime.now(UTC) - timedelta(seconds=services.settings.run_stale_after_s)
+    stale_runs = select(Run).where(Run.status == RunStatus.running, Run.heartbeat_at < cutoff)
+    if services.db.engine.dialect.name == "postgresql":  # one worker marks each stale run
+        stale_runs = stale_runs.with_for_update(skip_locked=True)
     with services.db.transaction() as session:
-        stale = session.scalars(
-            select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff)
-        ).all()
+        stale = session.scalars(stale_runs).all()
         for run in stale:
-            run.status = "failed"
+            run.status = RunStatus.failed
             run.error = (
                 f"{run.stage}: interrupted: the process running it stopped during this stage; "
                 "start a new run"
@@ -58,14 +137,46 @@ def fail_interrupted(services: Services) -> int:
 
 
 class Worker:
-    """One background thread executing queued runs one at a time."""
+    """A thread that claims queued runs and executes them, one at a time.
 
-    def __init__(self, services: Services, poll_s: float = 0.3, warm: bool = True) -> None:
+    ``create_app`` starts one in the web process (the default); ``axial worker`` runs one per
+    process. ``stop`` stops claiming, waits for the run in hand up to a timeout and then releases
+    it back to the queue.
+
+    Args:
+        services: settings, database, judge and embedder.
+        poll_s: seconds between polls of an empty queue.
+        warm: load the model and compile the clustering kernels before the first claim.
+        once: return when the queue is empty instead of polling on.
+        worker_id: recorded on the runs it claims; ``host:pid:worker-xxxx`` by default.
+
+    Example::
+
+        worker = Worker(services, once=True)
+        worker.start()
+        worker.join()  # every queued run executed; worker.executed lists them
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        poll_s: float = 0.3,
+        warm: bool = True,
+        *,
+        once: bool = False,
+        worker_id: str | None = None,
+    ) -> None:
         self.services = services
         self.poll_s = poll_s
         self.warm = warm
+        self.once = once
+        self.worker_id = worker_id or new_worker_id()
+        self.executed: list[int] = []
+        self._current: int | None = None
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._abandoned: threading.Thread | None = None  # still computing a released run
 
     def start(self) -> None:
         if self._thread is not None:
@@ -74,11 +185,37 @@ class Worker:
         self._thread = threading.Thread(target=self._loop, name="axial-worker", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def is_alive(self) -> bool:
+        """True while the thread runs, including one still computing a run it released."""
+        return any(t is not None and t.is_alive() for t in (self._thread, self._abandoned))
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread (or the one still computing a released run) to end."""
+        for thread in (self._thread, self._abandoned):
+            if thread is not None:
+                thread.join(timeout)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """Stop claiming; wait up to ``timeout`` s for the run in hand, then release it.
+
+        Returns:
+            The id of the run released back to the queue, or None.
+        """
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        thread = self._thread
+        if thread is None:
+            return None
+        thread.join(timeout)
+        self._thread = None
+        if not thread.is_alive():
+            return None
+        self._abandoned = thread  # its results will not be stored (it no longer holds the run)
+        with self._lock:
+            current, self._current = self._current, None
+        if current is not None and release_run(self.services, current, self.worker_id):
+            log.warning("worker %s released run %s back to the queue", self.worker_id, current)
+            return current
+        return None
 
     def _loop(self) -> None:
         try:
@@ -87,17 +224,48 @@ class Worker:
             log.exception("could not check for interrupted runs")
         if self.warm:
             self._warm_up()
+        log.info("worker %s is waiting for runs", self.worker_id)
         while not self._stop.is_set():
-            try:
-                fail_interrupted(self.services)
-                run_id = claim_next(self.services)
-            except Exception:  # database briefly unavailable: try again later
-                log.exception("worker could not poll for runs")
-                run_id = None
-            if run_id is None:
+            run_id = self._claim()
+            if run_id is not None:
+                self._execute(run_id)
+            elif self.once:
+                return
+            else:
                 self._stop.wait(self.poll_s)
-                continue
-            execute_run(self.services, run_id)
+
+    def _claim(self) -> int | None:
+        try:
+            fail_interrupted(self.services)
+            run_id = claim_next(self.services, self.worker_id)
+        except Exception:  # database briefly unavailable: try again later
+            log.exception("worker could not poll for runs")
+            return None
+        if run_id is None:
+            return None
+        with self._lock:
+            if self._stop.is_set():  # stopped while claiming: hand it straight back
+                release_run(self.services, run_id, self.worker_id)
+                return None
+            self._current = run_id
+        return run_id
+
+    def _execute(self, run_id: int) -> None:
+        log.info("worker %s claimed run %s", self.worker_id, run_id)
+        started = time.perf_counter()
+        try:
+            execute_run(self.services, run_id)  # records a failure on the run itself
+        except Exception:  # could not even record it (database gone): the heartbeat check will
+            log.exception("run %s could not be executed", run_id)
+        with self._lock:
+            self._current = None
+            self.executed.append(run_id)
+        try:
+            with self.services.db.transaction() as session:
+                status = session.scalar(select(Run.status).where(Run.id == run_id))
+            log.info("run %s %s in %.1f s", run_id, status, time.perf_counter() - started)
+        except Exception:
+            log.exception("could not read run %s back", run_id)
 
     def _warm_up(self) -> None:
         """Load the model and pay the clustering compile costs now, not on the first run."""
@@ -108,15 +276,3 @@ class Worker:
             log.info("clustering warmed up in %.1f s", warm_up())
         except Exception:  # a broken model is reported by the run that needs it
             log.exception("warm-up failed")
-
-
-def claim_run(services: Services, run_id: int) -> bool:
-    """Claim one specific queued run (the CLI executes its own run in-process)."""
-    now = datetime.now(UTC)
-    with services.db.transaction() as session:
-        claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            update(Run)
-            .where(Run.id == run_id, Run.status == "queued")
-            .values(status="running", started_at=now, heartbeat_at=now, stage="load")
-        )
-        return bool(claimed.rowcount == 1)

@@ -142,6 +142,8 @@ class Run(Base):
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    # which worker holds (or last held) the run: host:pid:name, set when it is claimed
+    worker: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class RunNote(Base):
