@@ -32,9 +32,9 @@ from _data import embed_cached, load_set, write_json
 from clustering import NoteClusterer, warm_up
 from clustering import layout as layout_module
 from clustering.embedder import normalize_rows
-from clustering.evaluation import bcubed
 from clustering.layout import _Edges, _optimise_layout, _spectral_start, curve_params
 from clustering.reduce import cosine_neighbours, cpu_has_bf16
+from judges.agreement import label_bcubed
 
 # (label, NoteClusterer params, layout optimiser, curve, spectral start); "mcs_coef" becomes
 # the min_cluster_size that coefficient of sqrt(n) gives (sessions 2 and 3 used 0.36)
@@ -236,7 +236,7 @@ def main() -> None:
                     t0 = time.perf_counter()
                     model = NoteClusterer(random_state=seed, **params).fit(X)
                     seconds.append(time.perf_counter() - t0)
-                    f1s.append(bcubed(note_set.labels, model.labels_)[2])
+                    f1s.append(label_bcubed(note_set.labels, model.labels_)[2])
             finally:
                 layout_module._optimise_layout = _optimise_layout  # type: ignore[assignment]
                 layout_module.curve_params = curve_params  # type: ignore[assignment]

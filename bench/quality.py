@@ -47,7 +47,7 @@ from clustering import (
     representative_indices,
     warm_up,
 )
-from clustering.evaluation import ari_ami_with_singletons, bcubed, seed_stability
+from judges.agreement import label_ari_ami, label_bcubed, seed_stability
 
 Labels = NDArray[np.int64]
 RunResult = tuple[Labels, dict[str, float]]
@@ -102,8 +102,8 @@ def run_once(note_set: NoteSet, method: str, seed: int, X: NDArray[np.float32]) 
     t0 = time.perf_counter()
     labels, extra = METHODS[method](note_set.texts, X, seed, note_set.n_true)
     seconds = time.perf_counter() - t0
-    p, r, f1 = bcubed(note_set.labels, labels)
-    ari, ami = ari_ami_with_singletons(note_set.labels, labels)
+    p, r, f1 = label_bcubed(note_set.labels, labels)
+    ari, ami = label_ari_ami(note_set.labels, labels)
     scores = {
         "precision": p,
         "recall": r,

@@ -34,8 +34,8 @@ from numpy.typing import NDArray
 
 from clustering.clusterer import NoteClusterer, reassign_noise, relabel_by_size
 from clustering.embedder import normalize_rows
-from clustering.evaluation import ari_ami_with_singletons, bcubed, seed_stability
 from clustering.reduce import cpu_has_bf16, umap_reduce
+from judges.agreement import label_ari_ami, label_bcubed, seed_stability
 
 LAYOUTS = RESULTS / "layouts"
 # bump when the layouts change (clustering.layout's optimiser, curve or start, or the kNN
@@ -79,8 +79,8 @@ def score(
         )
         raw = relabel_by_size(raw)
         labels = raw if threshold is None else reassign_noise(V, raw, threshold)[0]
-        _, _, f1 = bcubed(labels_true, labels)
-        _, ami = ari_ami_with_singletons(labels_true, labels)
+        _, _, f1 = label_bcubed(labels_true, labels)
+        _, ami = label_ari_ami(labels_true, labels)
         labelings.append(labels)
         runs.append(
             {

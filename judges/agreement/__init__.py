@@ -22,7 +22,11 @@ Public functions and the METRICS.md section each implements:
 - Per partition (§1.3): :func:`partition_agreement` (ARI, AMI with **arithmetic-mean**
   normalisation, V-measure, B-cubed, pairwise F1; noise as singletons), and the primitives
   :func:`contingency`, :func:`adjusted_rand`, :func:`adjusted_mutual_info`,
-  :func:`homogeneity_completeness`, :func:`bcubed`, :func:`pairwise`.
+  :func:`homogeneity_completeness`, :func:`bcubed`, :func:`pairwise`. The same indices for a
+  clustering against gold labels, as label arrays with -1 for unclustered notes (each a
+  singleton): :func:`label_bcubed`, :func:`label_ari_ami`, :func:`seed_stability` (mean
+  pairwise ARI across seeds), built on :func:`label_contingency` and
+  :func:`noise_as_singletons`.
 - Headline (§2): :func:`error_rate` (``x/n``, Wilson, "indicative only" below n = 20),
   :func:`pooled_error_rate` (Hájek, Kish ``n_eff``), :func:`disagreement_rate` (workflow
   disagreement, human–human ``e_HH``), :func:`anchoring_gap`, :func:`headline`,
@@ -139,8 +143,13 @@ from judges.agreement.partition import (
     contingency,
     homogeneity_completeness,
     judge_partition,
+    label_ari_ami,
+    label_bcubed,
+    label_contingency,
+    noise_as_singletons,
     pairwise,
     partition_agreement,
+    seed_stability,
 )
 from judges.agreement.proposals import (
     Outcome,
@@ -220,10 +229,14 @@ __all__ = [
     "judge_partition",
     "jump_test",
     "krippendorff_alpha",
+    "label_ari_ami",
+    "label_bcubed",
+    "label_contingency",
     "map_proposals",
     "newcombe_difference",
     "newcombe_paired_difference",
     "noise_agreement",
+    "noise_as_singletons",
     "normalise_name",
     "note_agreement",
     "pairwise",
@@ -236,6 +249,7 @@ __all__ = [
     "rolling_error",
     "run_lengths",
     "saturation",
+    "seed_stability",
     "simplex_least_squares",
     "stratified_counts",
     "stratified_variance",

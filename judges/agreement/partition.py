@@ -2,15 +2,25 @@
 
 Every noise note (``None``) is its own singleton cluster in both partitions; there is never a
 single "noise cluster". Noise agreement is reported separately as a binary table.
+
+The same indices score a clustering against gold labels, as label arrays where -1 marks an
+unclustered note (:func:`label_bcubed`, :func:`label_ari_ami`, :func:`seed_stability`):
+every index is computed from a contingency table, whichever front end built it.
+
+Example:
+    >>> label_bcubed([0, 0, 1, 1], [0, 0, 1, -1])
+    (1.0, 0.75, 0.8571428571428571)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import combinations
 
 import numpy as np
 import numpy.typing as npt
+from scipy.special import gammaln  # type: ignore[import-untyped,unused-ignore]
 
 from judges.agreement.data import JudgeProposal, Label, Partition
 from judges.agreement.notes import NoiseAgreement, noise_agreement
@@ -84,17 +94,65 @@ def singleton_codes(labels: Sequence[Label]) -> IntArray:
     return out
 
 
-def contingency(human: Sequence[Label], judge: Sequence[Label]) -> IntArray:
-    """``n_ab = |H_a ∩ J_b|`` with noise as singletons (rows human, columns judge)."""
-    if len(human) != len(judge):
-        raise ValueError("human and judge labels differ in length")
-    rows, cols = singleton_codes(human), singleton_codes(judge)
+def _table(rows: IntArray, cols: IntArray) -> IntArray:
+    """Count the (row, column) code pairs: codes 0..k-1, one pair per note."""
     table = np.zeros((int(rows.max(initial=-1)) + 1, int(cols.max(initial=-1)) + 1), np.int64)
     np.add.at(table, (rows, cols), 1)
     return table
 
 
-def _comb2(x: npt.NDArray[np.int64]) -> float:
+def contingency(human: Sequence[Label], judge: Sequence[Label]) -> IntArray:
+    """``n_ab = |H_a ∩ J_b|`` with noise as singletons (rows human, columns judge)."""
+    if len(human) != len(judge):
+        raise ValueError("human and judge labels differ in length")
+    return _table(singleton_codes(human), singleton_codes(judge))
+
+
+def noise_as_singletons(labels: npt.ArrayLike) -> IntArray:
+    """Give each -1 label (an unclustered note) its own fresh id, above every real label.
+
+    The label-array counterpart of :func:`singleton_codes`.
+
+    Args:
+        labels: Cluster labels, -1 for unclustered.
+
+    Returns:
+        An int64 copy where every -1 became a distinct new label.
+    """
+    out = np.asarray(labels, dtype=np.int64).copy()
+    noise = out < 0
+    start = int(out.max()) + 1 if out.size and (~noise).any() else 0
+    out[noise] = np.arange(start, start + int(noise.sum()))
+    return out
+
+
+def _label_codes(labels: npt.ArrayLike) -> IntArray:
+    """Codes 0..k-1 of a label array, in sorted label order."""
+    _, codes = np.unique(np.asarray(labels), return_inverse=True)
+    return np.asarray(codes, dtype=np.int64).ravel()
+
+
+def label_contingency(labels_true: npt.ArrayLike, labels_pred: npt.ArrayLike) -> IntArray:
+    """Contingency table of gold labels (rows) against predicted clusters (columns).
+
+    Args:
+        labels_true: Gold category per item (any sortable labels; each value a category).
+        labels_pred: Predicted cluster per item; -1 = unclustered, each a singleton.
+
+    Returns:
+        ``n_ab`` = items of gold category a in cluster b, rows and columns in sorted label
+        order (unclustered singletons last).
+
+    Raises:
+        ValueError: If the labellings differ in length or are empty.
+    """
+    true, pred = np.asarray(labels_true), noise_as_singletons(labels_pred)
+    if true.shape != pred.shape or true.size == 0:
+        raise ValueError(f"need two equal, non-empty labellings, got {true.shape}, {pred.shape}")
+    return _table(_label_codes(true), _label_codes(pred))
+
+
+def _comb2(x: IntArray) -> float:
     return float((x * (x - 1) // 2).sum())
 
 
@@ -131,7 +189,7 @@ def expected_mutual_information(row_sums: IntArray, col_sums: IntArray) -> float
     Sums over distinct margin sizes (with their multiplicities), so many singletons are cheap.
     """
     n = int(row_sums.sum())
-    logf = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1, dtype=np.float64)))])
+    logf = gammaln(np.arange(1, n + 2, dtype=np.float64))  # log(k!) at k = 0..n
     rsize, rmult = np.unique(row_sums, return_counts=True)
     csize, cmult = np.unique(col_sums, return_counts=True)
     total = 0.0
@@ -173,20 +231,28 @@ def homogeneity_completeness(table: IntArray) -> tuple[float, float, float]:
     return homog, compl, v
 
 
+def _f1(p: float, r: float) -> float:
+    return 0.0 if p + r == 0 else 2 * p * r / (p + r)
+
+
 def _scores(p: float | None, r: float | None) -> PairScores:
     if p is None or r is None:
         return PairScores(p, r, None)
-    return PairScores(p, r, 0.0 if p + r == 0 else 2 * p * r / (p + r))
+    return PairScores(p, r, _f1(p, r))
+
+
+def _bcubed_precision_recall(table: IntArray) -> tuple[float, float]:
+    """Per cluster ``Σ_a n_ab² / |J_b|`` (per category alike), summed, over n: the sums of
+    squared counts are exact, so each cluster costs one rounding."""
+    n = table.sum()
+    r, s = table.sum(axis=1), table.sum(axis=0)
+    sq = table.astype(np.float64) ** 2
+    return float((sq.sum(axis=0) / s).sum() / n), float((sq.sum(axis=1) / r).sum() / n)
 
 
 def bcubed(table: IntArray) -> PairScores:
     """B-cubed: ``P = mean_i |J(i)∩H(i)|/|J(i)|``, ``R = mean_i |J(i)∩H(i)|/|H(i)|``."""
-    n = table.sum()
-    r, s = table.sum(axis=1), table.sum(axis=0)
-    sq = table.astype(np.float64) ** 2
-    p = float((sq / s[np.newaxis, :]).sum() / n)
-    rec = float((sq / r[:, np.newaxis]).sum() / n)
-    return _scores(p, rec)
+    return _scores(*_bcubed_precision_recall(table))
 
 
 def pairwise(table: IntArray) -> PairScores:
@@ -233,3 +299,64 @@ def partition_agreement(human: Partition, judge: Partition) -> PartitionAgreemen
         pairwise=pairwise(table),
         noise=noise_agreement(list(zip(hum, jud, strict=True))),
     )
+
+
+def label_bcubed(
+    labels_true: npt.ArrayLike, labels_pred: npt.ArrayLike
+) -> tuple[float, float, float]:
+    """B-cubed precision, recall and F1 (Amigó et al. 2009) of predicted clusters against
+    gold labels, each unclustered note (-1) a singleton.
+
+    Args:
+        labels_true: Gold category per item.
+        labels_pred: Predicted cluster per item; -1 = unclustered.
+
+    Returns:
+        (precision, recall, f1), each averaged over items.
+
+    Raises:
+        ValueError: If the labellings differ in length or are empty.
+    """
+    p, r = _bcubed_precision_recall(label_contingency(labels_true, labels_pred))
+    return p, r, _f1(p, r)
+
+
+def label_ari_ami(labels_true: npt.ArrayLike, labels_pred: npt.ArrayLike) -> tuple[float, float]:
+    """Adjusted Rand index and adjusted mutual information (arithmetic-mean normalisation,
+    scikit-learn's default) of predicted clusters against gold labels, each unclustered
+    note (-1) a singleton.
+
+    Args:
+        labels_true: Gold category per item.
+        labels_pred: Predicted cluster per item; -1 = unclustered.
+
+    Returns:
+        (ARI, AMI).
+
+    Raises:
+        ValueError: If the labellings differ in length or are empty.
+    """
+    table = label_contingency(labels_true, labels_pred)
+    return adjusted_rand(table), adjusted_mutual_info(table)
+
+
+def seed_stability(labelings: Sequence[npt.ArrayLike]) -> float:
+    """Mean pairwise ARI between labellings of the same items, unclustered (-1) as
+    singletons on both sides.
+
+    Args:
+        labelings: Two or more labellings, e.g. one per random seed.
+
+    Returns:
+        The mean ARI over all pairs; 1.0 means every run agreed exactly.
+
+    Raises:
+        ValueError: With fewer than two labellings, or labellings of different lengths.
+    """
+    if len(labelings) < 2:
+        raise ValueError("seed_stability needs at least two labelings")
+    codes = [_label_codes(noise_as_singletons(labels)) for labels in labelings]
+    if len({c.shape for c in codes}) > 1:
+        raise ValueError("seed_stability needs labelings of equal length")
+    scores = [adjusted_rand(_table(a, b)) for a, b in combinations(codes, 2)]
+    return float(np.mean(scores))
