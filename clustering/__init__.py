@@ -16,12 +16,8 @@ from clustering.describe import (
     nearest_clusters,
     representative_indices,
 )
-from clustering.embedder import (
-    Embedder,
-    SentenceTransformerEmbedder,
-    make_embedder,
-    resolve_model_path,
-)
+from clustering.embedder import Embedder, SentenceTransformerEmbedder, resolve_model_path
+from clustering.factory import make_embedder
 from clustering.onnx_embedder import OnnxEmbedder
 
 __all__ = [

