@@ -137,21 +137,21 @@ def worker(
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
-        console.print(f"{signal.Signals(signum).name}: stopping")
+        typer.echo(f"{signal.Signals(signum).name}: stopping", err=True)
         stop.set()
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     url = svc.db.engine.url.render_as_string(hide_password=True)
-    console.print(f"worker {runner.worker_id} on {url}")
+    typer.echo(f"worker {runner.worker_id} on {url}", err=True)  # plain: scripts read it
     runner.start()
     while runner.is_alive() and not stop.wait(0.2):
         pass
     released = runner.stop(timeout=0)
     if released is not None:
-        console.print(f"run {released} released back to the queue")
+        typer.echo(f"run {released} released back to the queue", err=True)
     failed = _failed_runs(svc, runner.executed)
-    console.print(f"{len(runner.executed)} runs executed, {len(failed)} failed")
+    typer.echo(f"runs executed: {len(runner.executed)}, failed: {len(failed)}", err=True)
     code = 1 if once and failed else 0
     if runner.is_alive():  # still computing the released run: do not wait for it
         svc.db.dispose()

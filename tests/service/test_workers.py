@@ -192,7 +192,7 @@ def test_axial_worker_once_executes_the_queue(tmp_path: Path) -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "1 runs executed, 0 failed" in done.stderr
+    assert "runs executed: 1, failed: 0" in done.stderr
     with services.db.transaction() as session:
         run = session.get(Run, run_id)
         assert run is not None and run.status == RunStatus.succeeded, run.error
@@ -223,7 +223,7 @@ def test_axial_worker_stops_on_sigterm(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     _, rest = proc.communicate(timeout=30)
     assert proc.returncode == 0, "".join(lines) + rest
-    assert "SIGTERM: stopping" in rest and "0 runs executed" in rest
+    assert "SIGTERM: stopping" in rest and "runs executed: 0, failed: 0" in rest
 
 
 @both_databases
