@@ -1,0 +1,244 @@
+"""The oracle reviewer: a perfect reviewer who knows every note's gold label, and what it pays.
+
+It reviews one run at a time through a :class:`Board` (the real HTTP API in ``bench/effort.py``,
+or an in-memory board for partitions axial never served, such as BERTopic's) and counts:
+
+- **calls**: one per review action, whatever number of notes it moves;
+- **notes placed one by one**: notes the reviewer had to pick out by hand (moved, assigned,
+  split off, put into a new category from selected notes);
+- renames apart (the offline judge's names are never kept, so every new category is renamed).
+
+Effort = calls + 0.5 × notes placed. The policy, run in the same order for every method:
+
+1. Each pending proposal's **majority** label (ties: a label that has a category, then the
+   label name).
+2. **Unclustered** notes, by label: into the label's category if it has one, else into a pending
+   proposal whose majority is that label, else kept for step 4.
+3. Proposals, **largest first**, until none is pending: the notes of other labels are moved to
+   their label's category or to a pending proposal whose majority is their label; notes of labels
+   with neither are split off, one group per label (a split, then each group is a proposal of
+   its own). A pure proposal is merged into its label's category, or confirmed (as a new category
+   when its label has none yet; a carry-over proposal into the category it matched).
+4. Labels left with notes but no category or proposal: a new category from those notes when the
+   board can create one; otherwise counted at the by-hand price and reported as ``no_way``.
+
+"By hand" for a week = one call per label present + every note placed by hand.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+MAX_GROUPS = 9  # the service's split limit
+
+
+@dataclass(frozen=True, slots=True)
+class Prop:
+    """A pending proposal as a reviewer sees it."""
+
+    id: int
+    members: tuple[int, ...]
+    matched_category_id: int | None = None
+    carry_over: bool = False
+
+
+@dataclass
+class Cost:
+    """What reviewing cost: calls, notes placed one by one, renames, and what had no way."""
+
+    calls: int = 0
+    placed: int = 0
+    renames: int = 0
+    no_way_notes: int = 0
+    actions: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def effort(self) -> float:
+        return self.calls + 0.5 * self.placed
+
+    def add(self, action: str, placed: int = 0) -> None:
+        self.calls += 1
+        self.placed += placed
+        self.actions[action] += 1
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "calls": self.calls,
+            "placed": self.placed,
+            "effort": self.effort,
+            "renames": self.renames,
+            "no_way_notes": self.no_way_notes,
+            "actions": dict(self.actions),
+        }
+
+
+class Board(Protocol):
+    """One run's review, as the oracle acts on it."""
+
+    def pending(self) -> list[Prop]: ...
+    def unclustered(self) -> list[int]: ...
+    def move(
+        self, prop: int, notes: list[int], *, category: int | None, proposal: int | None
+    ) -> None: ...
+    def assign(self, notes: list[int], *, category: int | None, proposal: int | None) -> None: ...
+    def merge(self, prop: int, category: int) -> None: ...
+    def confirm(self, prop: int, name: str, *, into_matched: bool) -> int: ...
+    def split(self, prop: int, groups: list[list[int]]) -> None: ...
+    def create_category(self, name: str, notes: list[int]) -> int | None: ...
+
+
+def majority(members: Sequence[int], gold: Mapping[int, str], codebook: Mapping[str, int]) -> str:
+    counts = Counter(gold[n] for n in members)
+    return min(counts, key=lambda lab: (-counts[lab], lab not in codebook, lab))
+
+
+def by_label(notes: Sequence[int], gold: Mapping[int, str]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for n in notes:
+        groups[gold[n]].append(n)
+    return dict(sorted(groups.items()))
+
+
+def _home(
+    label: str, codebook: Mapping[str, int], owners: Mapping[str, int], skip: int | None = None
+) -> tuple[int | None, int | None]:
+    """Where notes of ``label`` go: (category, None), (None, proposal) or (None, None)."""
+    if label in codebook:
+        return codebook[label], None
+    owner = owners.get(label)
+    return (None, owner) if owner is not None and owner != skip else (None, None)
+
+
+def _owners(
+    props: Sequence[Prop], gold: Mapping[int, str], codebook: Mapping[str, int]
+) -> dict[str, int]:
+    owners: dict[str, int] = {}
+    for p in sorted(props, key=lambda p: (-len(p.members), p.id)):
+        owners.setdefault(majority(p.members, gold, codebook), p.id)
+    return owners
+
+
+def review(board: Board, gold: Mapping[int, str], codebook: dict[str, int], cost: Cost) -> None:
+    """Review one run to the end, perfectly; ``codebook`` (label → category id) is updated."""
+    leftovers: dict[str, list[int]] = defaultdict(list)
+    owners = _owners(board.pending(), gold, codebook)
+    for label, notes in by_label(board.unclustered(), gold).items():
+        category, proposal = _home(label, codebook, owners)
+        if category is None and proposal is None:
+            leftovers[label].extend(notes)
+            continue
+        board.assign(notes, category=category, proposal=proposal)
+        cost.add("assign", len(notes))
+    while props := board.pending():
+        p = min(props, key=lambda p: (-len(p.members), p.id))
+        owners = _owners(props, gold, codebook)
+        main = majority(p.members, gold, codebook)
+        strays: list[list[int]] = []
+        for label, notes in by_label(p.members, gold).items():
+            if label == main:
+                continue
+            category, proposal = _home(label, codebook, owners, skip=p.id)
+            if category is None and proposal is None:
+                strays.append(notes)
+                continue
+            board.move(p.id, notes, category=category, proposal=proposal)
+            cost.add("move", len(notes))
+        if strays:
+            keep = [n for n in p.members if gold[n] == main]
+            groups = strays[: MAX_GROUPS - 2] + [sum(strays[MAX_GROUPS - 2 :], [])]
+            groups = [g for g in groups if g]
+            board.split(p.id, [keep, *groups])
+            cost.add("split", sum(len(g) for g in groups))
+            continue
+        if main in codebook:
+            if p.carry_over and p.matched_category_id == codebook[main]:
+                board.confirm(p.id, main, into_matched=True)
+                cost.add("confirm")
+            else:
+                board.merge(p.id, codebook[main])
+                cost.add("merge")
+        else:
+            codebook[main] = board.confirm(p.id, main, into_matched=False)
+            cost.add("confirm")
+            cost.renames += 1
+    for label, notes in sorted(leftovers.items()):
+        if label in codebook:  # a category made for it since (step 3)
+            board.assign(notes, category=codebook[label], proposal=None)
+            cost.add("assign", len(notes))
+            continue
+        created = board.create_category(label, notes)
+        cost.add("new_category", len(notes))
+        if created is None:
+            cost.no_way_notes += len(notes)
+        else:
+            codebook[label] = created
+
+
+def by_hand(notes: Sequence[int], gold: Mapping[int, str]) -> Cost:
+    """One "new category from these notes" (or "add to it") call per label, every note by hand."""
+    cost = Cost()
+    for _label, group in by_label(notes, gold).items():
+        cost.add("by_hand", len(group))
+    return cost
+
+
+class MemoryBoard:
+    """A run's review in memory: proposals from any partition, categories shared across weeks."""
+
+    def __init__(
+        self,
+        clusters: Mapping[int, Sequence[int]],
+        unclustered: Sequence[int],
+        categories: dict[int, set[int]],
+        can_create: bool = True,
+    ) -> None:
+        self.props = {i + 1: list(m) for i, m in enumerate(clusters.values()) if m}
+        self.noise = list(unclustered)
+        self.categories = categories
+        self.can_create = can_create
+
+    def _put(self, notes: list[int], category: int | None, proposal: int | None) -> None:
+        if category is not None:
+            self.categories[category].update(notes)
+        elif proposal is not None:
+            self.props[proposal].extend(notes)
+
+    def pending(self) -> list[Prop]:
+        return [Prop(pid, tuple(m)) for pid, m in self.props.items() if m]
+
+    def unclustered(self) -> list[int]:
+        return list(self.noise)
+
+    def move(
+        self, prop: int, notes: list[int], *, category: int | None, proposal: int | None
+    ) -> None:
+        self.props[prop] = [n for n in self.props[prop] if n not in set(notes)]
+        self._put(notes, category, proposal)
+
+    def assign(self, notes: list[int], *, category: int | None, proposal: int | None) -> None:
+        self.noise = [n for n in self.noise if n not in set(notes)]
+        self._put(notes, category, proposal)
+
+    def merge(self, prop: int, category: int) -> None:
+        self.categories[category].update(self.props.pop(prop))
+
+    def confirm(self, prop: int, name: str, *, into_matched: bool) -> int:
+        new = max(self.categories, default=0) + 1
+        self.categories[new] = set(self.props.pop(prop))
+        return new
+
+    def split(self, prop: int, groups: list[list[int]]) -> None:
+        del self.props[prop]
+        for group in groups:
+            self.props[max(self.props, default=0) + 1] = list(group)
+
+    def create_category(self, name: str, notes: list[int]) -> int | None:
+        if not self.can_create:
+            return None
+        new = max(self.categories, default=0) + 1
+        self.categories[new] = set(notes)
+        self.noise = [n for n in self.noise if n not in set(notes)]
+        return new

@@ -1,0 +1,394 @@
+"""What reviewing axial's proposals costs a perfect reviewer, week after week (issue #14).
+
+An oracle reviewer who knows every note's gold label (``bench/_oracle.py``) reviews weekly
+streams through the **real HTTP API of a real server** (``axial serve`` in a subprocess on a
+fresh SQLite file): each week a batch of notes is submitted, a run clusters and names it, the
+oracle labels the blind audit sample (not counted) and then reviews every proposal and
+unclustered note before the next week is submitted. The same oracle reviews, offline, the
+clusters of BERTopic's defaults fitted per week on the same MiniLM vectors, and "by hand" is
+priced as one call per label plus every note placed by hand.
+
+Effort = calls + 0.5 × notes placed one by one (renames reported apart).
+
+Streams: llm_code_bug_notes (all 267 notes, weeks of 100), the demo (one batch of 203), and for
+each of banking77, clinc150 and stackoverflow_titles ``--streams`` streams of ``--weeks`` weeks
+of 100 notes drawn from a fixed random subset of 15–25 labels.
+
+    python bench/effort.py                       # every stream, 2 streams per large set
+    python bench/effort.py --sets demo llm_code_bug_notes --no-bertopic
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _data import REPO, datasets_dir, write_json
+from _oracle import Board, Cost, MemoryBoard, Prop, by_hand, review
+
+LARGE = ("banking77", "clinc150", "stackoverflow_titles")
+DROP = {"clinc150": {"oos"}}
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    name: str
+    weeks: list[list[tuple[str, str, str]]]  # per week: (external_id, text, gold label)
+
+
+def _rows(name: str) -> list[tuple[str, str, str]]:
+    if name == "demo":
+        key = json.loads((REPO / "service" / "demo" / "answer_key.json").read_text())["labels"]
+        lines = (REPO / "service" / "demo" / "notes.jsonl").read_text().splitlines()
+        rows = [json.loads(line) for line in lines if line.strip()]
+        return [(r["external_id"], r["text"], key[r["external_id"]]) for r in rows]
+    path = datasets_dir() / name / "notes.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    drop = DROP.get(name, set())
+    return [(str(r["id"]), r["text"], r["label"]) for r in rows if r["label"] not in drop]
+
+
+def streams(sets: list[str], n_streams: int, n_weeks: int, batch: int, seed: int) -> list[Stream]:
+    out = []
+    for name in sets:
+        rows = _rows(name)
+        if name == "demo":
+            out.append(Stream("demo", [rows]))
+            continue
+        if name not in LARGE:
+            rng = random.Random(seed)
+            rows = rows[:]
+            rng.shuffle(rows)
+            out.append(Stream(name, [rows[i : i + batch] for i in range(0, len(rows), batch)]))
+            continue
+        labels = sorted({r[2] for r in rows})
+        for s in range(n_streams):
+            rng = random.Random(f"{name}-{seed}-{s}")
+            chosen = set(rng.sample(labels, rng.randint(15, 25)))
+            pool = [r for r in rows if r[2] in chosen]
+            picked = rng.sample(pool, min(len(pool), n_weeks * batch))
+            weeks = [picked[i : i + batch] for i in range(0, len(picked), batch)]
+            out.append(Stream(f"{name}#{s} ({len(chosen)} labels)", weeks))
+    return out
+
+
+# --- the real server -------------------------------------------------------------------------
+
+
+class Server:
+    """``axial serve`` on a fresh SQLite file, in a subprocess; keys made with the CLI."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.db = f"sqlite:///{workdir / 'effort.db'}"
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        self.log = (workdir / "server.log").open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "service", "--db", self.db, "serve", "--port", str(self.port)],
+            cwd=REPO, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/api/v1/projects", timeout=2).status_code == 401:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.5)
+        raise RuntimeError(f"server did not start; see {self.log.name}")
+
+    def key(self, project: str, role: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "service", "--db", self.db, "keys", "create",
+             "--project", project, "--role", role, "--name", f"oracle-{role}"],
+            cwd=REPO, env=self.env, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        return out.strip().split()[-1]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+        self.log.close()
+
+
+class Api:
+    def __init__(self, url: str, key: str) -> None:
+        self.http = httpx.Client(
+            base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=300
+        )
+        paths = httpx.get(f"{url}/openapi.json", timeout=60).json()["paths"]
+        # the contract addition of issue #14: a category from selected notes
+        self.can_create = "post" in paths.get("/api/v1/projects/{project}/categories", {})
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        r = self.http.request(method, path, **kw)
+        if r.status_code >= 400:
+            raise RuntimeError(f"{method} {path} {kw.get('json')} -> {r.status_code} {r.text}")
+        return r.json()
+
+
+class ApiBoard(Board):
+    """One run's review through the HTTP API, as a reviewer."""
+
+    def __init__(self, api: Api, project: str, run_id: int) -> None:
+        self.api, self.project, self.run_id = api, project, run_id
+
+    def _version(self, prop: int) -> int:
+        return int(self.api.call("GET", f"/proposals/{prop}")["version"])
+
+    def pending(self) -> list[Prop]:
+        rows = self.api.call("GET", f"/runs/{self.run_id}/proposals")
+        return [
+            Prop(
+                p["id"],
+                tuple(m["note_id"] for m in p["members"]),
+                p.get("matched_category_id"),
+                p.get("kind") == "carry_over",
+            )
+            for p in rows
+            if p["status"] == "pending" and p["members"]
+        ]
+
+    def unclustered(self) -> list[int]:
+        rows = self.api.call("GET", f"/runs/{self.run_id}/unclustered")
+        return [r["note_id"] for r in rows if r["category_id"] is None and not r["is_noise"]]
+
+    def _where(self, category: int | None, proposal: int | None) -> dict[str, int]:
+        return (
+            {"to_category_id": category} if category is not None else {"to_proposal_id": proposal}
+        )  # type: ignore[dict-item]
+
+    def move(
+        self, prop: int, notes: list[int], *, category: int | None, proposal: int | None
+    ) -> None:
+        body = {
+            "version": self._version(prop),
+            "note_ids": notes,
+            **self._where(category, proposal),
+        }
+        self.api.call("POST", f"/proposals/{prop}/move", json=body)
+
+    def assign(self, notes: list[int], *, category: int | None, proposal: int | None) -> None:
+        body = {"note_ids": notes, **self._where(category, proposal)}
+        self.api.call("POST", f"/runs/{self.run_id}/unclustered/assign", json=body)
+
+    def merge(self, prop: int, category: int) -> None:
+        body = {"version": self._version(prop), "into_category_id": category}
+        self.api.call("POST", f"/proposals/{prop}/merge", json=body)
+
+    def confirm(self, prop: int, name: str, *, into_matched: bool) -> int:
+        if not into_matched:  # the oracle names the category after its label (not counted)
+            self.api.call(
+                "POST",
+                f"/proposals/{prop}/rename",
+                json={"version": self._version(prop), "name": name},
+            )
+        body = {"version": self._version(prop), "into": "matched" if into_matched else "new"}
+        return int(self.api.call("POST", f"/proposals/{prop}/confirm", json=body)["category_id"])
+
+    def split(self, prop: int, groups: list[list[int]]) -> None:
+        body = {"version": self._version(prop), "groups": groups}
+        self.api.call("POST", f"/proposals/{prop}/split", json=body)
+
+    def create_category(self, name: str, notes: list[int]) -> int | None:
+        if not self.api.can_create:
+            return None
+        body = {"name": name, "note_ids": notes}
+        return int(self.api.call("POST", f"/projects/{self.project}/categories", json=body)["id"])
+
+
+def label_audit(api: Api, run_id: int, gold: dict[int, str], codebook: dict[str, int]) -> int:
+    """Label the run's blind audit sample from the gold labels (not counted as review effort)."""
+    sample = api.call("GET", f"/runs/{run_id}/audit")["notes"]
+    for item in sample:
+        label = gold[item["note_id"]]
+        body: dict[str, Any] = {"note_id": item["note_id"]}
+        if label in codebook:
+            body["category_id"] = codebook[label]
+        else:
+            body["new_category_name"] = label
+        api.call("POST", f"/runs/{run_id}/audit/labels", json=body)
+    return len(sample)
+
+
+def run_axial(server: Server, stream: Stream, index: int) -> list[Cost]:
+    project = f"effort{index}"
+    lead = Api(server.url, server.key(project, "lead"))
+    reviewer = Api(server.url, server.key(project, "reviewer"))
+    codebook: dict[str, int] = {}
+    costs = []
+    for week in stream.weeks:
+        notes = [{"external_id": x, "text": t} for x, t, _ in week]
+        batch = lead.call("POST", f"/projects/{project}/batches", json={"notes": notes})
+        stored = lead.call("GET", f"/batches/{batch['id']}")["notes"]
+        ids = {n["external_id"]: n["note_id"] for n in stored}
+        gold = {ids[x]: label for x, _, label in week}
+        run_id = lead.call("POST", f"/projects/{project}/runs", json={"batch_id": batch["id"]})[
+            "id"
+        ]
+        while (run := lead.call("GET", f"/runs/{run_id}"))["status"] in ("queued", "running"):
+            time.sleep(0.3)
+        if run["status"] != "succeeded":
+            raise RuntimeError(f"run {run_id} {run['status']}: {run.get('error')}")
+        label_audit(reviewer, run_id, gold, codebook)
+        cost = Cost()
+        review(ApiBoard(reviewer, project, run_id), gold, codebook, cost)
+        costs.append(cost)
+    return costs
+
+
+# --- offline methods -------------------------------------------------------------------------
+
+
+def run_bertopic(stream: Stream, embed: Any, seed: int) -> list[Cost]:
+    from bertopic import BERTopic
+    from umap import UMAP
+
+    categories: dict[int, set[int]] = defaultdict(set)
+    codebook: dict[str, int] = {}
+    costs, offset = [], 0
+    for week in stream.weeks:
+        texts = [t for _, t, _ in week]
+        gold = {offset + i: label for i, (_, _, label) in enumerate(week)}
+        umap = UMAP(
+            n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=seed
+        )
+        topics, _ = BERTopic(umap_model=umap).fit_transform(texts, embed(texts))
+        clusters: dict[int, list[int]] = defaultdict(list)
+        noise = []
+        for i, t in enumerate(topics):
+            (noise if t < 0 else clusters[t]).append(offset + i)
+        cost = Cost()
+        review(MemoryBoard(clusters, noise, categories), gold, codebook, cost)
+        costs.append(cost)
+        offset += len(week)
+    return costs
+
+
+def run_by_hand(stream: Stream) -> list[Cost]:
+    return [
+        by_hand(range(len(w)), {i: lab for i, (_, _, lab) in enumerate(w)}) for w in stream.weeks
+    ]
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def _per100(cost: Cost, n: int) -> float:
+    return 100 * cost.effort / n
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    methods = [m for m in ("axial", "bertopic", "hand") if m in results[0]["weeks"][0]]
+    head = (
+        "| stream | week | notes | "
+        + " | ".join(f"{m}: calls / placed / effort" for m in methods)
+        + " |"
+    )
+    lines = [head, "|" + "---|" * (3 + len(methods))]
+    for r in results:
+        for i, w in enumerate(r["weeks"], 1):
+            cells = [f"{w[m]['calls']} / {w[m]['placed']} / {w[m]['effort']:.1f}" for m in methods]
+            lines.append(f"| {r['stream']} | {i} | {w['notes']} | " + " | ".join(cells) + " |")
+        t = r["total"]
+        cells = [f"**{t[m]['calls']} / {t[m]['placed']} / {t[m]['effort']:.1f}**" for m in methods]
+        lines.append(f"| {r['stream']} | all | {t['notes']} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        "| stream | axial / by hand | axial / BERTopic | weeks 5–8 vs week 1 (effort per 100) | renames | no way |"
+    )
+    lines.append("|---|---:|---:|---:|---:|---:|")
+    for r in results:
+        t = r["total"]
+        if "axial" not in t:
+            continue
+        vs_hand = t["axial"]["effort"] / t["hand"]["effort"]
+        vs_bt = t["axial"]["effort"] / t["bertopic"]["effort"] if "bertopic" in t else float("nan")
+        w = r["weeks"]
+        late = [x["axial"]["effort"] * 100 / x["notes"] for x in w[4:8]]
+        trend = (
+            f"{sum(late) / len(late) / (w[0]['axial']['effort'] * 100 / w[0]['notes']):.2f}"
+            if late
+            else "–"
+        )
+        lines.append(
+            f"| {r['stream']} | {vs_hand:.2f} | {vs_bt:.2f} | {trend} | {t['axial']['renames']} | {t['axial']['no_way_notes']} |"
+        )
+    return "\n".join(lines)
+
+
+def _total(costs: list[Cost]) -> dict[str, Any]:
+    total = Cost()
+    for c in costs:
+        total.calls += c.calls
+        total.placed += c.placed
+        total.renames += c.renames
+        total.no_way_notes += c.no_way_notes
+        total.actions.update(c.actions)
+    return total.to_json()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", nargs="+", default=["llm_code_bug_notes", "demo", *LARGE])
+    parser.add_argument("--streams", type=int, default=2, help="streams per large set")
+    parser.add_argument("--weeks", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-bertopic", action="store_true")
+    parser.add_argument("--no-axial", action="store_true")
+    args = parser.parse_args()
+
+    todo = streams(args.sets, args.streams, args.weeks, args.batch, args.seed)
+    embed = None
+    if not args.no_bertopic:
+        from clustering import make_embedder
+
+        embedder = make_embedder(
+            "torch", "all-MiniLM-L6-v2", 64, REPO / "bench" / "results" / "cache"
+        )
+        embed = embedder.embed_batch
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        server = None if args.no_axial else Server(Path(tmp))
+        try:
+            for i, stream in enumerate(todo):
+                t0 = time.perf_counter()
+                per = {"hand": run_by_hand(stream)}
+                if server is not None:
+                    per["axial"] = run_axial(server, stream, i)
+                if embed is not None:
+                    per["bertopic"] = run_bertopic(stream, embed, args.seed)
+                weeks = [
+                    {"notes": len(w), **{m: costs[k].to_json() for m, costs in per.items()}}
+                    for k, w in enumerate(stream.weeks)
+                ]
+                total = {"notes": sum(len(w) for w in stream.weeks)}
+                total.update({m: _total(costs) for m, costs in per.items()})
+                results.append({"stream": stream.name, "weeks": weeks, "total": total})
+                print(f"{stream.name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        finally:
+            if server is not None:
+                server.stop()
+    print(table(results))
+    print(f"\nJSON: {write_json('effort', {'args': vars(args), 'streams': results})}")
+
+
+if __name__ == "__main__":
+    main()
