@@ -148,7 +148,8 @@ def review(board: Board, gold: Mapping[int, str], codebook: dict[str, int], cost
             cost.add("move", len(notes))
         if strays:
             keep = [n for n in p.members if gold[n] == main]
-            groups = strays[: MAX_GROUPS - 2] + [sum(strays[MAX_GROUPS - 2 :], [])]
+            rest = [n for group in strays[MAX_GROUPS - 2 :] for n in group]
+            groups = [*strays[: MAX_GROUPS - 2], rest]
             groups = [g for g in groups if g]
             board.split(p.id, [keep, *groups])
             cost.add("split", sum(len(g) for g in groups))
