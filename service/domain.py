@@ -26,7 +26,7 @@ class ProposalStatus(StrEnum):
     confirmed = "confirmed"
     rejected = "rejected"
     merged = "merged"
-    split = "split"
+    split = "split"  # type: ignore[assignment]  # the member shadows str.split on purpose
 
 
 class CategoryStatus(StrEnum):
@@ -42,7 +42,7 @@ class ReviewAction(StrEnum):
     confirm = "confirm"
     rename = "rename"
     reject = "reject"
-    split = "split"
+    split = "split"  # type: ignore[assignment]  # the member shadows str.split on purpose
     merge = "merge"
     move = "move"
     assign = "assign"
