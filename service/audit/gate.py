@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from service.audit.draw import drawn_notes
 from service.auth import Principal, Role
+from service.domain import EventMode, ReviewAction
 from service.errors import MustAuditFirst
 from service.storage.models import ReviewEvent, Run
 
@@ -25,15 +26,15 @@ def _labelled_by(session: Session, run_id: int, reviewer: str) -> set[int]:
     events = session.execute(
         select(ReviewEvent.id, ReviewEvent.note_ids).where(
             ReviewEvent.run_id == run_id,
-            ReviewEvent.mode == "blind",
-            ReviewEvent.action == "audit_label",
+            ReviewEvent.mode == EventMode.blind,
+            ReviewEvent.action == ReviewAction.audit_label,
             ReviewEvent.actor == reviewer,
         )
     ).all()
     reverted = set(
         session.scalars(
             select(ReviewEvent.reverts_event_id).where(
-                ReviewEvent.run_id == run_id, ReviewEvent.action == "revert"
+                ReviewEvent.run_id == run_id, ReviewEvent.action == ReviewAction.revert
             )
         )
     )

@@ -20,10 +20,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.audit.draw import draw_stratified_audit
 from service.audit.gate import gated
 from service.auth import Principal
+from service.domain import EventMode, ReviewAction
 from service.errors import BadInput, Conflict, NotFound
 from service.review.common import active_category, clean_name, load_run, record
+from service.review.events import AuditLabelAfter, Footprint, SetBlindAfter, after_of
 from service.storage.models import AuditDraw, Note, ReviewEvent, RunNote
 
 
@@ -81,19 +84,15 @@ def my_labels(session: Session, principal: Principal, run_id: int) -> dict[int, 
         select(ReviewEvent)
         .where(
             ReviewEvent.run_id == run_id,
-            ReviewEvent.mode == "blind",
-            ReviewEvent.action == "audit_label",
+            ReviewEvent.mode == EventMode.blind,
+            ReviewEvent.action == ReviewAction.audit_label,
             ReviewEvent.actor == principal.name,
         )
         .order_by(ReviewEvent.id)
     )
     labels: dict[int, dict[str, Any]] = {}
     for event in events:
-        label = {
-            k: v
-            for k, v in event.after.items()
-            if k in ("category_id", "new_category_name", "noise")
-        }
+        label = after_of(event, AuditLabelAfter).label()
         for nid in event.note_ids:
             labels[int(nid)] = label
     return labels
@@ -140,22 +139,22 @@ def label(
             f"note {note_id} is not in the audit sample of run {run_id}", field="note_id"
         )
     before = gated(session, run, principal)
-    after: dict[str, Any] = {"position": draw.position, "inclusion_prob": draw.inclusion_prob}
+    choice: dict[str, Any]
     if category_id is not None:
-        after["category_id"] = active_category(
-            session, run.project_id, category_id, "category_id"
-        ).id
+        category = active_category(session, run.project_id, category_id, "category_id")
+        choice = {"category_id": category.id}
     elif new_category_name is not None:
-        after["new_category_name"] = clean_name(new_category_name, "new_category_name")
+        choice = {"new_category_name": clean_name(new_category_name, "new_category_name")}
     else:
-        after["noise"] = True
+        choice = {"noise": True}
+    after = AuditLabelAfter(position=draw.position, inclusion_prob=draw.inclusion_prob, **choice)
     event = record(
-        session, principal, run, "audit_label", mode="blind", note_ids=[note_id],
-        category_id=category_id, after=after, touched={},
+        session, principal, run, ReviewAction.audit_label, mode=EventMode.blind,
+        note_ids=[note_id], category_id=category_id, after=after, touched=Footprint(),
     )  # fmt: skip
     pending = gated(session, run, principal)
     return {
-        "event_id": event.id, "run_id": run_id, "note_id": note_id, **after,
+        "event_id": event.id, "run_id": run_id, "note_id": note_id, **after.stored(),
         "must_audit_first": bool(pending), "pending": len(pending),
         "proposals_opened": bool(before) and not pending,  # this label finished the sample
     }  # fmt: skip
@@ -164,12 +163,14 @@ def label(
 def set_blind(
     session: Session, principal: Principal, run_id: int, enabled: bool, size: int
 ) -> dict[str, Any]:
-    """Lead only: turn blind mode on or off for a run (drawing the sample if it has none)."""
-    from service.audit.draw import draw_stratified_audit  # the pipeline's draw(stratified)
-
+    """Lead only: turn blind mode on or off for a run (drawing the pipeline's stratified sample
+    if it has none)."""
     run = load_run(session, principal, run_id, "lead")
     sample = draw_stratified_audit(session, run_id, size, run.seed) if enabled else []
     run.blind_mode = enabled
-    event = record(session, principal, run, "set_blind", after={"enabled": enabled}, touched={})
+    event = record(
+        session, principal, run, ReviewAction.set_blind,
+        after=SetBlindAfter(enabled=enabled), touched=Footprint(),
+    )  # fmt: skip
     count = len(sample) if enabled else 0
     return {"event_id": event.id, "run_id": run_id, "blind_mode": enabled, "sample_size": count}

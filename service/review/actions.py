@@ -12,9 +12,11 @@ from sqlalchemy.orm import Session
 
 from service.audit.gate import require_audit_done
 from service.auth import Principal
+from service.domain import CategoryStatus, ProposalStatus, RejectReason, ReviewAction
 from service.errors import BadInput
 from service.review import projection
 from service.review.common import (
+    LIVE,
     ActionResult,
     Destination,
     Target,
@@ -33,10 +35,17 @@ from service.review.common import (
     unclustered_ids,
     unique_ids,
 )
+from service.review.events import (
+    ConfirmAfter,
+    Footprint,
+    MergeAfter,
+    Naming,
+    RejectAfter,
+    StatusBefore,
+)
 from service.storage.models import Category, ProposalState, ReviewEvent, Run
 
 CONFIRM_INTO = ("auto", "new", "matched")
-REJECT_REASONS = ("noise", "not_a_failure")
 
 
 def _matched_category(session: Session, t: Target) -> Category | None:
@@ -44,16 +53,16 @@ def _matched_category(session: Session, t: Target) -> Category | None:
     category = session.get(Category, cid) if cid is not None else None
     if category is None or category.project_id != t.run.project_id:
         return None
-    if category.status == "merged" and category.merged_into_id is not None:
+    if category.status == CategoryStatus.merged and category.merged_into_id is not None:
         category = session.get(Category, category.merged_into_id)
-    return category if category is not None and category.status == "active" else None
+    return category if category is not None and category.status == CategoryStatus.active else None
 
 
 def _same_name(session: Session, project_id: int, name: str) -> Category | None:
     return session.scalars(
         select(Category).where(
             Category.project_id == project_id,
-            Category.status == "active",
+            Category.status == CategoryStatus.active,
             func.lower(Category.name) == name.lower(),
         )
     ).first()
@@ -84,7 +93,7 @@ def _pick_category(session: Session, t: Target, into: str) -> tuple[Category, bo
         definition=s.definition,
         origin="judge" if untouched else "human",
         origin_proposal_id=p.id,
-        status="active",
+        status=CategoryStatus.active,
     )
     session.add(category)
     session.flush()
@@ -101,21 +110,21 @@ def confirm(
     """
     t = load_proposal(session, principal, proposal_id)
     check_version(session, t.state, version)
-    require_status(t.state, "pending")
+    require_status(t.state, ProposalStatus.pending)
     category, new = _pick_category(session, t, into)
     members = [int(n) for n in t.state.member_note_ids]
     event = record(
-        session, principal, t.run, "confirm",
+        session, principal, t.run, ReviewAction.confirm,
         proposal_id=proposal_id, category_id=category.id, note_ids=members,
-        before={"status": "pending"},
-        after={
-            "category_id": category.id, "new_category": new, "name": t.state.name,
-            "definition": t.state.definition, "origin": category.origin,
-        },
-        touched={
-            "proposals": [proposal_id], "notes": members, "categories": [category.id],
-            "created_categories": [category.id] if new else [],
-        },
+        before=StatusBefore(status=ProposalStatus.pending),
+        after=ConfirmAfter(
+            category_id=category.id, new_category=new, name=t.state.name,
+            definition=t.state.definition, origin=category.origin,
+        ),
+        touched=Footprint(
+            proposals=[proposal_id], notes=members, categories=[category.id],
+            created_categories=[category.id] if new else [],
+        ),
     )  # fmt: skip
     projection.apply_event(session, event, {proposal_id: version})
     return state_result(event, t.state, category_id=category.id, new_category=new)
@@ -132,35 +141,40 @@ def rename(
     """Rename a pending proposal (and optionally rewrite its definition)."""
     t = load_proposal(session, principal, proposal_id)
     check_version(session, t.state, version)
-    require_status(t.state, "pending")
+    require_status(t.state, ProposalStatus.pending)
     new_name = clean_name(name)
     new_def = clean_definition(definition) if definition is not None else t.state.definition
     if (new_name, new_def) == (t.state.name, t.state.definition):
         raise BadInput("the name and definition are unchanged", field="name")
     event = record(
-        session, principal, t.run, "rename", proposal_id=proposal_id,
-        before={"name": t.state.name, "definition": t.state.definition},
-        after={"name": new_name, "definition": new_def},
-        touched={"proposals": [proposal_id]},
+        session, principal, t.run, ReviewAction.rename, proposal_id=proposal_id,
+        before=Naming(name=t.state.name, definition=t.state.definition),
+        after=Naming(name=new_name, definition=new_def),
+        touched=Footprint(proposals=[proposal_id]),
     )  # fmt: skip
     projection.apply_event(session, event, {proposal_id: version})
     return state_result(event, t.state)
 
 
 def reject(
-    session: Session, principal: Principal, proposal_id: int, version: int, reason: str = "noise"
+    session: Session,
+    principal: Principal,
+    proposal_id: int,
+    version: int,
+    reason: str = RejectReason.noise,
 ) -> ActionResult:
     """Reject a pending proposal: its notes become noise (``noise`` or ``not_a_failure``)."""
-    if reason not in REJECT_REASONS:
-        raise BadInput(f"reason must be one of {', '.join(REJECT_REASONS)}", field="reason")
+    if reason not in tuple(RejectReason):
+        raise BadInput(f"reason must be one of {', '.join(RejectReason)}", field="reason")
     t = load_proposal(session, principal, proposal_id)
     check_version(session, t.state, version)
-    require_status(t.state, "pending")
+    require_status(t.state, ProposalStatus.pending)
     members = [int(n) for n in t.state.member_note_ids]
     event = record(
-        session, principal, t.run, "reject", proposal_id=proposal_id, note_ids=members,
-        before={"status": "pending"}, after={"reason": reason},
-        touched={"proposals": [proposal_id], "notes": members},
+        session, principal, t.run, ReviewAction.reject, proposal_id=proposal_id,
+        note_ids=members, before=StatusBefore(status=ProposalStatus.pending),
+        after=RejectAfter(reason=RejectReason(reason)),
+        touched=Footprint(proposals=[proposal_id], notes=members),
     )  # fmt: skip
     projection.apply_event(session, event, {proposal_id: version})
     return state_result(event, t.state)
@@ -180,7 +194,7 @@ def merge(
         raise BadInput("give exactly one of into_proposal_id, into_category_id", field="into")
     t = load_proposal(session, principal, proposal_id)
     check_version(session, t.state, version)
-    require_status(t.state, "pending")
+    require_status(t.state, ProposalStatus.pending)
     expected = {proposal_id: version}
     proposals, category_id = [proposal_id], into_category_id
     if into_proposal_id is not None:
@@ -193,13 +207,14 @@ def merge(
         active_category(session, t.run.project_id, into_category_id, "into_category_id")
     members = [int(n) for n in t.state.member_note_ids]
     event = record(
-        session, principal, t.run, "merge", proposal_id=proposal_id, category_id=category_id,
-        note_ids=members, before={"status": "pending"},
-        after={"into_proposal_id": into_proposal_id, "category_id": into_category_id},
-        touched={
-            "proposals": proposals, "notes": members,
-            "categories": [category_id] if category_id is not None else [],
-        },
+        session, principal, t.run, ReviewAction.merge, proposal_id=proposal_id,
+        category_id=category_id, note_ids=members,
+        before=StatusBefore(status=ProposalStatus.pending),
+        after=MergeAfter(into_proposal_id=into_proposal_id, category_id=into_category_id),
+        touched=Footprint(
+            proposals=proposals, notes=members,
+            categories=[category_id] if category_id is not None else [],
+        ),
     )  # fmt: skip
     projection.apply_event(session, event, expected)
     return state_result(event, t.state, into_proposal_id=into_proposal_id, category_id=category_id)
@@ -219,7 +234,7 @@ def move(
     """Move some notes of a pending or confirmed proposal elsewhere (proposal, category, noise)."""
     t = load_proposal(session, principal, proposal_id)
     check_version(session, t.state, version)
-    require_status(t.state, "pending", "confirmed")
+    require_status(t.state, *LIVE)
     moved = unique_ids(note_ids, "note_ids")
     members = [int(n) for n in t.state.member_note_ids]
     strangers = [n for n in moved if n not in members]
@@ -231,19 +246,21 @@ def move(
         session, t.run, to_proposal_id=to_proposal_id, to_category_id=to_category_id,
         to_noise=to_noise, source_id=proposal_id,
     )  # fmt: skip
-    event = _record_move(session, principal, t.run, "move", moved, dest, target, proposal_id)
+    event = _record_move(
+        session, principal, t.run, ReviewAction.move, moved, dest, target, proposal_id
+    )
     expected = {proposal_id: version}
     if target is not None:
         expected[target.proposal_id] = target.version
     projection.apply_event(session, event, expected)
-    return state_result(event, t.state, note_ids=moved, **dest.as_after())
+    return state_result(event, t.state, note_ids=moved, **dest.as_after().model_dump())
 
 
 def _record_move(
     session: Session,
     principal: Principal,
     run: Run,
-    action: str,
+    action: ReviewAction,
     moved: list[int],
     dest: Destination,
     target: ProposalState | None,
@@ -258,7 +275,7 @@ def _record_move(
     return record(
         session, principal, run, action, proposal_id=source_id,
         category_id=dest.category_id, note_ids=moved, after=dest.as_after(),
-        touched={"proposals": proposals, "notes": moved, "categories": categories},
+        touched=Footprint(proposals=proposals, notes=moved, categories=categories),
     )  # fmt: skip
 
 
@@ -287,8 +304,8 @@ def assign(
         session, run, to_proposal_id=to_proposal_id, to_category_id=to_category_id,
         to_noise=to_noise, source_id=None,
     )  # fmt: skip
-    event = _record_move(session, principal, run, "assign", moved, dest, target, None)
+    event = _record_move(session, principal, run, ReviewAction.assign, moved, dest, target, None)
     expected = {target.proposal_id: target.version} if target is not None else {}
     projection.apply_event(session, event, expected)
     state = session.get(ProposalState, target.proposal_id) if target is not None else None
-    return state_result(event, state, note_ids=moved, **dest.as_after())
+    return state_result(event, state, note_ids=moved, **dest.as_after().model_dump())

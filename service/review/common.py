@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 
 from service.audit.gate import require_audit_done
 from service.auth import Principal
+from service.domain import CategoryStatus, EventMode, ProposalStatus, ReviewAction
 from service.errors import AlreadyDecided, BadInput, NotFound
 from service.review import projection
+from service.review.events import Footprint, MoveAfter, Payload, encode
 from service.storage.models import (
     Category,
     Proposal,
@@ -24,7 +26,7 @@ from service.storage.models import (
 
 MAX_NAME = 300
 MAX_DEFINITION = 4000
-LIVE = ("pending", "confirmed")
+LIVE = (ProposalStatus.pending, ProposalStatus.confirmed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,7 @@ class ActionResult:
     """What an action did: the event, the proposal's new state, and action-specific ids."""
 
     event_id: int
-    action: str
+    action: ReviewAction
     proposal_id: int | None
     run_id: int
     state: dict[str, Any] | None
@@ -66,12 +68,11 @@ class Destination:
     category_id: int | None = None
     noise: bool = False
 
-    def as_after(self) -> dict[str, Any]:
-        return {
-            "to_proposal_id": self.proposal_id,
-            "to_category_id": self.category_id,
-            "to_noise": self.noise,
-        }
+    def as_after(self) -> MoveAfter:
+        """The payload a move or assign stores (every key, as always written)."""
+        return MoveAfter(
+            to_proposal_id=self.proposal_id, to_category_id=self.category_id, to_noise=self.noise
+        )
 
 
 def load_run(session: Session, principal: Principal, run_id: int, permission: str) -> Run:
@@ -116,7 +117,7 @@ def check_version(session: Session, state: ProposalState, version: int) -> None:
     session.refresh(state)
 
 
-def require_status(state: ProposalState, *allowed: str) -> None:
+def require_status(state: ProposalState, *allowed: ProposalStatus) -> None:
     if state.status not in allowed:
         raise AlreadyDecided(
             f"proposal {state.proposal_id} is already {state.status}"
@@ -147,7 +148,7 @@ def active_category(session: Session, project_id: int, category_id: int, field: 
     category = session.get(Category, category_id)
     if category is None or category.project_id != project_id:
         raise NotFound(f"no category {category_id} in this project", field=field)
-    if category.status != "active":
+    if category.status != CategoryStatus.active:
         raise BadInput(
             f"category {category_id} is {category.status}"
             + (f" into {category.merged_into_id}" if category.merged_into_id else ""),
@@ -214,18 +215,23 @@ def record(
     session: Session,
     principal: Principal,
     run: Run,
-    action: str,
+    action: ReviewAction,
     *,
-    after: dict[str, Any],
-    touched: dict[str, list[int]],
+    after: Payload,
+    touched: Footprint,
     proposal_id: int | None = None,
     category_id: int | None = None,
     note_ids: list[int] | None = None,
-    before: dict[str, Any] | None = None,
-    mode: str = "workflow",
+    before: Payload | None = None,
+    mode: EventMode = EventMode.workflow,
     reverts_event_id: int | None = None,
 ) -> ReviewEvent:
-    """Insert one review event (insert-only) and return it with its id."""
+    """Insert one review event (insert-only) and return it with its id.
+
+    ``after`` and ``before`` must be the payload models :mod:`~service.review.events` names for
+    ``action`` (``TypeError`` otherwise); they are stored as JSON with ``touched`` in ``after``.
+    """
+    after_json, before_json = encode(action, after, touched, before)
     event = ReviewEvent(
         project_id=run.project_id,
         run_id=run.id,
@@ -234,12 +240,12 @@ def record(
         created_at=utcnow(),
         action=action,
         mode=mode,
-        judge_visible=mode != "blind",
+        judge_visible=mode != EventMode.blind,
         proposal_id=proposal_id,
         category_id=category_id,
         note_ids=list(note_ids or []),
-        before=before or {},
-        after={**after, "touched": touched},
+        before=before_json,
+        after=after_json,
         reverts_event_id=reverts_event_id,
     )
     session.add(event)
@@ -250,7 +256,7 @@ def record(
 def state_result(event: ReviewEvent, state: ProposalState | None, **extra: Any) -> ActionResult:
     return ActionResult(
         event_id=event.id,
-        action=event.action,
+        action=ReviewAction(event.action),
         proposal_id=state.proposal_id if state else event.proposal_id,
         run_id=int(event.run_id or 0),
         state=projection.state_json(state) if state else None,

@@ -5,24 +5,28 @@ Projection tables: ``proposal_state`` (status, version, name, definition, member
 (:mod:`service.review`) validates an action, inserts one insert-only ``review_event`` and calls
 :func:`apply_event`; :func:`rebuild` deletes a project's projection rows and replays.
 
-Event payloads (``review_event.after``) carry everything a replay needs:
+Event payloads (``review_event.after``) carry everything a replay needs. Each action's is a
+frozen model of :mod:`service.review.events` (named in brackets), validated when the event is
+recorded and when it is read back here:
 
 ============  ==================================================================================
 action        after
 ============  ==================================================================================
 confirm       ``category_id``, ``new_category``, ``name``, ``definition``, ``origin``
-rename        ``name``, ``definition``
-reject        ``reason`` (``noise`` | ``not_a_failure``)
-split         ``groups`` (note ids per child), ``child_proposal_ids``
-merge         ``into_proposal_id`` | ``category_id`` (the destination)
+              (ConfirmAfter)
+rename        ``name``, ``definition`` (Naming)
+reject        ``reason`` (``noise`` | ``not_a_failure``) (RejectAfter)
+split         ``groups`` (note ids per child), ``child_proposal_ids`` (SplitAfter)
+merge         ``into_proposal_id`` | ``category_id`` (the destination) (MergeAfter)
 move          ``to_proposal_id`` | ``to_category_id`` | ``to_noise``; moved ids in ``note_ids``
+              (MoveAfter)
 assign        as ``move``, for a run's unclustered notes (no source proposal)
-revert        nothing: ``reverts_event_id`` names the undone event
+revert        ``undone_action`` only; ``reverts_event_id`` names the undone event (RevertAfter)
 ============  ==================================================================================
 
-Every event also records ``after["touched"]``: ``proposals`` (existing proposal states it
-changes; each gets ``version + 1``), ``created_proposals``, ``notes`` and ``categories`` (used)
-and ``created_categories``. Undo uses it to refuse reverting an event that a later event built on.
+Every event also records ``after["touched"]`` (a Footprint): ``proposals`` (existing proposal
+states it changes; each gets ``version + 1``), ``created_proposals``, ``notes`` and
+``categories`` (used) and ``created_categories``. Undo uses it to refuse reverting an event that a later event built on.
 
 Versions are monotonic: a proposal's version is 1 + the number of events that touched it,
 reverted ones and reverts included, so a page showing an older state can never win (no ABA).
@@ -38,7 +42,17 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from service.domain import CategoryStatus, EventMode, ProposalStatus, ReviewAction
 from service.errors import StaleVersion
+from service.review.events import (
+    ConfirmAfter,
+    MergeAfter,
+    MoveAfter,
+    Naming,
+    SplitAfter,
+    after_of,
+    footprint_of,
+)
 from service.storage.models import (
     Category,
     NoteAssignment,
@@ -69,7 +83,7 @@ def init_run_states(session: Session, run_id: int) -> None:
             ProposalState(
                 proposal_id=proposal.id,
                 run_id=run_id,
-                status="pending",
+                status=ProposalStatus.pending,
                 version=1,
                 name=proposal.name,
                 definition=proposal.definition,
@@ -77,13 +91,6 @@ def init_run_states(session: Session, run_id: int) -> None:
             )
         )
     session.flush()
-
-
-def touched(event: ReviewEvent) -> dict[str, list[int]]:
-    """The footprint an event recorded (empty lists for keys it did not record)."""
-    raw = (event.after or {}).get("touched", {})
-    keys = ("proposals", "created_proposals", "notes", "categories", "created_categories")
-    return {k: [int(x) for x in raw.get(k, [])] for k in keys}
 
 
 def stale_error(session: Session, proposal_id: int, expected: int) -> StaleVersion:
@@ -125,7 +132,7 @@ def state_json(state: ProposalState) -> dict[str, Any]:
 
 def _bump(session: Session, event: ReviewEvent, expected: dict[int, int] | None) -> None:
     """``version + 1`` on each touched proposal; conditional on ``expected`` when given."""
-    for pid in touched(event)["proposals"]:
+    for pid in footprint_of(event).proposals:
         stmt = update(ProposalState).where(ProposalState.proposal_id == pid)
         values: dict[str, Any] = {
             "last_event_id": event.id,
@@ -158,7 +165,7 @@ def apply_event(
         StaleVersion: a touched proposal changed since the version the caller acted on.
     """
     _bump(session, event, expected)
-    handler = _HANDLERS.get(event.action)
+    handler = _HANDLERS.get(ReviewAction(event.action))
     if handler is not None:
         handler(session, event)
     session.flush()
@@ -193,33 +200,30 @@ def _clear_notes(session: Session, note_ids: list[int]) -> None:
         session.execute(delete(NoteAssignment).where(NoteAssignment.note_id.in_(note_ids)))
 
 
-def _deliver(
-    session: Session, event: ReviewEvent, note_ids: list[int], dest: dict[str, Any]
-) -> None:
+def _deliver(session: Session, event: ReviewEvent, note_ids: list[int], dest: MoveAfter) -> None:
     """Put notes at a destination: a proposal (pending or confirmed), a category, or noise."""
-    if dest.get("to_proposal_id") is not None:
-        target = _state(session, int(dest["to_proposal_id"]))
+    if dest.to_proposal_id is not None:
+        target = _state(session, dest.to_proposal_id)
         members = list(target.member_note_ids)
         target.member_note_ids = members + [n for n in note_ids if n not in members]
-        if target.status == "confirmed":
+        if target.status == ProposalStatus.confirmed:
             _set_notes(session, event, note_ids, target.category_id, False)
         else:
             _clear_notes(session, note_ids)
-    elif dest.get("to_category_id") is not None:
-        _set_notes(session, event, note_ids, int(dest["to_category_id"]), False)
+    elif dest.to_category_id is not None:
+        _set_notes(session, event, note_ids, dest.to_category_id, False)
     else:
         _set_notes(session, event, note_ids, None, True)
 
 
-def _put_category(session: Session, event: ReviewEvent, category_id: int) -> Category:
-    after = event.after
-    category = session.get(Category, category_id)
+def _put_category(session: Session, event: ReviewEvent, after: ConfirmAfter) -> Category:
+    category = session.get(Category, after.category_id)
     if category is None:
-        category = Category(id=category_id, project_id=event.project_id)
+        category = Category(id=after.category_id, project_id=event.project_id)
         session.add(category)
-    category.name, category.definition = after["name"], after["definition"]
-    category.origin, category.origin_proposal_id = after["origin"], event.proposal_id
-    category.status, category.merged_into_id = "active", None
+    category.name, category.definition = after.name, after.definition
+    category.origin, category.origin_proposal_id = after.origin, event.proposal_id
+    category.status, category.merged_into_id = CategoryStatus.active, None
     category.created_at = event.created_at
     return category
 
@@ -227,44 +231,45 @@ def _put_category(session: Session, event: ReviewEvent, category_id: int) -> Cat
 def _confirm(session: Session, event: ReviewEvent) -> None:
     assert event.proposal_id is not None
     state = _state(session, event.proposal_id)
-    category_id = int(event.after["category_id"])
-    if event.after.get("new_category"):
-        _put_category(session, event, category_id)
-    state.status, state.category_id = "confirmed", category_id
-    state.name, state.definition = event.after["name"], event.after["definition"]
-    _set_notes(session, event, list(state.member_note_ids), category_id, False)
+    after = after_of(event, ConfirmAfter)
+    if after.new_category:
+        _put_category(session, event, after)
+    state.status, state.category_id = ProposalStatus.confirmed, after.category_id
+    state.name, state.definition = after.name, after.definition
+    _set_notes(session, event, list(state.member_note_ids), after.category_id, False)
 
 
 def _rename(session: Session, event: ReviewEvent) -> None:
     assert event.proposal_id is not None
     state = _state(session, event.proposal_id)
-    state.name, state.definition = event.after["name"], event.after["definition"]
+    after = after_of(event, Naming)
+    state.name, state.definition = after.name, after.definition
 
 
 def _reject(session: Session, event: ReviewEvent) -> None:
     assert event.proposal_id is not None
     state = _state(session, event.proposal_id)
-    state.status = "rejected"
+    state.status = ProposalStatus.rejected
     _set_notes(session, event, list(state.member_note_ids), None, True)
 
 
 def _split(session: Session, event: ReviewEvent) -> None:
     assert event.proposal_id is not None
     parent = _state(session, event.proposal_id)
-    parent.status = "split"
-    groups, children = event.after["groups"], event.after["child_proposal_ids"]
-    for child_id, group in zip(children, groups, strict=True):
-        child = session.get(Proposal, int(child_id))
+    parent.status = ProposalStatus.split
+    after = after_of(event, SplitAfter)
+    for child_id, group in zip(after.child_proposal_ids, after.groups, strict=True):
+        child = session.get(Proposal, child_id)
         assert child is not None
         session.add(
             ProposalState(
                 proposal_id=child.id,
                 run_id=parent.run_id,
-                status="pending",
+                status=ProposalStatus.pending,
                 version=1,
                 name=child.name,
                 definition=child.definition,
-                member_note_ids=[int(n) for n in group],
+                member_note_ids=list(group),
                 last_event_id=event.id,
                 updated_by=event.actor,
                 updated_at=event.created_at,
@@ -275,15 +280,15 @@ def _split(session: Session, event: ReviewEvent) -> None:
 def _merge(session: Session, event: ReviewEvent) -> None:
     assert event.proposal_id is not None
     state = _state(session, event.proposal_id)
-    state.status = "merged"
-    into = event.after.get("into_proposal_id")
-    dest = {"to_proposal_id": into, "to_category_id": event.after.get("category_id")}
+    state.status = ProposalStatus.merged
+    after = after_of(event, MergeAfter)
+    dest = MoveAfter(to_proposal_id=after.into_proposal_id, to_category_id=after.category_id)
     _deliver(session, event, list(state.member_note_ids), dest)
-    if into is not None:
-        target = _state(session, int(into))
+    if after.into_proposal_id is not None:
+        target = _state(session, after.into_proposal_id)
         state.category_id = target.category_id
     else:
-        state.category_id = int(event.after["category_id"])
+        state.category_id = after.category_id
 
 
 def _move(session: Session, event: ReviewEvent) -> None:
@@ -291,19 +296,19 @@ def _move(session: Session, event: ReviewEvent) -> None:
     if event.proposal_id is not None:
         source = _state(session, event.proposal_id)
         source.member_note_ids = [n for n in source.member_note_ids if n not in moved]
-    _deliver(session, event, moved, event.after)
+    _deliver(session, event, moved, after_of(event, MoveAfter))
 
 
-_HANDLERS: dict[str, Callable[[Session, ReviewEvent], None]] = {
-    "confirm": _confirm,
-    "rename": _rename,
-    "reject": _reject,
-    "split": _split,
-    "merge": _merge,
-    "move": _move,
-    "assign": _move,
+_HANDLERS: dict[ReviewAction, Callable[[Session, ReviewEvent], None]] = {
+    ReviewAction.confirm: _confirm,
+    ReviewAction.rename: _rename,
+    ReviewAction.reject: _reject,
+    ReviewAction.split: _split,
+    ReviewAction.merge: _merge,
+    ReviewAction.move: _move,
+    ReviewAction.assign: _move,
 }
-REPLAYED_ACTIONS = frozenset({*_HANDLERS, "revert"})
+REPLAYED_ACTIONS = frozenset({*_HANDLERS, ReviewAction.revert})
 
 
 def _runs_to_rebuild(session: Session, project_id: int) -> list[int]:
@@ -342,13 +347,13 @@ def rebuild(session: Session, project_id: int) -> None:
         init_run_states(session, run_id)
     events = session.scalars(
         select(ReviewEvent)
-        .where(ReviewEvent.project_id == project_id, ReviewEvent.mode == "workflow")
+        .where(ReviewEvent.project_id == project_id, ReviewEvent.mode == EventMode.workflow)
         .where(ReviewEvent.action.in_(REPLAYED_ACTIONS))
         .order_by(ReviewEvent.id)
     ).all()
-    reverted = {e.reverts_event_id for e in events if e.action == "revert"}
+    reverted = {e.reverts_event_id for e in events if e.action == ReviewAction.revert}
     for event in events:
-        if event.action == "revert" or event.id in reverted:
+        if event.action == ReviewAction.revert or event.id in reverted:
             _bump(session, event, None)
         else:
             apply_event(session, event)

@@ -10,11 +10,12 @@ stored for the run's model.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans  # type: ignore[import-untyped]
+from sklearn.cluster import KMeans
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.auth import Principal
+from service.domain import ProposalStatus, ReviewAction
 from service.errors import BadInput
 from service.review import projection
 from service.review.common import (
@@ -28,6 +29,7 @@ from service.review.common import (
     require_status,
     state_result,
 )
+from service.review.events import Footprint, SplitAfter, StatusBefore
 from service.review.similarity import member_vectors
 from service.storage.models import Proposal, ProposalMember
 
@@ -97,7 +99,7 @@ def split(
     """Split a pending proposal into two or more new pending proposals."""
     t = load_proposal(session, principal, proposal_id)
     check_version(session, t.state, version)
-    require_status(t.state, "pending")
+    require_status(t.state, ProposalStatus.pending)
     members = [int(n) for n in t.state.member_note_ids]
     parts = _check_groups(groups, members)
     labels = _child_names(t, len(parts), names)
@@ -118,9 +120,10 @@ def split(
         )
     child_ids = [c.id for c in children]
     event = record(
-        session, principal, t.run, "split", proposal_id=proposal_id, note_ids=members,
-        before={"status": "pending"}, after={"groups": parts, "child_proposal_ids": child_ids},
-        touched={"proposals": [proposal_id], "created_proposals": child_ids, "notes": members},
+        session, principal, t.run, ReviewAction.split, proposal_id=proposal_id, note_ids=members,
+        before=StatusBefore(status=ProposalStatus.pending),
+        after=SplitAfter(groups=parts, child_proposal_ids=child_ids),
+        touched=Footprint(proposals=[proposal_id], created_proposals=child_ids, notes=members),
     )  # fmt: skip
     for child in children:
         child.created_by_event_id = event.id

@@ -12,18 +12,28 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.auth import Principal, Role
+from service.domain import EventMode, ReviewAction
 from service.errors import Conflict, Forbidden, NotFound
 from service.review import projection
 from service.review.common import ActionResult, load_run, record
+from service.review.events import RevertAfter, RevertBefore, footprint_of
 from service.storage.models import ProposalState, ReviewEvent, Run
 
-UNDOABLE = ("confirm", "rename", "reject", "split", "merge", "move", "assign")
+UNDOABLE = (
+    ReviewAction.confirm,
+    ReviewAction.rename,
+    ReviewAction.reject,
+    ReviewAction.split,
+    ReviewAction.merge,
+    ReviewAction.move,
+    ReviewAction.assign,
+)
 
 
 def _reverted(session: Session, project_id: int) -> set[int]:
     rows = session.scalars(
         select(ReviewEvent.reverts_event_id).where(
-            ReviewEvent.project_id == project_id, ReviewEvent.action == "revert"
+            ReviewEvent.project_id == project_id, ReviewEvent.action == ReviewAction.revert
         )
     )
     return {int(r) for r in rows if r is not None}
@@ -36,7 +46,7 @@ def _undoable(session: Session, run: Run) -> list[ReviewEvent]:
         select(ReviewEvent)
         .where(
             ReviewEvent.run_id == run.id,
-            ReviewEvent.mode == "workflow",
+            ReviewEvent.mode == EventMode.workflow,
             ReviewEvent.action.in_(UNDOABLE),
         )
         .order_by(ReviewEvent.id.desc())
@@ -67,16 +77,16 @@ def _pick(session: Session, principal: Principal, run: Run, event_id: int | None
 
 def _blocker(session: Session, event: ReviewEvent) -> ReviewEvent | None:
     """A later, non-reverted event that built on what ``event`` changed."""
-    mine = projection.touched(event)
-    keys = {("p", p) for p in mine["proposals"] + mine["created_proposals"]}
-    keys |= {("n", n) for n in mine["notes"]} | {("c", c) for c in mine["created_categories"]}
+    mine = footprint_of(event)
+    keys = {("p", p) for p in mine.proposals + mine.created_proposals}
+    keys |= {("n", n) for n in mine.notes} | {("c", c) for c in mine.created_categories}
     reverted = _reverted(session, event.project_id)
     later = session.scalars(
         select(ReviewEvent)
         .where(
             ReviewEvent.project_id == event.project_id,
             ReviewEvent.id > event.id,
-            ReviewEvent.mode == "workflow",
+            ReviewEvent.mode == EventMode.workflow,
             ReviewEvent.action.in_(UNDOABLE),
         )
         .order_by(ReviewEvent.id)
@@ -84,9 +94,9 @@ def _blocker(session: Session, event: ReviewEvent) -> ReviewEvent | None:
     for other in later:
         if other.id in reverted:
             continue
-        theirs = projection.touched(other)
-        other_keys = {("p", p) for p in theirs["proposals"] + theirs["created_proposals"]}
-        other_keys |= {("n", n) for n in theirs["notes"]} | {("c", c) for c in theirs["categories"]}
+        theirs = footprint_of(other)
+        other_keys = {("p", p) for p in theirs.proposals + theirs.created_proposals}
+        other_keys |= {("n", n) for n in theirs.notes} | {("c", c) for c in theirs.categories}
         if keys & other_keys:
             return other
     return None
@@ -107,19 +117,20 @@ def undo(
             blocked_by_event_id=blocker.id,
             blocked_by=blocker.actor,
         )
+    undone = ReviewAction(target.action)
     event = record(
-        session, principal, run, "revert", reverts_event_id=target.id,
+        session, principal, run, ReviewAction.revert, reverts_event_id=target.id,
         proposal_id=target.proposal_id, category_id=target.category_id,
-        note_ids=list(target.note_ids), before={"action": target.action},
-        after={"undone_action": target.action}, touched=projection.touched(target),
+        note_ids=list(target.note_ids), before=RevertBefore(action=undone),
+        after=RevertAfter(undone_action=undone), touched=footprint_of(target).complete(),
     )  # fmt: skip
     projection.rebuild(session, run.project_id)
     state = session.get(ProposalState, target.proposal_id) if target.proposal_id else None
     return ActionResult(
         event_id=event.id,
-        action="revert",
+        action=ReviewAction.revert,
         proposal_id=target.proposal_id,
         run_id=run.id,
         state=projection.state_json(state) if state else None,
-        extra={"reverted_event_id": target.id, "undone_action": target.action},
+        extra={"reverted_event_id": target.id, "undone_action": undone},
     )

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from service.audit.gate import require_audit_done
 from service.auth import Principal, project_by_name
+from service.domain import CategoryStatus, ProposalStatus, RunStatus
 from service.review.claims import active_claim
 from service.review.common import LIVE, load_proposal, load_run
 from service.review.similarity import CategoryRef, nearest_categories
@@ -69,7 +70,7 @@ class RunRow:
 
     @property
     def working(self) -> bool:
-        return self.status in ("queued", "running")
+        return self.status in (RunStatus.queued, RunStatus.running)
 
     @property
     def percent(self) -> int:
@@ -100,7 +101,7 @@ class QueueView:
 
     @property
     def pending(self) -> int:
-        return sum(p.status == "pending" for p in self.proposals)
+        return sum(p.status == ProposalStatus.pending for p in self.proposals)
 
     @property
     def decided(self) -> int:
@@ -188,7 +189,7 @@ def run_row(session: Session, run: Run) -> RunRow:
     project = session.get(Project, run.project_id)
     states = session.scalars(select(ProposalState.status).where(ProposalState.run_id == run.id))
     statuses = list(states)
-    pending = sum(s == "pending" for s in statuses)
+    pending = sum(s == ProposalStatus.pending for s in statuses)
     return RunRow(
         run.id, project.name if project else "?", run.status, run.stage, run.done, run.total,
         run.n_notes, run.n_clusters, run.n_unclustered, run.n_judge_failed, run.blind_mode,
@@ -218,7 +219,7 @@ def _rows(session: Session, run_id: int) -> list[ProposalRow]:
         .where(Proposal.run_id == run_id)
     ).all()
     rows = [_row(p, s) for p, s in pairs]
-    rows.sort(key=lambda r: (r.status != "pending", -r.size, r.proposal_id))
+    rows.sort(key=lambda r: (r.status != ProposalStatus.pending, -r.size, r.proposal_id))
     return rows
 
 
@@ -273,7 +274,7 @@ def note_rows(
 def active_categories(session: Session, project_id: int) -> list[CategoryRef]:
     cats = session.scalars(
         select(Category)
-        .where(Category.project_id == project_id, Category.status == "active")
+        .where(Category.project_id == project_id, Category.status == CategoryStatus.active)
         .order_by(Category.name)
     ).all()
     counts: dict[int, int] = {}
@@ -325,7 +326,7 @@ def proposal_detail(session: Session, caller: Principal, proposal_id: int) -> Pr
         categories=categories,
         targets=[r for r in rows if r.status in LIVE and r.proposal_id != p.id],
         queue_ids=[r.proposal_id for r in rows],
-        pending_ids=[r.proposal_id for r in rows if r.status == "pending"],
+        pending_ids=[r.proposal_id for r in rows if r.status == ProposalStatus.pending],
         claim_expires_at=_iso(s.claim_expires_at) if active_claim(s) else None,
     )  # fmt: skip
 
@@ -364,7 +365,7 @@ def categories(session: Session, caller: Principal, name: str) -> list[CategoryV
     """The project's active categories, largest first, each with its member notes."""
     pid = project_id(session, caller, name, "read")
     cats = session.scalars(
-        select(Category).where(Category.project_id == pid, Category.status == "active")
+        select(Category).where(Category.project_id == pid, Category.status == CategoryStatus.active)
     ).all()
     members: dict[int, list[int]] = {c.id: [] for c in cats}
     for nid, cid in session.execute(

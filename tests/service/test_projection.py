@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service import review
 from service.auth import Principal, Role
+from service.domain import ReviewAction
 from service.errors import Conflict, ServiceError, StaleVersion
 from service.review import projection
+from service.review.events import (
+    AFTER,
+    BEFORE,
+    AuditLabelAfter,
+    Footprint,
+    MoveAfter,
+    Naming,
+    after_of,
+    encode,
+    footprint_of,
+)
 from service.storage.db import Database
 from service.storage.models import Category, NoteAssignment, ProposalState, ReviewEvent
 from tests.review_ui.seed import SeededRun, seed_run
@@ -220,3 +234,55 @@ def test_claims_expire_and_survive_a_rebuild(db: Database, seeded: SeededRun) ->
         review.claim(t, ann, pid, ttl_s=0)  # renewing with no time left: expires at once
     with db.transaction() as t:
         assert review.claim(t, bob, pid, ttl_s=600)["claimed_by"] == "bob"
+
+
+def test_typed_payloads_store_exactly_what_the_log_holds(db: Database, seeded: SeededRun) -> None:
+    """Every event reads back as its action's model and encodes to the same JSON, key order
+    included: old logs replay unchanged."""
+    ids = script_every_action(db, seeded)
+    with db.transaction() as t:
+        review.undo(t, who(seeded, "bob"), seeded.run_id)
+    with db.transaction() as t:
+        events = t.scalars(select(ReviewEvent).order_by(ReviewEvent.id)).all()
+        for e in events:
+            action = ReviewAction(e.action)
+            after = after_of(e, AFTER[action])
+            before = BEFORE[action].model_validate(e.before) if action in BEFORE else None
+            again = encode(action, after, footprint_of(e), before)
+            assert json.dumps(again) == json.dumps((e.after, e.before)), action
+        by_action = {e.action: e for e in events}
+    rename, revert = by_action["rename"], by_action["revert"]
+    assert rename.after == {
+        "name": "Too casual tone",
+        "definition": "Slang with an upset customer.",
+        "touched": {"proposals": [ids["left"]]},
+    }
+    assert list(rename.before) == ["name", "definition"]
+    assert revert.before == {"action": "reject"}
+    assert list(revert.after["touched"]) == [
+        "proposals", "created_proposals", "notes", "categories", "created_categories",
+    ]  # fmt: skip
+    assign = next(e for e in events if e.action == "assign")
+    assert assign.after == {
+        "to_proposal_id": None,
+        "to_category_id": ids["cat_status"],
+        "to_noise": False,
+        "touched": {"proposals": [], "notes": [seeded.unclustered[0]],
+                    "categories": [ids["cat_status"]]},
+    }  # fmt: skip
+
+
+def test_payloads_are_checked_when_recorded() -> None:
+    footprint = Footprint(proposals=[1])
+    with pytest.raises(TypeError, match="rename stores Naming"):
+        encode(ReviewAction.rename, MoveAfter(to_noise=True), footprint, None)
+    with pytest.raises(TypeError, match="rename stores before"):
+        encode(ReviewAction.rename, Naming(name="a", definition=""), footprint, None)
+    with pytest.raises(ValidationError, match="exactly one of"):
+        AuditLabelAfter(position=0, inclusion_prob=0.5, category_id=3, noise=True)
+    with pytest.raises(ValidationError):
+        Naming.model_validate({"name": "a", "definition": "", "extra": 1})
+    assert encode(ReviewAction.move, MoveAfter(to_noise=True), Footprint(notes=[2])) == (
+        {"to_noise": True, "touched": {"notes": [2]}},
+        {},
+    )
