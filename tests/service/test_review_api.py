@@ -220,3 +220,49 @@ def test_rebuild_route_is_for_leads_and_keeps_state(client, keys, seeded) -> Non
     assert post(client, keys["lead"], "/projects/demo/rebuild").status_code == 200
     assert get(client, keys["lead"], f"/runs/{seeded.run_id}/queue").json() == before
     assert categories(client, keys["lead"]) == {"Wrong refund amount": 6}
+
+
+def test_review_routes_document_their_answers_and_errors(client) -> None:
+    schema = client.get("/openapi.json").json()
+    ops = {
+        (method, path): op
+        for path, item in schema["paths"].items()
+        for method, op in item.items()
+        if "review" in op.get("tags", [])
+    }
+    assert len(ops) == 17
+    for (method, path), op in ops.items():
+        answers = op["responses"]
+        ok = answers.get("200") or answers["201"]
+        assert ok["content"]["application/json"]["schema"]["$ref"], (method, path)
+        assert {"401", "403", "404"} <= set(answers), (method, path)
+        for code in set(answers) - {"200", "201"}:
+            ref = answers[code]["content"]["application/json"]["schema"]["$ref"]
+            assert ref.endswith("/ErrorOut"), (method, path, code)
+    conflict = ops[("post", "/api/v1/proposals/{proposal_id}/confirm")]["responses"]["409"]
+    for code in ("stale_version", "already_decided", "must_audit_first"):
+        assert code in conflict["description"]
+    models = schema["components"]["schemas"]
+    assert models["ConfirmIn"]["properties"]["version"]["minimum"] == 1
+    assert models["SplitIn"]["properties"]["groups"]["minItems"] == 2
+    assert models["RenameIn"]["properties"]["name"]["maxLength"] == 300
+    assert models["ProposalStateOut"]["properties"]["status"]["$ref"].endswith("ProposalStatus")
+
+
+def test_the_schema_refuses_what_the_actions_refuse_naming_the_field(client, keys, seeded, app):
+    pid = seeded.proposals[0]
+    cases = [
+        ("confirm", {"version": 0}, "version"),
+        ("rename", {"version": 1, "name": "x" * 301}, "name"),
+        ("rename", {"version": 1, "name": "ok", "definition": "d" * 4001}, "definition"),
+        ("reject", {"version": 1, "reason": "boring"}, "reason"),
+        ("split", {"version": 1, "groups": [[n] for n in range(10)]}, "groups"),
+        ("split", {"version": 1, "groups": [[1], []]}, "groups.1"),
+        ("move", {"version": 1, "note_ids": [], "to_noise": True}, "note_ids"),
+    ]
+    for action, body, field in cases:
+        resp = post(client, keys["reviewer"], f"/proposals/{pid}/{action}", body)
+        assert resp.status_code == 422, (action, resp.text)
+        assert resp.json()["field"] == field and resp.json()["error"] == "invalid_input"
+    with app.state.services.db.transaction() as s:
+        assert s.scalars(select(ReviewEvent)).all() == []
