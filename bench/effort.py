@@ -281,6 +281,29 @@ def run_bertopic(stream: Stream, embed: Any, seed: int) -> list[Cost]:
     return costs
 
 
+def run_library(stream: Stream, embed: Any, seed: int, params: dict[str, Any]) -> list[Cost]:
+    """axial's clusterer alone, offline (no judge, no server, no carry-over): for tuning."""
+    from clustering import NoteClusterer
+
+    categories: dict[int, set[int]] = defaultdict(set)
+    codebook: dict[str, int] = {}
+    costs, offset = [], 0
+    for week in stream.weeks:
+        gold = {offset + i: label for i, (_, _, label) in enumerate(week)}
+        labels = (
+            NoteClusterer(random_state=seed, **params).fit(embed([t for _, t, _ in week])).labels_
+        )
+        clusters: dict[int, list[int]] = defaultdict(list)
+        noise = []
+        for i, lab in enumerate(labels):
+            (noise if lab < 0 else clusters[int(lab)]).append(offset + i)
+        cost = Cost()
+        review(MemoryBoard(clusters, noise, categories), gold, codebook, cost)
+        costs.append(cost)
+        offset += len(week)
+    return costs
+
+
 def run_by_hand(stream: Stream) -> list[Cost]:
     return [
         by_hand(range(len(w)), {i: lab for i, (_, _, lab) in enumerate(w)}) for w in stream.weeks
@@ -295,7 +318,7 @@ def _per100(cost: Cost, n: int) -> float:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    methods = [m for m in ("axial", "bertopic", "hand") if m in results[0]["weeks"][0]]
+    methods = [m for m in ("axial", "library", "bertopic", "hand") if m in results[0]["weeks"][0]]
     head = (
         "| stream | week | notes | "
         + " | ".join(f"{m}: calls / placed / effort" for m in methods)
@@ -311,26 +334,32 @@ def table(results: list[dict[str, Any]]) -> str:
         lines.append(f"| {r['stream']} | all | {t['notes']} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
-        "| stream | axial / by hand | axial / BERTopic | weeks 5–8 vs week 1 (effort per 100) | renames | no way |"
+        "| stream | method | / by hand | / BERTopic | weeks 5–8 vs week 1 (per 100) | renames | no way |"
     )
-    lines.append("|---|---:|---:|---:|---:|---:|")
+    lines.append("|---|---|---:|---:|---:|---:|---:|")
     for r in results:
-        t = r["total"]
-        if "axial" not in t:
-            continue
-        vs_hand = t["axial"]["effort"] / t["hand"]["effort"]
-        vs_bt = t["axial"]["effort"] / t["bertopic"]["effort"] if "bertopic" in t else float("nan")
-        w = r["weeks"]
-        late = [x["axial"]["effort"] * 100 / x["notes"] for x in w[4:8]]
-        trend = (
-            f"{sum(late) / len(late) / (w[0]['axial']['effort'] * 100 / w[0]['notes']):.2f}"
-            if late
-            else "–"
-        )
-        lines.append(
-            f"| {r['stream']} | {vs_hand:.2f} | {vs_bt:.2f} | {trend} | {t['axial']['renames']} | {t['axial']['no_way_notes']} |"
-        )
+        t, w = r["total"], r["weeks"]
+        for m in ("axial", "library"):
+            if m not in t:
+                continue
+            vs_hand = t[m]["effort"] / t["hand"]["effort"]
+            vs_bt = t[m]["effort"] / t["bertopic"]["effort"] if "bertopic" in t else float("nan")
+            late = [x[m]["effort"] * 100 / x["notes"] for x in w[4:8]]
+            first = w[0][m]["effort"] * 100 / w[0]["notes"]
+            trend = f"{sum(late) / len(late) / first:.2f}" if late else "–"
+            lines.append(
+                f"| {r['stream']} | {m} | {vs_hand:.2f} | {vs_bt:.2f} | {trend} "
+                f"| {t[m]['renames']} | {t[m]['no_way_notes']} |"
+            )
     return "\n".join(lines)
+
+
+def _param(kv: str) -> tuple[str, Any]:
+    key, _, value = kv.partition("=")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def _total(costs: list[Cost]) -> dict[str, Any]:
@@ -353,11 +382,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-bertopic", action="store_true")
     parser.add_argument("--no-axial", action="store_true")
+    parser.add_argument(
+        "--library",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="also price axial's clusterer offline (no server), with these NoteClusterer params",
+    )
     args = parser.parse_args()
+    library = None if args.library is None else dict(_param(kv) for kv in args.library)
 
     todo = streams(args.sets, args.streams, args.weeks, args.batch, args.seed)
     embed = None
-    if not args.no_bertopic:
+    if not args.no_bertopic or library is not None:
         from clustering import make_embedder
 
         embedder = make_embedder(
@@ -373,7 +409,9 @@ def main() -> None:
                 per = {"hand": run_by_hand(stream)}
                 if server is not None:
                     per["axial"] = run_axial(server, stream, i)
-                if embed is not None:
+                if library is not None:
+                    per["library"] = run_library(stream, embed, args.seed, library)
+                if not args.no_bertopic:
                     per["bertopic"] = run_bertopic(stream, embed, args.seed)
                 weeks = [
                     {"notes": len(w), **{m: costs[k].to_json() for m, costs in per.items()}}
