@@ -257,7 +257,7 @@ class NoteClusterer:
 
     def _hdbscan(
         self, R: NDArray[np.float32], mcs: int, method: str
-    ) -> tuple[NDArray[np.int64], NDArray]:
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         import hdbscan
 
         min_samples = max(1, min(self.min_samples or default_min_samples(mcs), R.shape[0] - 1))
@@ -269,7 +269,8 @@ class NoteClusterer:
             metric="euclidean",
             core_dist_n_jobs=1,
         ).fit(R.astype(np.float64))
-        return np.asarray(model.labels_, dtype=np.int64), np.asarray(model.probabilities_)
+        labels = np.asarray(model.labels_, dtype=np.int64)
+        return labels, np.asarray(model.probabilities_, dtype=np.float64)
 
     def fit(self, X: NDArray[np.floating], y: object = None) -> Self:
         """Cluster the notes.

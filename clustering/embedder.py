@@ -120,7 +120,7 @@ def normalize_rows(X: NDArray[np.floating]) -> NDArray[np.float32]:
         float32 array of the same shape with unit-norm rows.
     """
     X = np.asarray(X, dtype=np.float32)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    norms: NDArray[np.float32] = np.linalg.norm(X, axis=1, keepdims=True)
     return (X / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
 
 
@@ -163,7 +163,10 @@ class SentenceTransformerEmbedder:
         getter = getattr(st, "get_embedding_dimension", None) or (
             st.get_sentence_embedding_dimension
         )
-        return int(getter())
+        dim: int | None = getter()
+        if dim is None:  # no module of the model declares it: measure one embedding
+            dim = int(self.embed_batch(["dimension"]).shape[1])
+        return dim
 
     def embed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Embed texts.

@@ -55,8 +55,8 @@ def averaged_layouts(
     graph, _, _ = fuzzy_simplicial_set(
         X, indices.shape[1], rng, "cosine", knn_indices=indices, knn_dists=dists
     )
-    start = _spectral_start(X, graph, n_components, rng)
-    start = noisy_scale_coords(start, rng, max_coord=10, noise=0.0001)
+    spectral = _spectral_start(X, graph, n_components, rng)
+    noisy: NDArray[np.float32] = noisy_scale_coords(spectral, rng, max_coord=10, noise=0.0001)
     default_epochs = 500 if X.shape[0] <= 10000 else 200
     epochs = n_epochs or default_epochs
     # As umap's simplicial_set_embedding: drop edges too weak to be sampled in `epochs`,
@@ -66,8 +66,8 @@ def averaged_layouts(
     prune_epochs = epochs if epochs > 10 else default_epochs
     graph.data[graph.data < graph.data.max() / float(prune_epochs)] = 0.0
     graph.eliminate_zeros()
-    span = np.maximum(start.max(axis=0) - start.min(axis=0), 1e-12)
-    start = np.ascontiguousarray(10.0 * (start - start.min(axis=0)) / span, dtype=np.float32)
+    span = np.maximum(noisy.max(axis=0) - noisy.min(axis=0), 1e-12)
+    start = np.ascontiguousarray(10.0 * (noisy - noisy.min(axis=0)) / span, dtype=np.float32)
     edges = _Edges(
         head=graph.row,
         tail=graph.col,
@@ -96,7 +96,7 @@ def averaged_layouts(
 
 def _spectral_start(
     X: NDArray[np.float32], graph: Any, dim: int, rng: np.random.RandomState
-) -> NDArray[np.float64]:
+) -> NDArray[np.floating[Any]]:
     """UMAP's spectral initialisation, found from the other end of the spectrum.
 
     UMAP takes the eigenvectors of the dim + 1 smallest eigenvalues of the normalised
@@ -105,7 +105,8 @@ def _spectral_start(
     (timings: bench/README.md, `bench/engine.py`).
     Each vector's sign, which ARPACK leaves arbitrary, is fixed so that its largest entry
     is positive. A graph of several components, one too small for ARPACK, or a solver
-    failure takes UMAP's own `spectral_layout`.
+    failure takes UMAP's own `spectral_layout`. The dtype is the solver's: float32 from
+    ARPACK on UMAP's float32 graph, whatever `spectral_layout` returns otherwise.
     """
     import scipy.sparse
     from scipy.sparse.csgraph import connected_components
@@ -115,7 +116,7 @@ def _spectral_start(
     n, k = graph.shape[0], dim + 1
     n_parts, _ = connected_components(graph)
     if n_parts > 1 or n <= 2 * k + 1:
-        return spectral_layout(X, graph, dim, rng, metric="cosine")
+        return np.asarray(spectral_layout(X, graph, dim, rng, metric="cosine"))
     scale = scipy.sparse.diags(1.0 / np.sqrt(np.asarray(graph.sum(axis=0)).ravel()))
     adjacency = (scale @ graph @ scale).tocsr()
     try:
@@ -129,10 +130,10 @@ def _spectral_start(
             maxiter=n * 5,
         )
     except ArpackError:
-        return spectral_layout(X, graph, dim, rng, metric="cosine")
-    vectors = vectors[:, np.argsort(-values)[1:k]]
-    signs = np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(dim)])
-    return vectors * np.where(signs == 0, 1.0, signs)
+        return np.asarray(spectral_layout(X, graph, dim, rng, metric="cosine"))
+    top: NDArray[np.floating[Any]] = vectors[:, np.argsort(-values)[1:k]]
+    signs = np.sign(top[np.abs(top).argmax(axis=0), np.arange(dim)])
+    return top * np.where(signs == 0, 1.0, signs)
 
 
 CURVE_B = 0.75

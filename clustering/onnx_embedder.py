@@ -98,7 +98,8 @@ def _export(model: str, target: Path) -> None:
 
         def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
             out = self.inner(**dict(zip(names, tensors, strict=True)), return_dict=True)
-            return out.last_hidden_state
+            hidden: torch.Tensor = out.last_hidden_state
+            return hidden
 
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about constant shapes are expected

@@ -49,14 +49,14 @@ def pca_reduce(X: NDArray[np.float32], n_components: int, whiten: bool) -> NDArr
     from threadpoolctl import threadpool_limits
 
     k = max(1, min(n_components, X.shape[0] - 1, X.shape[1]))
-    centred = X.astype(np.float64) - X.mean(axis=0, dtype=np.float64)
+    centred: NDArray[np.float64] = X.astype(np.float64) - X.mean(axis=0, dtype=np.float64)
     if not np.any(centred):  # identical vectors: every projection is zero
         return np.zeros((X.shape[0], k), dtype=np.float32)
     with threadpool_limits(limits=1, user_api="blas"):
         values, vectors = np.linalg.eigh(centred.T @ centred)
         top = vectors[:, ::-1][:, :k]
         signs = np.sign(top[np.abs(top).argmax(axis=0), np.arange(k)])
-        projected = centred @ (top * np.where(signs == 0, 1.0, signs))
+        projected: NDArray[np.float64] = centred @ (top * np.where(signs == 0, 1.0, signs))
     if whiten:
         scale = np.sqrt(np.maximum(values[::-1][:k], 1e-12) / max(1, X.shape[0] - 1))
         projected = projected / scale
