@@ -16,9 +16,9 @@ vendored Vega (``static/vendor/vega``) through its expression *interpreter*, so 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from review_ui.pages import Chrome, chrome
@@ -28,12 +28,12 @@ from service.agreement.figures import Scope, Snapshot, figures, snapshot
 from service.agreement.reviewers import reviewers_json
 from service.agreement.timeline import runs_json, versions_json, weeks_json
 from service.auth import Principal, project_by_name
-from service.context import Services
-from service.http.deps import principal, services
+from service.http.deps import CallerDep, SessionDep
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 router = APIRouter(include_in_schema=False)
-Svc = Annotated[Services, Depends(services)]
-Who = Annotated[Principal, Depends(principal)]
 VL = "https://vega.github.io/schema/vega-lite/v5.json"
 OUTCOMES = ("accepted", "renamed", "membership_edited", "merged", "split", "rejected_noise")
 COLORS = ("#2e7d32", "#81c784", "#fbc02d", "#fb8c00", "#8e24aa", "#c62828", "#bdbdbd")
@@ -316,13 +316,12 @@ def _options(snap: Snapshot) -> dict[str, list[str]]:
 
 
 def dashboard_page(
-    request: Request, svc: Services, who: Principal, project: str, scope: Scope
+    request: Request, session: Session, who: Principal, project: str, scope: Scope
 ) -> DashboardPage:
-    """Compute every figure of ``scope`` once and lay it out for the template."""
-    with svc.db.transaction() as session:
-        proj = project_by_name(session, project)
-        who.require(proj.id, "lead")
-        snap = snapshot(session, proj.id)
+    """Compute every figure of ``scope`` once (one snapshot of the log) and lay it out."""
+    proj = project_by_name(session, project)
+    who.require(proj.id, "lead")
+    snap = snapshot(session, proj.id)
     fig, versions = figures(snap, scope), versions_json(snap, scope)
     runs, weeks = runs_json(snap, scope), weeks_json(snap, scope)
     charts = [
@@ -352,8 +351,8 @@ def dashboard_page(
 def dashboard(
     request: Request,
     project: str,
-    svc: Svc,
-    who: Who,
+    session: SessionDep,
+    who: CallerDep,
     judge_version: Annotated[str | None, Query()] = None,
     week: Annotated[str | None, Query()] = None,
     run_id: Annotated[str | None, Query()] = None,
@@ -364,4 +363,4 @@ def dashboard(
         week=check_week(week) if week else None,
         judge_version=judge_version or None,
     )
-    return render(request, "dashboard.html", dashboard_page(request, svc, who, project, scope))
+    return render(request, "dashboard.html", dashboard_page(request, session, who, project, scope))

@@ -4,28 +4,35 @@ Answered by 303: decisions (confirm, reject, merge) go on to the next pending pr
 run, edits (rename, split, move) back to the proposal. A 409/422 re-renders the proposal with
 the message and its current state (see ``rendering.render_error``).
 Destinations come from one select: ``p:<proposal id>``, ``c:<category id>`` or ``noise``.
+
+Each post is one unit of work (``SessionDep``): the caller is authenticated, the action applied
+and the next page looked up in one transaction, committed before the redirect is sent and
+rolled back if the action fails. Handlers are plain ``def``: FastAPI parses the form first,
+then runs them in its thread pool, off the event loop.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict
 
 from review_ui import pages
 from review_ui.rendering import see_other
 from service import review
 from service.audit import labels as audit_labels
 from service.auth import Principal
-from service.context import Services
+from service.domain import RejectReason
 from service.errors import BadInput
-from service.http.deps import principal, services
+from service.http.deps import CallerDep, ServicesDep, SessionDep
 from service.review import views
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 router = APIRouter(include_in_schema=False)
-Svc = Annotated[Services, Depends(services)]
-Who = Annotated[Principal, Depends(principal)]
 Version = Annotated[int, Form()]
 
 
@@ -39,9 +46,26 @@ def parse_destination(value: str, field: str = "to") -> dict[str, Any]:
     raise BadInput("pick where the notes go", field=field)
 
 
-def _after_decision(request: Request, svc: Services, who: Principal, proposal_id: int) -> Response:
-    with svc.db.transaction() as session:
-        view = views.proposal_detail(session, who, proposal_id)
+class SplitForm(BaseModel):
+    """The split form: ``version`` and one ``g<note id>=<group number>`` field per member."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: int = 0
+
+    def groups(self) -> list[list[int]]:
+        """Note ids per group, groups in number order, notes in form order."""
+        by_group: dict[int, list[int]] = {}
+        for key, value in (self.model_extra or {}).items():
+            if key.startswith("g") and key[1:].isdigit() and str(value).isdigit():
+                by_group.setdefault(int(str(value)), []).append(int(key[1:]))
+        return [by_group[g] for g in sorted(by_group)]
+
+
+def _after_decision(
+    request: Request, session: Session, who: Principal, proposal_id: int
+) -> Response:
+    view = views.proposal_detail(session, who, proposal_id)
     following = view.next_pending()
     if following is None:
         pages.flash(request, "No pending proposals left in this run.")
@@ -51,56 +75,43 @@ def _after_decision(request: Request, svc: Services, who: Principal, proposal_id
 
 @router.post("/proposals/{proposal_id}/confirm")
 def confirm(
-    request: Request, proposal_id: int, version: Version, svc: Svc, who: Who,
+    request: Request, proposal_id: int, version: Version, session: SessionDep, who: CallerDep,
     into: Annotated[str, Form()] = "auto",
 ) -> Response:  # fmt: skip
-    with svc.db.transaction() as session:
-        result = review.confirm(session, who, proposal_id, version, into)
+    result = review.confirm(session, who, proposal_id, version, into)
     name = (result.state or {}).get("name", "")
-    pages.flash(
-        request,
-        f"Confirmed “{name}”"
-        + (
-            " as a new category." if result.extra["new_category"] else " into an existing category."
-        ),
-    )
-    return _after_decision(request, svc, who, proposal_id)
+    how = "as a new category" if result.extra["new_category"] else "into an existing category"
+    pages.flash(request, f"Confirmed “{name}” {how}.")
+    return _after_decision(request, session, who, proposal_id)
 
 
 @router.post("/proposals/{proposal_id}/rename")
 def rename(
-    request: Request, proposal_id: int, version: Version, svc: Svc, who: Who,
+    request: Request, proposal_id: int, version: Version, session: SessionDep, who: CallerDep,
     name: Annotated[str, Form()], definition: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
-    with svc.db.transaction() as session:
-        review.rename(session, who, proposal_id, version, name, definition)
+    review.rename(session, who, proposal_id, version, name, definition)
     pages.flash(request, "Renamed.")
     return see_other(f"/proposals/{proposal_id}")
 
 
 @router.post("/proposals/{proposal_id}/reject")
 def reject(
-    request: Request, proposal_id: int, version: Version, svc: Svc, who: Who,
-    reason: Annotated[str, Form()] = "noise",
+    request: Request, proposal_id: int, version: Version, session: SessionDep, who: CallerDep,
+    reason: Annotated[str, Form()] = RejectReason.noise,
 ) -> Response:  # fmt: skip
-    with svc.db.transaction() as session:
-        review.reject(session, who, proposal_id, version, reason)
+    review.reject(session, who, proposal_id, version, reason)
     pages.flash(request, f"Rejected ({reason.replace('_', ' ')}); its notes are noise.")
-    return _after_decision(request, svc, who, proposal_id)
+    return _after_decision(request, session, who, proposal_id)
 
 
 @router.post("/proposals/{proposal_id}/split")
-async def split(request: Request, proposal_id: int, svc: Svc, who: Who) -> Response:
+def split(
+    request: Request, proposal_id: int, form: Annotated[SplitForm, Form()],
+    session: SessionDep, who: CallerDep,
+) -> Response:  # fmt: skip
     """Groups come as ``g<note id>=<group number>`` fields, one per member."""
-    form = await request.form()
-    version = int(str(form.get("version", "0")) or 0)
-    by_group: dict[int, list[int]] = {}
-    for key, value in form.multi_items():
-        if key.startswith("g") and key[1:].isdigit() and str(value).isdigit():
-            by_group.setdefault(int(str(value)), []).append(int(key[1:]))
-    groups = [by_group[g] for g in sorted(by_group)]
-    with svc.db.transaction() as session:
-        result = review.split(session, who, proposal_id, version, groups)
+    result = review.split(session, who, proposal_id, form.version, form.groups())
     children = result.extra["child_proposal_ids"]
     pages.flash(request, f"Split into {len(children)} proposals.")
     return see_other(f"/proposals/{children[0]}")
@@ -108,51 +119,48 @@ async def split(request: Request, proposal_id: int, svc: Svc, who: Who) -> Respo
 
 @router.post("/proposals/{proposal_id}/merge")
 def merge(
-    request: Request, proposal_id: int, version: Version, svc: Svc, who: Who,
+    request: Request, proposal_id: int, version: Version, session: SessionDep, who: CallerDep,
     into: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
     dest = parse_destination(into, "into")
     if dest.get("to_noise"):
         raise BadInput("merge into a proposal or a category (reject makes noise)", field="into")
-    with svc.db.transaction() as session:
-        review.merge(
-            session, who, proposal_id, version,
-            into_proposal_id=dest.get("to_proposal_id"), into_category_id=dest.get("to_category_id"),
-        )  # fmt: skip
+    review.merge(
+        session, who, proposal_id, version,
+        into_proposal_id=dest.get("to_proposal_id"), into_category_id=dest.get("to_category_id"),
+    )  # fmt: skip
     pages.flash(request, "Merged.")
-    return _after_decision(request, svc, who, proposal_id)
+    return _after_decision(request, session, who, proposal_id)
 
 
 @router.post("/proposals/{proposal_id}/move")
 def move(
-    request: Request, proposal_id: int, version: Version, svc: Svc, who: Who,
+    request: Request, proposal_id: int, version: Version, session: SessionDep, who: CallerDep,
     to: Annotated[str, Form()] = "", note_ids: Annotated[list[int] | None, Form()] = None,
 ) -> Response:  # fmt: skip
-    with svc.db.transaction() as session:
-        review.move(session, who, proposal_id, version, note_ids or [], **parse_destination(to))
+    review.move(session, who, proposal_id, version, note_ids or [], **parse_destination(to))
     pages.flash(request, f"Moved {len(note_ids or [])} note(s).")
     return see_other(f"/proposals/{proposal_id}")
 
 
 @router.post("/proposals/{proposal_id}/claim")
-def claim(request: Request, proposal_id: int, svc: Svc, who: Who) -> Response:
-    with svc.db.transaction() as session:
-        review.claim(session, who, proposal_id, svc.settings.claim_ttl_s)
+def claim(
+    request: Request, proposal_id: int, session: SessionDep, who: CallerDep, svc: ServicesDep
+) -> Response:
+    review.claim(session, who, proposal_id, svc.settings.claim_ttl_s)
     pages.flash(request, "Claimed: others see this proposal is taken.")
     return see_other(f"/proposals/{proposal_id}")
 
 
 @router.post("/proposals/{proposal_id}/release")
-def release(request: Request, proposal_id: int, svc: Svc, who: Who) -> Response:
-    with svc.db.transaction() as session:
-        review.release(session, who, proposal_id)
+def release(proposal_id: int, session: SessionDep, who: CallerDep) -> Response:
+    review.release(session, who, proposal_id)
     return see_other(f"/proposals/{proposal_id}")
 
 
 @router.post("/runs/{run_id}/undo")
-def undo(request: Request, run_id: int, svc: Svc, who: Who) -> Response:
-    with svc.db.transaction() as session:
-        result = review.undo(session, who, run_id)
+def undo(request: Request, run_id: int, session: SessionDep, who: CallerDep) -> Response:
+    result = review.undo(session, who, run_id)
     pages.flash(request, f"Undid {result.extra['undone_action']}.")
     if result.proposal_id is not None:
         return see_other(f"/proposals/{result.proposal_id}")
@@ -161,28 +169,27 @@ def undo(request: Request, run_id: int, svc: Svc, who: Who) -> Response:
 
 @router.post("/runs/{run_id}/assign")
 def assign(
-    request: Request, run_id: int, svc: Svc, who: Who,
+    request: Request, run_id: int, session: SessionDep, who: CallerDep,
     to: Annotated[str, Form()] = "", note_ids: Annotated[list[int] | None, Form()] = None,
 ) -> Response:  # fmt: skip
-    with svc.db.transaction() as session:
-        review.assign(session, who, run_id, note_ids or [], **parse_destination(to))
+    review.assign(session, who, run_id, note_ids or [], **parse_destination(to))
     pages.flash(request, f"Assigned {len(note_ids or [])} note(s).")
     return see_other(f"/runs/{run_id}/unclustered")
 
 
 @router.post("/runs/{run_id}/blind")
 def blind(
-    request: Request, run_id: int, svc: Svc, who: Who, enabled: Annotated[int, Form()] = 0
-) -> Response:
-    with svc.db.transaction() as session:
-        audit_labels.set_blind(session, who, run_id, bool(enabled), svc.settings.audit_sample_size)
+    request: Request, run_id: int, session: SessionDep, who: CallerDep, svc: ServicesDep,
+    enabled: Annotated[int, Form()] = 0,
+) -> Response:  # fmt: skip
+    audit_labels.set_blind(session, who, run_id, bool(enabled), svc.settings.audit_sample_size)
     pages.flash(request, "Blind mode is " + ("on." if enabled else "off."))
     return see_other(f"/runs/{run_id}")
 
 
 @router.post("/runs/{run_id}/audit/labels")
 def audit_label(
-    request: Request, run_id: int, svc: Svc, who: Who,
+    request: Request, run_id: int, session: SessionDep, who: CallerDep,
     note_id: Annotated[int, Form()], label: Annotated[str, Form()] = "",
     new_category_name: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
@@ -194,8 +201,7 @@ def audit_label(
         choice = {"category_id": int(label[2:])}
     else:
         raise BadInput("pick a category, name a new one, or choose noise", field="label")
-    with svc.db.transaction() as session:
-        done = audit_labels.label(session, who, run_id, note_id, **choice)
+    done = audit_labels.label(session, who, run_id, note_id, **choice)
     if done["proposals_opened"]:  # the whole sample is labelled
         pages.flash(request, "Blind audit done: your labels are recorded; the proposals are open.")
         return see_other(f"/runs/{run_id}")

@@ -1,29 +1,36 @@
 """One context dataclass per page, built from the review facade (``service.review``).
 
-Templates receive ``{"page": page}`` only. Everything user-supplied (notes, names,
-definitions, authors) reaches the templates as plain strings and is autoescaped there.
+Every builder takes the request's open session and passes it to ``service`` functions; nothing
+here queries or opens a transaction. Templates receive ``{"page": page}`` only. Everything
+user-supplied (notes, names, definitions, authors) reaches the templates as plain strings and is
+autoescaped there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
-from sqlalchemy.orm import Session
 
 from service import review
 from service.audit import labels as audit_labels
-from service.auth import Principal
+from service.auth import Principal, Role
+from service.domain import ProposalStatus
 from service.review import views
+from service.review.similarity import CategoryRef
 from service.review.views import (
-    CategoryRef,
     CategoryView,
     ProposalView,
     QueueView,
     RunRow,
     UnclusteredView,
 )
+
+if TYPE_CHECKING:  # the request's unit of work (service.http.deps.SessionDep), passed through
+    from sqlalchemy.orm import Session
+
+REVIEWERS = (Role.reviewer, Role.lead)  # roles that see the review actions
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +149,7 @@ def _undo_label(session: Session, who: Principal, run_id: int) -> str | None:
 
 def queue_page(request: Request, session: Session, who: Principal, run_id: int) -> QueuePage:
     q = views.queue(session, who, run_id)
-    can_review = q.role in ("reviewer", "lead")
+    can_review = q.role in REVIEWERS
     undo = _undo_label(session, who, run_id) if can_review else None
     title = f"Run {run_id} — {q.pending} pending"
     where = chrome(request, who, title, project=q.run.project, run_id=run_id)
@@ -159,9 +166,9 @@ def proposal_page(
     error: str | None = None,
 ) -> ProposalPage:
     view = views.proposal_detail(session, who, proposal_id)
-    can_review = view.role in ("reviewer", "lead")
+    can_review = view.role in REVIEWERS
     groups = {m.note_id: 1 for m in view.members}
-    if suggest and can_review and view.row.status == "pending":
+    if suggest and can_review and view.row.status == ProposalStatus.pending:
         for i, group in enumerate(review.suggest_split(session, who, proposal_id), start=1):
             groups.update({nid: i for nid in group})
     undo = _undo_label(session, who, view.run.run_id) if can_review else None
@@ -173,7 +180,7 @@ def unclustered_page(
     request: Request, session: Session, who: Principal, run_id: int
 ) -> UnclusteredPage:
     view = views.unclustered(session, who, run_id)
-    undo = _undo_label(session, who, run_id) if view.role in ("reviewer", "lead") else None
+    undo = _undo_label(session, who, run_id) if view.role in REVIEWERS else None
     title = f"Run {run_id} — unclustered notes"
     where = chrome(request, who, title, project=view.run.project, run_id=run_id)
     return UnclusteredPage(where, view, undo)

@@ -2,11 +2,13 @@
 
 Errors on pages come through :func:`render_error`: sign-in redirects, a conflict on a
 proposal re-renders the proposal with the new state and who changed it, anything else
-``error.html`` with the status.
+``error.html`` with the status. The re-render runs after the failed request's unit of work
+rolled back, so it reads the proposal in a unit of work of its own.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi import Request
@@ -16,9 +18,11 @@ from jinja2 import Environment, FileSystemLoader
 
 from review_ui import pages
 from service.errors import MustAuditFirst, ServiceError, Unauthenticated
-from service.http.deps import authenticate, services
+from service.http.deps import authenticate, unit_of_work
 
 HERE = Path(__file__).parent
+# A request's unit of work as a context manager, for work after the request's own has ended.
+fresh_unit_of_work = contextmanager(unit_of_work)
 templates = Jinja2Templates(
     env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
 )
@@ -52,7 +56,7 @@ def render_error(request: Request, exc: ServiceError) -> Response:
     proposal_id = request.path_params.get("proposal_id")
     if request.method == "POST" and proposal_id is not None and exc.status in (409, 422):
         try:
-            with services(request).db.transaction() as session:
+            with fresh_unit_of_work(request) as session:
                 who = authenticate(request, session)
                 page = pages.proposal_page(
                     request, session, who, int(proposal_id), error=exc.message

@@ -3,14 +3,16 @@
 Pages: ``/login``, ``/`` (your projects), ``/projects/{project}/runs``, ``/runs/{id}`` (the
 queue), ``/proposals/{id}``, ``/runs/{id}/unclustered``, ``/projects/{project}/categories``,
 ``/runs/{id}/audit``. Actions are plain form posts (``review_ui.forms``) answered by 303.
-Rendering and error pages live in :mod:`review_ui.rendering`.
+Rendering and error pages live in :mod:`review_ui.rendering`. Each request is one unit of work:
+the caller is authenticated and the page read in the same transaction (``SessionDep``,
+``CallerDep``); pages reach the database only through ``service`` functions.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
@@ -18,15 +20,12 @@ from review_ui import pages
 from review_ui.forms import router as forms_router
 from review_ui.rendering import HERE, render, safe_next, see_other
 from review_ui.security import SecurityMiddleware
-from service.auth import Principal, login, principal_for_key
-from service.context import Services
+from service.auth import login, principal_for_key
 from service.errors import Unauthenticated
-from service.http.deps import principal, services
+from service.http.deps import CallerDep, SessionDep
 from service.review.views import my_projects
 
 router = APIRouter(include_in_schema=False)
-Svc = Annotated[Services, Depends(services)]
-Who = Annotated[Principal, Depends(principal)]
 
 
 def install(app: FastAPI) -> None:
@@ -49,21 +48,19 @@ def login_form(request: Request, next: str = "/") -> Response:
 @router.post("/login")
 def login_post(
     request: Request,
-    svc: Svc,
+    session: SessionDep,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     api_key: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     """Sign in with a username and password, or with an API key (the session keeps its id)."""
+    request.session.clear()
     try:
-        with svc.db.transaction() as session:
-            request.session.clear()
-            if api_key.strip():
-                key_id = principal_for_key(session, api_key.strip()).key_id
-                request.session["key_id"] = key_id
-            else:
-                request.session["user_id"] = login(session, username, password).id
+        if api_key.strip():
+            request.session["key_id"] = principal_for_key(session, api_key.strip()).key_id
+        else:
+            request.session["user_id"] = login(session, username, password).id
     except Unauthenticated as exc:
         page = pages.LoginPage(pages.chrome(request, None, "Sign in"), safe_next(next), exc.message)
         return render(request, "login.html", page, 401)
@@ -77,9 +74,8 @@ def logout(request: Request) -> Response:
 
 
 @router.get("/")
-def home(request: Request, svc: Svc, who: Who) -> Response:
-    with svc.db.transaction() as session:
-        projects = my_projects(session, who)
+def home(request: Request, session: SessionDep, who: CallerDep) -> Response:
+    projects = my_projects(session, who)
     if len(projects) == 1:
         return see_other(f"/projects/{projects[0][0]}/runs")
     return render(
@@ -88,42 +84,35 @@ def home(request: Request, svc: Svc, who: Who) -> Response:
 
 
 @router.get("/projects/{project}/runs")
-def runs(request: Request, project: str, svc: Svc, who: Who) -> Response:
-    with svc.db.transaction() as session:
-        page = pages.runs_page(request, session, who, project)
-    return render(request, "runs.html", page)
+def runs(request: Request, project: str, session: SessionDep, who: CallerDep) -> Response:
+    return render(request, "runs.html", pages.runs_page(request, session, who, project))
 
 
 @router.get("/runs/{run_id}")
-def queue(request: Request, run_id: int, svc: Svc, who: Who) -> Response:
-    with svc.db.transaction() as session:
-        page = pages.queue_page(request, session, who, run_id)
-    return render(request, "queue.html", page)
+def queue(request: Request, run_id: int, session: SessionDep, who: CallerDep) -> Response:
+    return render(request, "queue.html", pages.queue_page(request, session, who, run_id))
 
 
 @router.get("/proposals/{proposal_id}")
-def proposal(request: Request, proposal_id: int, svc: Svc, who: Who, suggest: int = 0) -> Response:
-    with svc.db.transaction() as session:
-        page = pages.proposal_page(request, session, who, proposal_id, suggest=bool(suggest))
+def proposal(
+    request: Request, proposal_id: int, session: SessionDep, who: CallerDep, suggest: int = 0
+) -> Response:
+    page = pages.proposal_page(request, session, who, proposal_id, suggest=bool(suggest))
     return render(request, "proposal.html", page)
 
 
 @router.get("/runs/{run_id}/unclustered")
-def unclustered(request: Request, run_id: int, svc: Svc, who: Who) -> Response:
-    with svc.db.transaction() as session:
-        page = pages.unclustered_page(request, session, who, run_id)
+def unclustered(request: Request, run_id: int, session: SessionDep, who: CallerDep) -> Response:
+    page = pages.unclustered_page(request, session, who, run_id)
     return render(request, "unclustered.html", page)
 
 
 @router.get("/projects/{project}/categories")
-def categories(request: Request, project: str, svc: Svc, who: Who) -> Response:
-    with svc.db.transaction() as session:
-        page = pages.categories_page(request, session, who, project)
+def categories(request: Request, project: str, session: SessionDep, who: CallerDep) -> Response:
+    page = pages.categories_page(request, session, who, project)
     return render(request, "categories.html", page)
 
 
 @router.get("/runs/{run_id}/audit")
-def audit(request: Request, run_id: int, svc: Svc, who: Who) -> Response:
-    with svc.db.transaction() as session:
-        page = pages.audit_page(request, session, who, run_id)
-    return render(request, "audit.html", page)
+def audit(request: Request, run_id: int, session: SessionDep, who: CallerDep) -> Response:
+    return render(request, "audit.html", pages.audit_page(request, session, who, run_id))
