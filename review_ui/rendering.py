@@ -17,6 +17,8 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
 from review_ui import pages
+from service.auth import Role
+from service.domain import ProposalStatus, RejectReason
 from service.errors import MustAuditFirst, ServiceError, Unauthenticated
 from service.http.deps import authenticate, unit_of_work
 
@@ -26,6 +28,8 @@ fresh_unit_of_work = contextmanager(unit_of_work)
 templates = Jinja2Templates(
     env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
 )
+# Templates compare states and roles with the service's enums, not with raw strings.
+templates.env.globals.update(ProposalStatus=ProposalStatus, RejectReason=RejectReason, Role=Role)
 
 
 def render(request: Request, name: str, page: object, status: int = 200) -> Response:
