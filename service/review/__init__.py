@@ -1,6 +1,7 @@
 """The review facade: every review action and read, one code path for the API and the UI.
 
-Each function takes the open transaction (``services.db.transaction()``) and the caller's
+Each function takes the open session (the request's unit of work,
+:data:`service.http.deps.SessionDep`; ``db.transaction()`` elsewhere) and the caller's
 :class:`~service.auth.Principal`, checks the caller's role in the project (``review``, or
 ``lead`` for blind-mode switches), and raises :mod:`service.errors` on bad input (422), unknown
 ids (404), missing roles (403), decided proposals (409 ``already_decided``) and stale versions
@@ -11,7 +12,8 @@ Actions (each one insert-only ``review_event`` applied by :mod:`~service.review.
 :func:`assign` (unclustered notes), :func:`undo`. Claims: :func:`claim`, :func:`release`.
 The current state is a projection of the events (:mod:`~service.review.projection`). Reads for
 pages and API: :mod:`~service.review.views` and :mod:`~service.review.read`. The blind audit's
-labels are review events too, recorded by :mod:`service.audit.labels`.
+labels are review events too, recorded by :mod:`service.audit.labels`. What each event stores is
+one typed payload per action (:mod:`~service.review.events`).
 """
 
 from service.review.actions import assign, confirm, merge, move, reject, rename
