@@ -1,12 +1,13 @@
 # Two commands: `make demo` (set up, then serve the demo on SQLite at http://127.0.0.1:8000)
-# and `make test` (set up, then run the whole test suite).
+# and `make test` (set up, then run the whole test suite; it prints its 15 slowest tests).
+# `make check`: ruff (lint and format) and `mypy --strict` over service/, clustering/, judges/.
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test setup browser check bench clean
+.PHONY: demo test setup browser check typecheck bench clean
 
 $(BIN)/axial: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
@@ -32,6 +33,12 @@ test: setup browser
 check: setup
 	$(BIN)/ruff check clustering judges service review_ui tests bench
 	$(BIN)/ruff format --check clustering judges service review_ui tests bench
+	$(MAKE) --no-print-directory typecheck
+
+# mypy --strict over the libraries and the service (also pyproject.toml's [tool.mypy] files);
+# .ci/run runs it before the tests.
+typecheck: setup
+	$(BIN)/mypy --strict service clustering judges
 
 clean:
-	rm -rf $(VENV) axial-demo.db* tests/artifacts
+	rm -rf $(VENV) axial-demo.db* tests/artifacts .mypy_cache

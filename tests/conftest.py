@@ -2,18 +2,26 @@
 
 Storage and API tests run on SQLite and, when ``AXIAL_TEST_DATABASE_URL`` names a PostgreSQL
 server, on PostgreSQL too (each test in its own schema).
+
+Speed: the model is loaded once per session and its vectors are memoised by text (many tests run
+the same 203 demo notes); the apps' workers skip the clustering warm-up (``warm_up=False``;
+tests/clustering/test_clusterer.py and tests/service/test_runs_api.py exercise it).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -21,12 +29,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from clustering import Embedder, make_embedder
+from clustering import Embedder, SentenceTransformerEmbedder
 from service.app import create_app
 from service.auth import Role, create_key
 from service.demo import DEMO_DIR
 from service.notes.batches import get_or_create_project
 from service.settings import Settings
+from service.storage.db import Database
 from tests.fakes.openai_stub import OpenAIStub, running_stub
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,10 +52,42 @@ needs_datasets = pytest.mark.skipif(
 )
 
 
+class MemoEmbedder:
+    """The real embedder with its vectors memoised by text: a text is embedded once per session.
+
+    Same ``Embedder`` protocol and ``model_id`` as the model it wraps; a batch embeds only the
+    texts not seen before (in one call, in order) and returns copies, so callers cannot change
+    the memo. Thread-safe: apps' workers and the live servers share it.
+    """
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self._vectors: dict[str, NDArray[np.float32]] = {}
+        self._lock = threading.Lock()
+
+    def embed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        if len(texts) == 0:
+            return self.inner.embed_batch(texts)
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+            if missing:
+                self._vectors.update(zip(missing, self.inner.embed_batch(missing), strict=True))
+            return np.stack([self._vectors[t] for t in texts]).astype(np.float32, copy=True)
+
+
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    """The real all-MiniLM-L6-v2, loaded offline once per test session."""
-    return make_embedder("torch", "all-MiniLM-L6-v2")
+def minilm() -> SentenceTransformerEmbedder:
+    """The real all-MiniLM-L6-v2 (torch), loaded offline once per test session."""
+    model = SentenceTransformerEmbedder("all-MiniLM-L6-v2")
+    model.embed_batch(["warm"])  # load the weights now, not inside the first test's timing
+    return model
+
+
+@pytest.fixture(scope="session")
+def embedder(minilm: SentenceTransformerEmbedder) -> Embedder:
+    """The real model for the service tests, its vectors memoised by text (``MemoEmbedder``)."""
+    return MemoEmbedder(minilm)
 
 
 @pytest.fixture
@@ -56,11 +97,27 @@ def openai_stub() -> Iterator[OpenAIStub]:
         yield stub
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file with every migration applied, once per session, for tests to copy."""
+    path = tmp_path_factory.mktemp("template") / "axial.db"
+    database = Database(f"sqlite:///{path}")
+    database.upgrade()
+    database.dispose()  # the last connection checkpoints the WAL into the file
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database: a SQLite file, or a PostgreSQL schema of its own."""
+    """A fresh database: a SQLite file, or a PostgreSQL schema of its own.
+
+    The SQLite file is a copy of one migrated once per session (the app's own upgrade then
+    finds it at head); the PostgreSQL schema starts empty and is migrated by the app.
+    """
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'axial.db'}"
+        path = tmp_path / "axial.db"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        yield f"sqlite:///{path}"
         return
     if not PG_URL:
         pytest.skip("AXIAL_TEST_DATABASE_URL is not set (CI sets it to the local PostgreSQL)")
@@ -90,7 +147,7 @@ def settings(db_url: str) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, embedder: Embedder) -> Iterator[Any]:
-    application = create_app(settings, embedder=embedder)
+    application = create_app(settings, embedder=embedder, warm_up=False)
     yield application
     application.state.worker.stop()
     application.state.services.db.dispose()

@@ -18,11 +18,13 @@ def datasets_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> SentenceTransformerEmbedder:
-    """The real default MiniLM embedder (torch), loaded once per test session."""
-    emb = SentenceTransformerEmbedder()
-    emb.embed_batch(["warm"])  # load the weights once
-    return emb
+def embedder(minilm: SentenceTransformerEmbedder) -> SentenceTransformerEmbedder:
+    """The real default MiniLM embedder (torch) itself, not memoised: these tests test it.
+
+    The same loaded model as the service tests' (tests/conftest.py ``minilm``): one load
+    per session.
+    """
+    return minilm
 
 
 @pytest.fixture(scope="session")

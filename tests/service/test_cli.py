@@ -131,7 +131,7 @@ def test_a_killed_run_is_marked_interrupted_and_nothing_is_lost(
     from service.app import create_app
 
     settings = Settings(database_url=db_url, run_stale_after_s=0.5)
-    application = create_app(settings, embedder=embedder)
+    application = create_app(settings, embedder=embedder, warm_up=False)
     with TestClient(application):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -93,7 +93,7 @@ def llm_app(
             "openai_concurrency": 2,
         }
     )
-    application = create_app(llm_settings, embedder=embedder)
+    application = create_app(llm_settings, embedder=embedder, warm_up=False)
     yield application
     application.state.worker.stop()
     application.state.services.db.dispose()
