@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from judges.agreement import AuditLabel, JudgeProposal, Label, map_proposals
 from service.agreement.log import LogState
+from service.domain import RunStatus
 from service.errors import BadInput
 from service.storage.models import AuditDraw, Proposal, ProposalMember, Run, RunNote
 
@@ -131,7 +132,7 @@ def load_runs(
     judge_version: str | None = None,
 ) -> list[RunData]:
     """The project's succeeded runs in the scope, oldest first (every filter must hold)."""
-    query = select(Run).where(Run.project_id == project_id, Run.status == "succeeded")
+    query = select(Run).where(Run.project_id == project_id, Run.status == RunStatus.succeeded.value)
     if run_id is not None:
         query = query.where(Run.id == run_id)
     if batch_id is not None:

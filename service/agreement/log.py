@@ -28,9 +28,21 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from judges.agreement import Label, normalise_name
+from service.domain import EventMode, ReviewAction
 from service.storage.models import ReviewEvent
 
-WORKFLOW_ACTIONS = frozenset({"confirm", "rename", "reject", "split", "merge", "move", "assign"})
+WORKFLOW_ACTIONS = frozenset(
+    a.value
+    for a in (
+        ReviewAction.confirm,
+        ReviewAction.rename,
+        ReviewAction.reject,
+        ReviewAction.split,
+        ReviewAction.merge,
+        ReviewAction.move,
+        ReviewAction.assign,
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,20 +187,20 @@ def _confirm(state: LogState, e: ReviewEvent) -> None:
 
 def _apply(state: LogState, e: ReviewEvent) -> None:
     """Apply one non-reverted workflow event (the projection's rules, labels only)."""
-    if e.action == "confirm":
+    if e.action == ReviewAction.confirm:
         _confirm(state, e)
-    elif e.action == "rename" and e.proposal_id is not None:
+    elif e.action == ReviewAction.rename and e.proposal_id is not None:
         state.renamed.add(int(e.proposal_id))
-    elif e.action == "reject":
+    elif e.action == ReviewAction.reject:
         _set(state, e.note_ids, None)
-    elif e.action == "split" and e.proposal_id is not None:
+    elif e.action == ReviewAction.split and e.proposal_id is not None:
         for child in e.after.get("child_proposal_ids", []):
             state.split_parent[int(child)] = int(e.proposal_id)
-    elif e.action == "merge":
+    elif e.action == ReviewAction.merge:
         into = e.after.get("into_proposal_id")
         dest = {"to_proposal_id": into, "to_category_id": e.after.get("category_id")}
         _deliver(state, e.note_ids, dest)
-    elif e.action in ("move", "assign"):
+    elif e.action in (ReviewAction.move, ReviewAction.assign):
         _deliver(state, e.note_ids, e.after)
 
 
@@ -229,16 +241,18 @@ def fold(session: Session, project_id: int, watermark: int | None = None) -> Log
         .order_by(ReviewEvent.id)
     ).all()
     reverted = {
-        int(e.reverts_event_id) for e in events if e.action == "revert" and e.reverts_event_id
+        int(e.reverts_event_id)
+        for e in events
+        if e.action == ReviewAction.revert and e.reverts_event_id
     }
     state = LogState(watermark=mark)
     blind: list[ReviewEvent] = []
     for e in events:
-        if e.id in reverted or e.action == "revert":
+        if e.id in reverted or e.action == ReviewAction.revert:
             continue
-        if e.mode == "blind" and e.action == "audit_label":
+        if e.mode == EventMode.blind and e.action == ReviewAction.audit_label:
             blind.append(e)
-        elif e.mode == "workflow" and e.action in WORKFLOW_ACTIONS:
+        elif e.mode == EventMode.workflow and e.action in WORKFLOW_ACTIONS:
             _apply(state, e)
             state.actions.setdefault(int(e.run_id or 0), Counter())[e.action] += 1
             state.actors[(e.actor, int(e.run_id or 0))] += 1

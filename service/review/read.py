@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.domain import CategoryStatus, ProposalStatus, RunStatus
 from service.storage.models import (
     Category,
     Note,
@@ -124,7 +125,9 @@ def project_categories(session: Session, project_id: int) -> list[dict[str, Any]
         ).all()
     )
     cats = session.scalars(
-        select(Category).where(Category.project_id == project_id, Category.status == "active")
+        select(Category).where(
+            Category.project_id == project_id, Category.status == CategoryStatus.active.value
+        )
     ).all()
     result: list[dict[str, Any]] = [
         {
@@ -147,7 +150,7 @@ def pending_proposals(session: Session, project_id: int) -> tuple[int | None, li
     """The latest succeeded run's proposals that no one has decided yet, largest first."""
     run_id = session.scalar(
         select(Run.id)
-        .where(Run.project_id == project_id, Run.status == "succeeded")
+        .where(Run.project_id == project_id, Run.status == RunStatus.succeeded.value)
         .order_by(Run.id.desc())
         .limit(1)
     )
@@ -156,7 +159,7 @@ def pending_proposals(session: Session, project_id: int) -> tuple[int | None, li
     rows = session.execute(
         select(Proposal, ProposalState)
         .join(ProposalState, ProposalState.proposal_id == Proposal.id)
-        .where(Proposal.run_id == run_id, ProposalState.status == "pending")
+        .where(Proposal.run_id == run_id, ProposalState.status == ProposalStatus.pending.value)
     ).all()
     pending: list[dict[str, Any]] = [
         {"id": p.id, "name": s.name, "count": len(s.member_note_ids), "judge_id": p.judge_id}
