@@ -11,6 +11,9 @@ Filters (``run_id``, ``batch_id``, ``week`` as ``2026-W48``, ``judge_version``) 
 - ``GET /api/v1/projects/{project}/agreement.csv``: everything as one long CSV table.
 - ``GET /api/v1/runs/{run_id}/audit/gate``: the blind-first gate of the caller (reviewers)
   or of ``reviewer=`` (leads): notes still to label blind before seeing proposals.
+
+The figures are computed in the request's one transaction (one snapshot of the log and the
+runs); the answers are typed by :mod:`service.http.schemas_agreement`.
 """
 
 from __future__ import annotations
@@ -18,31 +21,46 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy.orm import Session
 
 from service.agreement.data import check_week
 from service.agreement.figures import Scope, Snapshot, figures, snapshot
 from service.agreement.reviewers import reviewers_json
-from service.agreement.table import agreement_csv
+from service.agreement.table import COLUMNS, agreement_csv
 from service.agreement.timeline import batches_json, runs_json, versions_json, weeks_json
 from service.audit.gate import blind_gate
 from service.auth import Principal, Role, project_by_name
-from service.context import Services
 from service.errors import Forbidden, NotFound
-from service.http.deps import principal, services
+from service.http.deps import CallerDep, SessionDep
+from service.http.schemas import errors
+from service.http.schemas_agreement import (
+    AgreementOut,
+    BatchesOut,
+    GateOut,
+    ReviewersOut,
+    RunsOut,
+    VersionsOut,
+    WeeksOut,
+)
 from service.storage.models import Batch, Run
 
 router = APIRouter(prefix="/api/v1", tags=["agreement"])
-Svc = Annotated[Services, Depends(services)]
-Caller = Annotated[Principal, Depends(principal)]
+
+WEEK_PATTERN = r"^\d{4}-W\d{2}$"
+ERRORS = errors(401, 403, 404, 422)
 
 
 def scope_params(
     run_id: Annotated[int | None, Query(description="Only this run.")] = None,
     batch_id: Annotated[int | None, Query(description="Only runs over this batch.")] = None,
-    week: Annotated[str | None, Query(description="ISO week of the run, e.g. 2026-W48.")] = None,
+    week: Annotated[
+        str | None,
+        Query(
+            pattern=WEEK_PATTERN,
+            description="ISO week of the run, e.g. 2026-W48 (a week that year has).",
+        ),
+    ] = None,
     judge_version: Annotated[str | None, Query(description="Only this judge version.")] = None,
 ) -> Scope:
     return Scope(run_id, batch_id, check_week(week) if week else None, judge_version)
@@ -52,6 +70,7 @@ ScopeQ = Annotated[Scope, Depends(scope_params)]
 Watermark = Annotated[
     int | None, Query(ge=0, description="Fold the review log up to this event id.")
 ]
+ProjectName = Annotated[str, Path(description="Project name.")]
 
 
 def _check_scope(session: Session, project_id: int, scope: Scope) -> None:
@@ -76,7 +95,7 @@ def lead_snapshot(
 
 
 def _answer(
-    svc: Services,
+    session: Session,
     caller: Principal,
     project: str,
     scope: Scope,
@@ -84,94 +103,155 @@ def _answer(
     key: str,
     build: Callable[[Snapshot, Scope], Any],
 ) -> dict[str, Any]:
-    with svc.db.transaction() as s:
-        snap = lead_snapshot(s, caller, project, scope, watermark)
-        return {"project": project, **snap.stamp(), "scope": _scope(scope), key: build(snap, scope)}
+    snap = lead_snapshot(session, caller, project, scope, watermark)
+    return {"project": project, **snap.stamp(), "scope": _scope(scope), key: build(snap, scope)}
 
 
 def _scope(scope: Scope) -> dict[str, Any]:
     return {k: getattr(scope, k) for k in ("run_id", "batch_id", "week", "judge_version")}
 
 
-@router.get("/projects/{project}/agreement")
+@router.get("/projects/{project}/agreement", response_model_exclude_unset=True, responses=ERRORS)
 def get_agreement(
-    project: str, svc: Svc, caller: Caller, scope: ScopeQ, watermark: Watermark = None
-) -> dict[str, Any]:
+    project: ProjectName,
+    session: SessionDep,
+    caller: CallerDep,
+    scope: ScopeQ,
+    watermark: Watermark = None,
+) -> AgreementOut:
     """Every agreement figure of the scope: judge error rate, workflow disagreement,
     proposal outcomes, corrected counts, saturation, human noise, note and partition agreement."""
-    with svc.db.transaction() as s:
-        snap = lead_snapshot(s, caller, project, scope, watermark)
-        return {"project": project, **figures(snap, scope)}
+    snap = lead_snapshot(session, caller, project, scope, watermark)
+    return AgreementOut.model_validate({"project": project, **figures(snap, scope)})
 
 
-@router.get("/projects/{project}/agreement/runs")
+@router.get(
+    "/projects/{project}/agreement/runs", response_model_exclude_unset=True, responses=ERRORS
+)
 def get_runs(
-    project: str, svc: Svc, caller: Caller, scope: ScopeQ, watermark: Watermark = None
-) -> dict[str, Any]:
+    project: ProjectName,
+    session: SessionDep,
+    caller: CallerDep,
+    scope: ScopeQ,
+    watermark: Watermark = None,
+) -> RunsOut:
     """Per run: judge error rate, workflow disagreement and proposal outcomes."""
-    return _answer(svc, caller, project, scope, watermark, "runs", runs_json)
+    body = _answer(session, caller, project, scope, watermark, "runs", runs_json)
+    return RunsOut.model_validate(body)
 
 
-@router.get("/projects/{project}/agreement/batches")
+@router.get(
+    "/projects/{project}/agreement/batches", response_model_exclude_unset=True, responses=ERRORS
+)
 def get_batches(
-    project: str, svc: Svc, caller: Caller, scope: ScopeQ, watermark: Watermark = None
-) -> dict[str, Any]:
+    project: ProjectName,
+    session: SessionDep,
+    caller: CallerDep,
+    scope: ScopeQ,
+    watermark: Watermark = None,
+) -> BatchesOut:
     """Per batch: the pooled judge error rate of the runs over it."""
-    return _answer(svc, caller, project, scope, watermark, "batches", batches_json)
+    body = _answer(session, caller, project, scope, watermark, "batches", batches_json)
+    return BatchesOut.model_validate(body)
 
 
-@router.get("/projects/{project}/agreement/weeks")
+@router.get(
+    "/projects/{project}/agreement/weeks", response_model_exclude_unset=True, responses=ERRORS
+)
 def get_weeks(
-    project: str, svc: Svc, caller: Caller, scope: ScopeQ, watermark: Watermark = None
-) -> dict[str, Any]:
+    project: ProjectName,
+    session: SessionDep,
+    caller: CallerDep,
+    scope: ScopeQ,
+    watermark: Watermark = None,
+) -> WeeksOut:
     """Per ISO week and judge version: pooled judge error rate with its interval."""
-    return _answer(svc, caller, project, scope, watermark, "weeks", weeks_json)
+    body = _answer(session, caller, project, scope, watermark, "weeks", weeks_json)
+    return WeeksOut.model_validate(body)
 
 
-@router.get("/projects/{project}/agreement/judge-versions")
+@router.get(
+    "/projects/{project}/agreement/judge-versions",
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+)
 def get_versions(
-    project: str, svc: Svc, caller: Caller, scope: ScopeQ, watermark: Watermark = None
-) -> dict[str, Any]:
+    project: ProjectName,
+    session: SessionDep,
+    caller: CallerDep,
+    scope: ScopeQ,
+    watermark: Watermark = None,
+) -> VersionsOut:
     """Per judge version: all-time pooled error, rolling error and drift alarms."""
-    return _answer(svc, caller, project, scope, watermark, "judge_versions", versions_json)
+    body = _answer(session, caller, project, scope, watermark, "judge_versions", versions_json)
+    return VersionsOut.model_validate(body)
 
 
-@router.get("/projects/{project}/agreement/reviewers")
+@router.get(
+    "/projects/{project}/agreement/reviewers", response_model_exclude_unset=True, responses=ERRORS
+)
 def get_reviewers(
-    project: str, svc: Svc, caller: Caller, scope: ScopeQ, watermark: Watermark = None
-) -> dict[str, Any]:
+    project: ProjectName,
+    session: SessionDep,
+    caller: CallerDep,
+    scope: ScopeQ,
+    watermark: Watermark = None,
+) -> ReviewersOut:
     """Per reviewer: blind audit size, judge disagreement, agreement with other reviewers."""
 
     def build(snap: Snapshot, sc: Scope) -> list[dict[str, Any]]:
         return reviewers_json(snap.state, snap.select(sc))
 
-    return _answer(svc, caller, project, scope, watermark, "reviewers", build)
+    body = _answer(session, caller, project, scope, watermark, "reviewers", build)
+    return ReviewersOut.model_validate(body)
 
 
-@router.get("/projects/{project}/agreement.csv", response_class=PlainTextResponse)
+@router.get(
+    "/projects/{project}/agreement.csv",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "One row per scope, metric and label; columns "
+            + ", ".join(COLUMNS)
+            + ". Every row reflects the same watermark.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **ERRORS,
+    },
+)
 def get_csv(
-    project: str, svc: Svc, caller: Caller, scope: ScopeQ, watermark: Watermark = None
-) -> PlainTextResponse:
+    project: ProjectName,
+    session: SessionDep,
+    caller: CallerDep,
+    scope: ScopeQ,
+    watermark: Watermark = None,
+) -> Response:
     """Every figure as one long CSV table (one row per scope, metric and label)."""
-    with svc.db.transaction() as s:
-        snap = lead_snapshot(s, caller, project, scope, watermark)
-        text = agreement_csv(snap, scope)
+    snap = lead_snapshot(session, caller, project, scope, watermark)
+    text = agreement_csv(snap, scope)
     filename = f"axial-{project}-agreement-{snap.state.watermark}.csv"
-    return PlainTextResponse(
+    return Response(
         text,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
-@router.get("/runs/{run_id}/audit/gate")
-def get_gate(run_id: int, svc: Svc, caller: Caller, reviewer: str | None = None) -> dict[str, Any]:
+@router.get("/runs/{run_id}/audit/gate", responses=ERRORS)
+def get_gate(
+    run_id: Annotated[int, Path(description="Run id.")],
+    session: SessionDep,
+    caller: CallerDep,
+    reviewer: Annotated[
+        str | None,
+        Query(description="Whose gate (leads only); default: the caller's."),
+    ] = None,
+) -> GateOut:
     """Whether the caller (or, for a lead, ``reviewer``) must finish the blind audit first."""
-    with svc.db.transaction() as s:
-        run = s.get(Run, run_id)
-        if run is None:
-            raise NotFound(f"no run {run_id}", field="run_id")
-        role = caller.require(run.project_id, "review")
-        if reviewer is not None and reviewer != caller.name and role != Role.lead:
-            raise Forbidden("only a lead may look at another reviewer's gate")
-        return blind_gate(s, run, reviewer or caller.name).to_json()
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFound(f"no run {run_id}", field="run_id")
+    role = caller.require(run.project_id, "review")
+    if reviewer is not None and reviewer != caller.name and role != Role.lead:
+        raise Forbidden("only a lead may look at another reviewer's gate")
+    return GateOut.model_validate(blind_gate(session, run, reviewer or caller.name).to_json())
