@@ -1,107 +1,127 @@
 """JSON API under /api/v1: projects, batches, runs, proposals (read), categories.
 
 Review actions (confirm, rename, reject, split, merge, move, undo, audit) live in
-``service.http.review``; both share the error handling of ``service.app``.
+``service.http.review``; both share the error handling of ``service.app``. Every route works in
+the request's one transaction (:data:`~service.http.deps.SessionDep`), authenticates in it, and
+answers a typed model (:mod:`service.http.schemas_api`); its error statuses are documented with
+:func:`~service.http.schemas.errors`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.audit.gate import gated, require_audit_done
 from service.auth import Principal, Role, create_key, project_by_name
-from service.context import Services
 from service.errors import BadInput, Forbidden, NotFound, PayloadTooLarge
-from service.http.deps import principal, services
+from service.http.deps import CallerDep, ServicesDep, SessionDep
+from service.http.schemas import errors
+from service.http.schemas_api import (
+    BatchCreated,
+    BatchOut,
+    CategoryOut,
+    ProjectCreated,
+    ProjectIn,
+    ProjectOut,
+    ProposalOut,
+    RunIn,
+    RunOut,
+    RunStatusOut,
+    UnclusteredNote,
+    batch_request_body,
+)
 from service.notes import export
-from service.notes.batches import BatchResult, count_notes, create_project, store_batch
-from service.notes.ingest import Limits, parse_csv, parse_json_body, parse_jsonl
+from service.notes.batches import BatchResult, add_batch, count_notes, create_project
+from service.notes.ingest import Limits, NoteIn, parse_csv, parse_json_body, parse_jsonl
 from service.review import read
-from service.runs.create import create_run, get_run, project_runs, run_json
-from service.storage.models import Batch, Membership, Note, Project, User
+from service.runs.create import project_runs, queue_run, run_by_id, run_json
+from service.storage.models import Batch, Membership, Note, Project, Run, User
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
-Svc = Annotated[Services, Depends(services)]
-Caller = Annotated[Principal, Depends(principal)]
+
+ProjectName = Annotated[str, Path(description="Project name.")]
+RunId = Annotated[int, Path(description="Run id.")]
 
 
-class ProjectIn(BaseModel):
-    name: str = Field(description="Project name: letters, digits, '.', '_', '-'.")
+def _project_for(permission: str) -> Callable[[str, Session, Principal], Project]:
+    """A dependency: the path's project, if the caller may ``permission`` there (else 404/403)."""
+
+    def project_with_permission(
+        project: ProjectName, session: SessionDep, caller: CallerDep
+    ) -> Project:
+        found = project_by_name(session, project)
+        caller.require(found.id, permission)
+        return found
+
+    return project_with_permission
 
 
-class RunIn(BaseModel):
-    batch_id: int | None = Field(
-        None, description="Cluster this batch; omit for every note without a human decision yet."
-    )
-    seed: int | None = Field(None, description="Seed; same notes + config + seed → same clusters.")
-    min_cluster_size: int | None = Field(None, ge=2, description="Override the rule of n.")
+ReadableProject = Annotated[Project, Depends(_project_for("read"))]
+SubmittableProject = Annotated[Project, Depends(_project_for("submit"))]
 
 
-def _project(svc: Services, name: str, caller: Principal, permission: str) -> Project:
-    with svc.db.transaction() as session:
-        project = project_by_name(session, name)
-    caller.require(project.id, permission)
-    return project
-
-
-@router.post("/projects", status_code=201)
-def post_project(body: ProjectIn, svc: Svc, caller: Caller) -> dict[str, Any]:
+@router.post(
+    "/projects",
+    status_code=201,
+    response_model_exclude_unset=True,
+    responses=errors(401, 403, 409, 422),
+)
+def post_project(body: ProjectIn, session: SessionDep, caller: CallerDep) -> ProjectCreated:
     """Create a project (any lead may). The caller becomes its lead; a key caller gets a new
     lead key for the project, shown only in this response."""
     if not caller.is_lead_anywhere:
         raise Forbidden("only a lead may create projects", needed=["lead"])
-    with svc.db.transaction() as session:
-        project = create_project(session, body.name)
-        out: dict[str, Any] = {
-            "id": project.id,
-            "name": project.name,
-            "created_at": project.created_at.isoformat(),
-        }
-        if caller.kind == "user":
-            user_id = session.scalar(select(User.id).where(User.username == caller.name))
-            session.add(Membership(user_id=user_id, project_id=project.id, role=Role.lead.value))
-        else:
-            out["lead_key"] = create_key(session, project, Role.lead, f"created-by-{caller.name}")
-        return out
+    project = create_project(session, body.name)
+    out = {"id": project.id, "name": project.name, "created_at": project.created_at.isoformat()}
+    if caller.kind == "user":
+        user_id = session.scalar(select(User.id).where(User.username == caller.name))
+        session.add(Membership(user_id=user_id, project_id=project.id, role=Role.lead.value))
+        return ProjectCreated.model_validate(out)
+    key = create_key(session, project, Role.lead, f"created-by-{caller.name}")
+    return ProjectCreated.model_validate({**out, "lead_key": key})
 
 
-@router.get("/projects")
-def get_projects(svc: Svc, caller: Caller) -> list[dict[str, Any]]:
+@router.get("/projects", responses=errors(401))
+def get_projects(session: SessionDep, caller: CallerDep) -> list[ProjectOut]:
     """The projects the caller has a role in."""
-    with svc.db.transaction() as session:
-        rows = session.scalars(
-            select(Project).where(Project.id.in_(list(caller.roles))).order_by(Project.id)
-        ).all()
-        return [
-            {
-                "id": p.id,
-                "name": p.name,
-                "role": caller.roles[p.id].value,
-                "notes": count_notes(session, p.id),
-                "created_at": p.created_at.isoformat(),
-            }
-            for p in rows
-        ]
+    rows = session.scalars(
+        select(Project).where(Project.id.in_(list(caller.roles))).order_by(Project.id)
+    ).all()
+    return [
+        ProjectOut(
+            id=p.id,
+            name=p.name,
+            role=caller.roles[p.id],
+            notes=count_notes(session, p.id),
+            created_at=p.created_at.isoformat(),
+        )
+        for p in rows
+    ]
 
 
-def _batch_json(result: BatchResult, project: str) -> dict[str, Any]:
-    return {
-        "id": result.batch_id,
-        "project": project,
-        "n_received": result.n_received,
-        "n_stored": result.n_stored,
-        "n_duplicates": result.n_duplicates,
-        "duplicates": result.duplicates,
-        "note_ids": result.note_ids,
-        "replayed": result.replayed,
-    }
+def _batch_out(result: BatchResult, project: str) -> BatchCreated:
+    return BatchCreated.model_validate(
+        {
+            "id": result.batch_id,
+            "project": project,
+            "n_received": result.n_received,
+            "n_stored": result.n_stored,
+            "n_duplicates": result.n_duplicates,
+            "duplicates": result.duplicates,
+            "note_ids": result.note_ids,
+            "replayed": result.replayed,
+        }
+    )
 
 
-async def _parse_body(request: Request, limits: Limits, max_bytes: int) -> tuple[list[Any], str]:
+async def _read_body(request: Request, max_bytes: int) -> tuple[bytes, str]:
+    """The request body (or the multipart ``file``) and its content type; 413 over the limit."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"body over {max_bytes} bytes", field="body")
@@ -118,6 +138,11 @@ async def _parse_body(request: Request, limits: Limits, max_bytes: int) -> tuple
         body = await request.body()
     if len(body) > max_bytes:
         raise PayloadTooLarge(f"body over {max_bytes} bytes", field="body")
+    return body, ctype
+
+
+def _parse(body: bytes, ctype: str, limits: Limits) -> tuple[list[NoteIn], str]:
+    """The validated notes of a body, and its source format (json, jsonl or csv)."""
     if ctype in ("application/json", ""):
         return parse_json_body(body, limits), "json"
     if ctype in ("application/x-ndjson", "application/jsonl", "application/x-jsonlines"):
@@ -131,50 +156,62 @@ async def _parse_body(request: Request, limits: Limits, max_bytes: int) -> tuple
     )
 
 
-@router.post("/projects/{project}/batches", status_code=201)
+@router.post(
+    "/projects/{project}/batches",
+    status_code=201,
+    responses=errors(401, 403, 404, 409, 413, 422),
+    openapi_extra={"requestBody": batch_request_body()},
+)
 async def post_batch(
-    project: str,
     request: Request,
     response: Response,
-    svc: Svc,
-    caller: Caller,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> dict[str, Any]:
+    proj: SubmittableProject,
+    session: SessionDep,
+    svc: ServicesDep,
+    caller: CallerDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=200, description="Resubmitting with the same key replays the batch."),
+    ] = None,
+) -> BatchCreated:
     """Submit notes as JSON ``{"notes": [...]}``, JSONL (``application/x-ndjson``), CSV
     (``text/csv``) or a multipart file upload. Resubmitting with the same ``Idempotency-Key``
     returns the original batch; notes whose ``external_id`` the project has already are skipped."""
-    proj = _project(svc, project, caller, "submit")
     settings = svc.settings
-    notes, source = await _parse_body(
-        request, Limits(settings.max_note_chars, settings.max_batch_notes), settings.max_body_bytes
-    )
-    result = store_batch(
-        svc.db,
-        proj.id,
-        notes,
-        source=source,
-        submitted_by=caller.name,
-        idempotency_key=idempotency_key,
-    )
+    body, ctype = await _read_body(request, settings.max_body_bytes)
+    limits = Limits(settings.max_note_chars, settings.max_batch_notes)
+
+    def parse_and_store() -> BatchResult:  # parsing and the database stay off the event loop
+        notes, source = _parse(body, ctype, limits)
+        return add_batch(
+            session,
+            proj.id,
+            notes,
+            source=source,
+            submitted_by=caller.name,
+            idempotency_key=idempotency_key,
+        )
+
+    result = await run_in_threadpool(parse_and_store)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/api/v1/batches/{result.batch_id}"
-    return _batch_json(result, proj.name)
+    return _batch_out(result, proj.name)
 
 
-@router.get("/batches/{batch_id}")
-def get_batch(batch_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
+@router.get("/batches/{batch_id}", responses=errors(401, 403, 404, 422))
+def get_batch(batch_id: int, session: SessionDep, caller: CallerDep) -> BatchOut:
     """A batch and its notes. Clients read only the batches they submitted."""
-    with svc.db.transaction() as session:
-        batch = session.get(Batch, batch_id)
-        if batch is None or batch.project_id not in caller.roles:
-            raise NotFound(f"no batch {batch_id}", field="batch_id")
-        role = caller.require(batch.project_id, "read")
-        if role is Role.client and batch.submitted_by != caller.name:
-            raise Forbidden("clients may read only the batches they submitted")
-        project = session.get(Project, batch.project_id)
-        notes = session.scalars(select(Note).where(Note.batch_id == batch_id).order_by(Note.id))
-        return {
+    batch = session.get(Batch, batch_id)
+    if batch is None or batch.project_id not in caller.roles:
+        raise NotFound(f"no batch {batch_id}", field="batch_id")
+    role = caller.require(batch.project_id, "read")
+    if role is Role.client and batch.submitted_by != caller.name:
+        raise Forbidden("clients may read only the batches they submitted")
+    project = session.get(Project, batch.project_id)
+    notes = session.scalars(select(Note).where(Note.batch_id == batch_id).order_by(Note.id))
+    return BatchOut.model_validate(
+        {
             "id": batch.id,
             "project": project.name if project else None,
             "source": batch.source,
@@ -185,15 +222,21 @@ def get_batch(batch_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
             "created_at": batch.created_at.isoformat(),
             "notes": [read.note_json(n, metadata=n.meta) for n in notes],
         }
+    )
 
 
-@router.post("/projects/{project}/runs", status_code=202)
+@router.post("/projects/{project}/runs", status_code=202, responses=errors(401, 403, 404, 422))
 def post_run(
-    project: str, body: RunIn, response: Response, svc: Svc, caller: Caller
-) -> dict[str, Any]:
+    body: RunIn,
+    response: Response,
+    proj: SubmittableProject,
+    session: SessionDep,
+    svc: ServicesDep,
+    caller: CallerDep,
+) -> RunOut:
     """Start a run (202): it executes in the background; poll ``GET /api/v1/runs/{id}``."""
-    proj = _project(svc, project, caller, "submit")
-    run = create_run(
+    run = queue_run(
+        session,
         svc,
         proj,
         batch_id=body.batch_id,
@@ -202,17 +245,19 @@ def post_run(
         created_by=caller.name,
     )
     response.headers["Location"] = f"/api/v1/runs/{run.id}"
-    return run_json(run, proj.name)
+    return RunOut.model_validate(run_json(run, proj.name))
 
 
-@router.get("/projects/{project}/runs")
-def get_project_runs(project: str, svc: Svc, caller: Caller) -> list[dict[str, Any]]:
-    proj = _project(svc, project, caller, "read")
-    return [run_json(r, proj.name) for r in project_runs(svc, proj.id)]
+@router.get("/projects/{project}/runs", responses=errors(401, 403, 404, 422))
+def get_project_runs(proj: ReadableProject, session: SessionDep) -> list[RunOut]:
+    """The project's runs, newest first."""
+    return [RunOut.model_validate(run_json(r, proj.name)) for r in project_runs(session, proj.id)]
 
 
-def readable_run(svc: Services, run_id: int, caller: Principal, permission: str = "read") -> Any:
-    run = get_run(svc, run_id)
+def readable_run(session: Session, run_id: int, caller: Principal, permission: str = "read") -> Run:
+    """The run, if the caller may read it: 404 outside the caller's projects, 403 for a client
+    that did not start it."""
+    run = run_by_id(session, run_id)
     if run.project_id not in caller.roles:
         raise NotFound(f"no run {run_id}", field="run_id")
     role = caller.require(run.project_id, permission)
@@ -221,62 +266,72 @@ def readable_run(svc: Services, run_id: int, caller: Principal, permission: str 
     return run
 
 
-@router.get("/runs/{run_id}")
-def get_run_status(run_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
+@router.get("/runs/{run_id}", responses=errors(401, 403, 404, 422))
+def get_run_status(run_id: RunId, session: SessionDep, caller: CallerDep) -> RunStatusOut:
     """Status, stage, done/total, error, timings and counts of a run."""
-    run = readable_run(svc, run_id, caller)
-    with svc.db.transaction() as session:
-        project = session.get(Project, run.project_id)
-        pending = gated(session, run, caller)
+    run = readable_run(session, run_id, caller)
+    project = session.get(Project, run.project_id)
+    pending = gated(session, run, caller)
     body = run_json(run, project.name if project else None)
     body["must_audit_first"] = bool(pending)  # for this caller: label the audit sample first
     body["audit_pending"] = len(pending)
-    return body
+    return RunStatusOut.model_validate(body)
 
 
-@router.get("/runs/{run_id}/proposals")
-def get_run_proposals(run_id: int, svc: Svc, caller: Caller) -> list[dict[str, Any]]:
-    """The run's proposals, largest first, with members, keywords, judge and status."""
-    run = readable_run(svc, run_id, caller)
-    with svc.db.transaction() as session:
-        require_audit_done(session, run, caller)
-        return read.run_proposals(session, run_id)
+@router.get("/runs/{run_id}/proposals", responses=errors(401, 403, 404, 409, 422))
+def get_run_proposals(run_id: RunId, session: SessionDep, caller: CallerDep) -> list[ProposalOut]:
+    """The run's proposals, largest first, with members, keywords, judge and status.
+    A reviewer of a run in blind mode labels its audit sample first (409 must_audit_first)."""
+    run = readable_run(session, run_id, caller)
+    require_audit_done(session, run, caller)
+    return [ProposalOut.model_validate(p) for p in read.run_proposals(session, run_id)]
 
 
-@router.get("/runs/{run_id}/unclustered")
-def get_run_unclustered(run_id: int, svc: Svc, caller: Caller) -> list[dict[str, Any]]:
+@router.get("/runs/{run_id}/unclustered", responses=errors(401, 403, 404, 409, 422))
+def get_run_unclustered(
+    run_id: RunId, session: SessionDep, caller: CallerDep
+) -> list[UnclusteredNote]:
     """Notes the clusterer left unclustered in this run (never forced into a cluster)."""
-    run = readable_run(svc, run_id, caller)
-    with svc.db.transaction() as session:
-        require_audit_done(session, run, caller)
-        return read.unclustered_notes(session, run_id)
+    run = readable_run(session, run_id, caller)
+    require_audit_done(session, run, caller)
+    return [UnclusteredNote.model_validate(n) for n in read.unclustered_notes(session, run_id)]
 
 
-@router.get("/projects/{project}/categories")
-def get_categories(project: str, svc: Svc, caller: Caller) -> list[dict[str, Any]]:
+@router.get("/projects/{project}/categories", responses=errors(401, 403, 404, 422))
+def get_categories(proj: ReadableProject, session: SessionDep) -> list[CategoryOut]:
     """Confirmed categories with counts ("Relative-date errors — 31 of 100 notes")."""
-    proj = _project(svc, project, caller, "read")
-    with svc.db.transaction() as session:
-        return read.project_categories(session, proj.id)
+    return [CategoryOut.model_validate(c) for c in read.project_categories(session, proj.id)]
 
 
-@router.get("/projects/{project}/categories/{category_id}/export")
+@router.get(
+    "/projects/{project}/categories/{category_id}/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "One golden eval case per note: "
+            + ", ".join(export.FIELDS)
+            + " (JSONL: one object per line; CSV: a header row, then one row per case).",
+            "content": {
+                export.MEDIA_TYPES[f]: {"schema": {"type": "string"}} for f in export.Format
+            },
+        },
+        **errors(401, 403, 404, 422),
+    },
+)
 def export_category(
-    project: str,
-    category_id: int,
-    svc: Svc,
-    caller: Caller,
-    format: Annotated[str, Query(pattern="^(jsonl|csv)$")] = "jsonl",
+    proj: ReadableProject,
+    category_id: Annotated[int, Path(description="A confirmed category of the project.")],
+    session: SessionDep,
+    format: Annotated[
+        export.Format, Query(description="jsonl (default) or csv.")
+    ] = export.Format.jsonl,
 ) -> Response:
     """A confirmed category's notes as golden eval cases (JSONL or CSV), one per note."""
-    proj = _project(svc, project, caller, "read")
-    with svc.db.transaction() as session:
-        cases = export.golden_cases(session, proj.id, category_id)
-    body = export.to_csv(cases) if format == "csv" else export.to_jsonl(cases)
-    media = "text/csv" if format == "csv" else "application/x-ndjson"
-    filename = f"{project}-category-{category_id}.{format}"
+    cases = export.golden_cases(session, proj.id, category_id)
+    body = export.to_csv(cases) if format is export.Format.csv else export.to_jsonl(cases)
+    filename = f"{proj.name}-category-{category_id}.{format.value}"
     return Response(
         body,
-        media_type=media,
+        media_type=export.MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -15,7 +15,8 @@ from service.notes.ingest import NoteIn, find_internal_duplicates
 from service.storage.db import Database
 from service.storage.models import Batch, Note, Project
 
-PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+PROJECT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+PROJECT_NAME = re.compile(PROJECT_NAME_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ def sha256(text: str) -> str:
 
 
 def validate_project_name(name: str) -> str:
-    if not PROJECT_NAME.match(name or ""):
+    if not PROJECT_NAME.fullmatch(name or ""):  # match() would let "name\n" through
         raise BadInput(
             "project name must be 1–100 letters, digits, '.', '_' or '-', starting with a "
             "letter or digit",
@@ -74,25 +75,51 @@ def store_batch(
     submitted_by: str | None,
     idempotency_key: str | None = None,
 ) -> BatchResult:
-    """Store a batch in one transaction; a replayed Idempotency-Key returns the original batch.
+    """:func:`add_batch` in a transaction of its own (the CLI and the demo)."""
+    with db.transaction() as session:
+        return add_batch(
+            session,
+            project_id,
+            notes,
+            source=source,
+            submitted_by=submitted_by,
+            idempotency_key=idempotency_key,
+        )
 
-    Notes whose ``external_id`` already exists in the project are skipped and listed.
+
+def add_batch(
+    session: Session,
+    project_id: int,
+    notes: list[NoteIn],
+    *,
+    source: str,
+    submitted_by: str | None,
+    idempotency_key: str | None = None,
+) -> BatchResult:
+    """Store a batch in the caller's transaction; a replayed Idempotency-Key returns the
+    original batch.
+
+    Notes whose ``external_id`` already exists in the project are skipped and listed. The insert
+    runs in a savepoint: when a concurrent submission with the same key commits first, the
+    savepoint rolls back and the transaction answers with that batch instead.
+
+    Raises:
+        Conflict: The key was used with a different body, or a concurrent submission stored
+            some of these external ids first.
     """
     digest = payload_digest(notes)
     if idempotency_key is not None:
-        with db.transaction() as session:
-            replay = _replay(session, project_id, idempotency_key, digest)
+        replay = _replay(session, project_id, idempotency_key, digest)
         if replay is not None:
             return replay
     try:
-        with db.transaction() as session:
+        with session.begin_nested():
             return _insert(
                 session, project_id, notes, source, submitted_by, idempotency_key, digest
             )
     except IntegrityError as exc:
         if idempotency_key is not None:
-            with db.transaction() as session:
-                replay = _replay(session, project_id, idempotency_key, digest)
+            replay = _replay(session, project_id, idempotency_key, digest)
             if replay is not None:
                 return replay
         raise Conflict(

@@ -9,13 +9,25 @@ from __future__ import annotations
 import csv
 import io
 import json
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.domain import CategoryStatus
 from service.errors import NotFound
 from service.storage.models import Category, Note, NoteAssignment
+
+
+class Format(StrEnum):
+    """The export formats."""
+
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+MEDIA_TYPES = {Format.jsonl: "application/x-ndjson", Format.csv: "text/csv"}
 
 FIELDS = (
     "case_id",
@@ -35,7 +47,11 @@ FIELDS = (
 def golden_cases(session: Session, project_id: int, category_id: int) -> list[dict[str, Any]]:
     """The category's member notes as eval cases, in note order."""
     category = session.get(Category, category_id)
-    if category is None or category.project_id != project_id or category.status != "active":
+    if (
+        category is None
+        or category.project_id != project_id
+        or category.status != CategoryStatus.active
+    ):
         raise NotFound(f"no confirmed category {category_id} in this project", field="category_id")
     notes = session.scalars(
         select(Note)

@@ -246,3 +246,37 @@ def test_projects(client: TestClient, keys: dict[str, str]) -> None:
         client.post("/api/v1/projects", json={}, headers=auth(keys["lead"])).json()["field"]
         == "name"
     )
+
+
+def test_a_concurrent_replay_is_answered_in_the_same_transaction(
+    app: Any, keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two submissions with one Idempotency-Key: the one that loses the race on the unique key
+    rolls back to its savepoint and answers the winner's batch, in its own transaction."""
+    from sqlalchemy import func, select
+
+    from service.notes import batches
+    from service.notes.ingest import NoteIn
+    from service.storage.models import Batch, Project
+
+    db = app.state.services.db
+    with db.transaction() as session:
+        project_id = session.scalar(select(Project.id).where(Project.name == "demo"))
+    notes = [NoteIn("forgot the twins constraint"), NoteIn("invented a hotline number")]
+    first = batches.store_batch(
+        db, project_id, notes, source="json", submitted_by="a", idempotency_key="race"
+    )
+    real, looks = batches._replay, []
+
+    def too_early(session: Any, pid: int, key: str, digest: str) -> Any:
+        looks.append(key)  # the first look runs before the winner committed: nothing yet
+        return None if len(looks) == 1 else real(session, pid, key, digest)
+
+    monkeypatch.setattr(batches, "_replay", too_early)
+    with db.transaction() as session:
+        again = batches.add_batch(
+            session, project_id, notes, source="json", submitted_by="b", idempotency_key="race"
+        )
+        assert session.scalar(select(func.count()).select_from(Batch)) == 1  # still usable
+    assert len(looks) == 2 and again.replayed
+    assert (again.batch_id, again.note_ids) == (first.batch_id, first.note_ids)
