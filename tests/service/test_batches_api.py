@@ -280,3 +280,31 @@ def test_a_concurrent_replay_is_answered_in_the_same_transaction(
         assert session.scalar(select(func.count()).select_from(Batch)) == 1  # still usable
     assert len(looks) == 2 and again.replayed
     assert (again.batch_id, again.note_ids) == (first.batch_id, first.note_ids)
+
+
+def test_the_upload_is_parsed_and_stored_off_the_event_loop(
+    client: TestClient, keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handler reads the body on the loop; parsing and the database run in the threadpool."""
+    import asyncio
+
+    from service.http import api
+
+    where: list[str] = []
+
+    def spy(name: str, real: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                asyncio.get_running_loop()
+                where.append(f"{name} on the loop")
+            except RuntimeError:
+                where.append(f"{name} in a thread")
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(api, "_parse", spy("parse", api._parse))
+    monkeypatch.setattr(api, "add_batch", spy("store", api.add_batch))
+    resp = post_json(client, keys["client"], [{"text": "parsed off the loop"}])
+    assert resp.status_code == 201, resp.text
+    assert where == ["parse in a thread", "store in a thread"]
