@@ -195,8 +195,17 @@ class MemoryBoard:
         unclustered: Sequence[int],
         categories: dict[int, set[int]],
         can_create: bool = True,
+        carried: Mapping[int, Sequence[int]] | None = None,
     ) -> None:
-        self.props = {i + 1: list(m) for i, m in enumerate(clusters.values()) if m}
+        self.props: dict[int, list[int]] = {}
+        self.matched: dict[int, int] = {}
+        self._ids = iter(range(1, 1 << 30))
+        for members in clusters.values():
+            if members:
+                self.props[next(self._ids)] = list(members)
+        for category, notes in (carried or {}).items():
+            pid = next(self._ids)
+            self.props[pid], self.matched[pid] = list(notes), category
         self.noise = list(unclustered)
         self.categories = categories
         self.can_create = can_create
@@ -208,7 +217,11 @@ class MemoryBoard:
             self.props[proposal].extend(notes)
 
     def pending(self) -> list[Prop]:
-        return [Prop(pid, tuple(m)) for pid, m in self.props.items() if m]
+        return [
+            Prop(pid, tuple(m), self.matched.get(pid), pid in self.matched)
+            for pid, m in self.props.items()
+            if m
+        ]
 
     def unclustered(self) -> list[int]:
         return list(self.noise)
@@ -227,6 +240,10 @@ class MemoryBoard:
         self.categories[category].update(self.props.pop(prop))
 
     def confirm(self, prop: int, name: str, *, into_matched: bool) -> int:
+        if into_matched:
+            category = self.matched[prop]
+            self.categories[category].update(self.props.pop(prop))
+            return category
         new = max(self.categories, default=0) + 1
         self.categories[new] = set(self.props.pop(prop))
         return new
@@ -234,7 +251,7 @@ class MemoryBoard:
     def split(self, prop: int, groups: list[list[int]]) -> None:
         del self.props[prop]
         for group in groups:
-            self.props[max(self.props, default=0) + 1] = list(group)
+            self.props[next(self._ids)] = list(group)
 
     def create_category(self, name: str, notes: list[int]) -> int | None:
         if not self.can_create:

@@ -78,7 +78,7 @@ def streams(sets: list[str], n_streams: int, n_weeks: int, batch: int, seed: int
         labels = sorted({r[2] for r in rows})
         for s in range(n_streams):
             rng = random.Random(f"{name}-{seed}-{s}")
-            chosen = set(rng.sample(labels, rng.randint(15, 25)))
+            chosen = set(rng.sample(labels, min(len(labels), rng.randint(15, 25))))
             pool = [r for r in rows if r[2] in chosen]
             picked = rng.sample(pool, min(len(pool), n_weeks * batch))
             weeks = [picked[i : i + batch] for i in range(0, len(picked), batch)]
@@ -281,24 +281,45 @@ def run_bertopic(stream: Stream, embed: Any, seed: int) -> list[Cost]:
     return costs
 
 
-def run_library(stream: Stream, embed: Any, seed: int, params: dict[str, Any]) -> list[Cost]:
-    """axial's clusterer alone, offline (no judge, no server, no carry-over): for tuning."""
+def run_library(
+    stream: Stream, embed: Any, seed: int, params: dict[str, Any], carry: dict[str, Any] | None
+) -> list[Cost]:
+    """axial's clusterer alone, offline (no judge, no server), for tuning; with ``carry``, notes
+    that clustering.carryover.CategoryMatcher(**carry) matches to a confirmed category first
+    arrive as carry-over proposals of it and only the rest is clustered."""
+    import numpy as np
+
     from clustering import NoteClusterer
+    from clustering.carryover import CategoryMatcher
 
     categories: dict[int, set[int]] = defaultdict(set)
     codebook: dict[str, int] = {}
-    costs, offset = [], 0
+    costs, offset, seen = [], 0, []
     for week in stream.weeks:
         gold = {offset + i: label for i, (_, _, label) in enumerate(week)}
-        labels = (
-            NoteClusterer(random_state=seed, **params).fit(embed([t for _, t, _ in week])).labels_
-        )
+        X = embed([t for _, t, _ in week])
+        seen.append(X)
+        known = np.concatenate(seen)
+        rest = np.arange(len(week))
+        carried: dict[int, list[int]] = defaultdict(list)
+        if carry is not None and categories:
+            members = [(n, c) for c, notes in categories.items() for n in notes]
+            ids = np.array([c for _, c in members])
+            matcher = CategoryMatcher(**carry).fit(known[[n for n, _ in members]], ids)
+            matched, _ = matcher.predict(X)
+            for i in np.flatnonzero(matched >= 0):
+                carried[int(matched[i])].append(offset + int(i))
+            rest = np.flatnonzero(matched < 0)
         clusters: dict[int, list[int]] = defaultdict(list)
-        noise = []
-        for i, lab in enumerate(labels):
-            (noise if lab < 0 else clusters[int(lab)]).append(offset + i)
+        noise = [offset + int(i) for i in rest]
+        if rest.size >= 2:
+            labels = NoteClusterer(random_state=seed, **params).fit(X[rest]).labels_
+            noise = [offset + int(i) for i, lab in zip(rest, labels, strict=True) if lab < 0]
+            for i, lab in zip(rest, labels, strict=True):
+                if lab >= 0:
+                    clusters[int(lab)].append(offset + int(i))
         cost = Cost()
-        review(MemoryBoard(clusters, noise, categories), gold, codebook, cost)
+        review(MemoryBoard(clusters, noise, categories, carried=carried), gold, codebook, cost)
         costs.append(cost)
         offset += len(week)
     return costs
@@ -388,8 +409,15 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="also price axial's clusterer offline (no server), with these NoteClusterer params",
     )
+    parser.add_argument(
+        "--carry-over",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="with --library: match notes to confirmed categories first (CategoryMatcher params)",
+    )
     args = parser.parse_args()
     library = None if args.library is None else dict(_param(kv) for kv in args.library)
+    carry = None if args.carry_over is None else dict(_param(kv) for kv in args.carry_over)
 
     todo = streams(args.sets, args.streams, args.weeks, args.batch, args.seed)
     embed = None
@@ -410,7 +438,7 @@ def main() -> None:
                 if server is not None:
                     per["axial"] = run_axial(server, stream, i)
                 if library is not None:
-                    per["library"] = run_library(stream, embed, args.seed, library)
+                    per["library"] = run_library(stream, embed, args.seed, library, carry)
                 if not args.no_bertopic:
                     per["bertopic"] = run_bertopic(stream, embed, args.seed)
                 weeks = [
