@@ -13,6 +13,7 @@ then c-TF-IDF keywords, representatives, boundary notes and nearest clusters.
 Usage:
     .venv/bin/python bench/quality.py [--sets NAME|PATH ...] [--seeds 3] [--backend torch|onnx]
         [--methods axial bertopic kmeans] [--merge results/OTHER.json]
+    .venv/bin/python bench/quality.py --small-tasks 30 [--sets banking77 clinc150 ...]
     .venv/bin/python bench/quality.py --render results/A.json results/B.json [--out NAME]
 
 `--merge` adds, per set, the methods of an earlier results JSON that this run did not run
@@ -22,6 +23,11 @@ marked in the JSON (`merged_from`) and with a dagger in the table: their seconds
 measured in that earlier run, not interleaved with this one. `--render` runs nothing: it
 merges finished results JSONs the same way (the first file's methods first) and prints the
 table.
+
+`--small-tasks N` is the many-small-tasks mode (``bench/_tasks.py``): N random tasks per large
+set (5–30 labels, 100, 300 or 1,000 notes), every method on each; median and 10th percentile
+of F1 and AMI per set and size, and the share of lumped tasks (fewer clusters than a third of
+the labels).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import _tasks
 import numpy as np
 from _data import SETS, UNSCORED, NoteSet, embed_cached, load_set, write_json
 from numpy.typing import NDArray
@@ -214,6 +221,38 @@ def render(paths: list[Path], out: str) -> None:
     print(f"\nJSON: {write_json(out, {'seeds': seeds, 'results': results})}")
 
 
+def small_tasks(
+    sets: list[str], methods: list[str], n_tasks: int, backend: str, out: str | None
+) -> None:
+    """The many-small-tasks mode: every method on N random tasks of each set."""
+    warm_up_all(methods)
+    rows: list[dict[str, Any]] = []
+    for name in sets:
+        note_set = load_set(name)
+        X, _ = embed_cached(note_set, backend)
+        tasks = _tasks.draw_tasks(note_set.name, note_set.labels, n_tasks, seed=0)
+        scores: dict[tuple[int, str], list[dict[str, float]]] = {}
+        for task in tasks:
+            texts = [note_set.texts[i] for i in task.rows]
+            for method in methods:  # interleaved, so load hits every method alike
+                pred = METHODS[method](texts, X[task.rows], 0, task.n_labels)[0]
+                result = _tasks.score_task(task, note_set.labels, pred)
+                scores.setdefault((task.rows.size, method), []).append(result)
+        for (n, method), per in sorted(scores.items()):
+            rows.append(
+                {
+                    "set": name,
+                    "n": n,
+                    "method": method,
+                    "summary": _tasks.summarise(per),
+                    "tasks": per,
+                }
+            )
+        print(f"# {name}: {len(tasks)} tasks", flush=True)
+    print(_tasks.markdown(rows))
+    print(f"\nJSON: {write_json(out or f'small-tasks-{backend}', rows)}")
+
+
 def main() -> None:
     """Parse arguments, run every set and method, print the table and write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -226,9 +265,16 @@ def main() -> None:
         "--merge", type=Path, default=None, help="earlier results JSON to take other methods from"
     )
     parser.add_argument("--render", type=Path, nargs="+", default=None, help="results JSONs")
+    parser.add_argument(
+        "--small-tasks", type=int, default=0, metavar="N", help="N random small tasks per set"
+    )
     args = parser.parse_args()
     if args.render:
         render(args.render, args.out or "quality-merged")
+        return
+    if args.small_tasks:
+        sets = [s for s in args.sets if s not in ("llm_code_bug_notes", *UNSCORED)]
+        small_tasks(sets, args.methods, args.small_tasks, args.backend, args.out)
         return
     seeds = list(range(args.seeds))
     print(
