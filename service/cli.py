@@ -262,26 +262,26 @@ def _execute_with_progress(svc: Any, run_id: int) -> None:
 
 
 def _finished_run(svc: Any, run_id: int) -> dict[str, Any]:
-    from service.review import read
+    from service.review import views
     from service.runs.create import get_run, run_json
     from service.storage.models import Project
 
     current = get_run(svc, run_id)
     with svc.db.transaction() as session:
-        proposals = read.run_proposals(session, run_id)
+        proposals = views.run_proposals(session, run_id)
         project = session.get(Project, current.project_id)
     return {
         "run": run_json(current, project.name if project else None),
         "proposals": [
             {
-                "id": p["id"],
-                "name": p["name"],
-                "definition": p["definition"],
-                "judge_id": p["judge_id"],
-                "judge_failed": p["judge_failed"],
-                "count": p["count"],
-                "keywords": p["keywords"],
-                "members": [m["external_id"] for m in p["members"]],
+                "id": p.row.proposal_id,
+                "name": p.row.name,
+                "definition": p.definition,
+                "judge_id": p.row.judge_id,
+                "judge_failed": p.row.judge_failed,
+                "count": p.row.size,
+                "keywords": p.keywords,
+                "members": [m.external_id for m in p.members],
             }
             for p in proposals
         ],
@@ -309,14 +309,14 @@ def _print_run(finished: dict[str, Any]) -> None:
 def categories(project: ProjectOpt, as_json: JsonOpt = False) -> None:
     """Confirmed categories with counts, and the latest run's proposals still pending review."""
     from service.auth import project_by_name
-    from service.review import read
+    from service.review import views
 
     svc = services()
     try:
         with svc.db.transaction() as session:
             proj = project_by_name(session, project)
-            confirmed = read.project_categories(session, proj.id)
-            run_id, pending = read.pending_proposals(session, proj.id)
+            confirmed = views.project_categories(session, proj.id)
+            run_id, pending = views.pending_proposals(session, proj.id)
     except ServiceError as exc:
         raise fail(exc) from exc
     if as_json:
@@ -324,9 +324,17 @@ def categories(project: ProjectOpt, as_json: JsonOpt = False) -> None:
             json.dumps(
                 {
                     "project": project,
-                    "categories": confirmed,
+                    "categories": [c.to_json() for c in confirmed],
                     "pending_run_id": run_id,
-                    "pending": pending,
+                    "pending": [
+                        {
+                            "id": p.proposal_id,
+                            "name": p.name,
+                            "count": p.size,
+                            "judge_id": p.judge_id,
+                        }
+                        for p in pending
+                    ],
                 },
                 indent=2,
             )
@@ -337,14 +345,14 @@ def categories(project: ProjectOpt, as_json: JsonOpt = False) -> None:
     for column in ("notes", "of", "category"):
         table.add_column(column, justify="left" if column == "category" else "right")
     for c in confirmed:
-        table.add_row(str(c["count"]), str(c["of"]), c["name"])
+        table.add_row(str(c.count), str(c.of), c.name)
     out.print(table)
     if pending:
         table = Table(title=f"proposed by run {run_id}, pending human review (not yet categories)")
         for column in ("notes", "proposal", "judge"):
             table.add_column(column)
         for p in pending:
-            table.add_row(str(p["count"]), p["name"], p["judge_id"])
+            table.add_row(str(p.size), p.name, p.judge_id)
         out.print(table)
 
 

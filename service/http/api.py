@@ -39,7 +39,7 @@ from service.http.schemas_api import (
 from service.notes import export
 from service.notes.batches import BatchResult, add_batch, count_notes, create_project
 from service.notes.ingest import Limits, NoteIn, parse_csv, parse_json_body, parse_jsonl
-from service.review import read
+from service.review import views
 from service.runs.create import project_runs, queue_run, run_by_id, run_json
 from service.storage.models import Batch, Membership, Note, Project, Run, User
 
@@ -220,7 +220,7 @@ def get_batch(batch_id: int, session: SessionDep, caller: CallerDep) -> BatchOut
             "n_stored": batch.n_stored,
             "n_duplicates": batch.n_duplicates,
             "created_at": batch.created_at.isoformat(),
-            "notes": [read.note_json(n, metadata=n.meta) for n in notes],
+            "notes": [{**views.note_row(n).to_json(), "metadata": n.meta} for n in notes],
         }
     )
 
@@ -284,7 +284,7 @@ def get_run_proposals(run_id: RunId, session: SessionDep, caller: CallerDep) -> 
     A reviewer of a run in blind mode labels its audit sample first (409 must_audit_first)."""
     run = readable_run(session, run_id, caller)
     require_audit_done(session, run, caller)
-    return [ProposalOut.model_validate(p) for p in read.run_proposals(session, run_id)]
+    return [ProposalOut.model_validate(p.to_json()) for p in views.run_proposals(session, run_id)]
 
 
 @router.get("/runs/{run_id}/unclustered", responses=errors(401, 403, 404, 409, 422))
@@ -294,13 +294,16 @@ def get_run_unclustered(
     """Notes the clusterer left unclustered in this run (never forced into a cluster)."""
     run = readable_run(session, run_id, caller)
     require_audit_done(session, run, caller)
-    return [UnclusteredNote.model_validate(n) for n in read.unclustered_notes(session, run_id)]
+    notes = views.unclustered_notes(session, run_id)
+    return [UnclusteredNote.model_validate(n, from_attributes=True) for n in notes]
 
 
 @router.get("/projects/{project}/categories", responses=errors(401, 403, 404, 422))
 def get_categories(proj: ReadableProject, session: SessionDep) -> list[CategoryOut]:
     """Confirmed categories with counts ("Relative-date errors — 31 of 100 notes")."""
-    return [CategoryOut.model_validate(c) for c in read.project_categories(session, proj.id)]
+    return [
+        CategoryOut.model_validate(c.to_json()) for c in views.project_categories(session, proj.id)
+    ]
 
 
 @router.get(

@@ -11,7 +11,7 @@ Actions (each one insert-only ``review_event`` applied by :mod:`~service.review.
 :func:`confirm`, :func:`rename`, :func:`reject`, :func:`split`, :func:`merge`, :func:`move`,
 :func:`assign` (unclustered notes), :func:`undo`. Claims: :func:`claim`, :func:`release`.
 The current state is a projection of the events (:mod:`~service.review.projection`). Reads for
-pages and API: :mod:`~service.review.views` and :mod:`~service.review.read`. The blind audit's
+pages, API and CLI: :mod:`~service.review.views`, one read model per entity. The blind audit's
 labels are review events too, recorded by :mod:`service.audit.labels`. What each event stores is
 one typed payload per action (:mod:`~service.review.events`).
 """

@@ -164,6 +164,39 @@ def test_assign_unclustered_and_undo(client, keys, seeded, app) -> None:
     assert nothing.status_code == 409
 
 
+def test_the_run_list_the_queue_and_the_detail_show_a_proposal_alike(client, keys, seeded):
+    """One read model per proposal: the three reads agree on every key they share."""
+    big, mid, small = seeded.proposals
+    post(client, keys["reviewer"], f"/proposals/{mid}/rename", {"version": 1, "name": "Renamed"})
+    post(client, keys["reviewer"], f"/proposals/{big}/move",
+         {"version": 1, "note_ids": seeded.members[big][:1], "to_proposal_id": small})  # fmt: skip
+    post(client, keys["reviewer"], f"/proposals/{small}/claim")
+    run = seeded.run_id
+    listed = {p["id"]: p for p in get(client, keys["reviewer"], f"/runs/{run}/proposals").json()}
+    queued = {
+        p["proposal_id"]: p
+        for p in get(client, keys["reviewer"], f"/runs/{run}/queue").json()["proposals"]
+    }
+    shared = ("name", "status", "version", "origin", "judge_id", "judge_failed", "confidence",
+              "category_id", "updated_by", "claimed_by")  # fmt: skip
+    for pid in seeded.proposals:
+        detail = get(client, keys["reviewer"], f"/proposals/{pid}").json()
+        item, row = listed[pid], queued[pid]
+        assert {k: item[k] for k in shared} == {k: row[k] for k in shared}
+        assert {k: item[k] for k in shared} == {k: detail[k] for k in shared}
+        assert item["count"] == row["size"] == detail["size"] == len(detail["members"])
+        assert item["claim_expires_at"] == detail["claim_expires_at"]
+        for key in ("definition", "judge_name", "judge_definition", "judge_version",
+                    "failure_reason", "keywords", "parent_proposal_id"):  # fmt: skip
+            assert item[key] == detail[key], key
+        assert [m["note_id"] for m in item["members"]] == detail["member_note_ids"]
+        for shown, full in zip(item["members"], detail["members"], strict=True):
+            assert shown == {k: full[k] for k in shown}
+    assert listed[mid]["name"] == "Renamed" and listed[small]["claimed_by"] == "key:test-reviewer"
+    members = [m for p in listed.values() for m in p["members"]]
+    assert any(m["reassigned"] for m in members) and any(m["misfit"] for m in members)
+
+
 def test_claims_show_and_expire_only_for_the_holder(client, keys, seeded) -> None:
     pid = seeded.proposals[0]
     assert post(client, keys["reviewer"], f"/proposals/{pid}/claim").status_code == 200

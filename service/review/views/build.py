@@ -1,0 +1,368 @@
+"""Building the read models from the database, for the API, the CLI and the UI.
+
+Functions taking a :class:`~service.auth.Principal` check the caller's role (``read``) and the
+blind audit gate; the ones taking ids only are for callers that checked both (the JSON API's run
+routes, the CLI).
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.audit.gate import require_audit_done
+from service.auth import Principal, project_by_name
+from service.domain import CategoryStatus, ProposalStatus, RunStatus
+from service.review.claims import active_claim
+from service.review.common import LIVE, load_proposal, load_run
+from service.review.similarity import CategoryRef, nearest_categories
+from service.review.views.models import (
+    CategoryRow,
+    CategoryView,
+    NoteRow,
+    ProposalDetail,
+    ProposalRow,
+    ProposalView,
+    QueueView,
+    RunRow,
+    UnclusteredView,
+)
+from service.storage.models import (
+    Category,
+    Note,
+    NoteAssignment,
+    Project,
+    Proposal,
+    ProposalMember,
+    ProposalState,
+    Run,
+    RunNote,
+)
+
+CHUNK = 500  # ids per IN (...) query
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _own(base: ProposalDetail | CategoryRow) -> dict[str, Any]:
+    """``base``'s fields as they are (not converted like ``asdict``), for a view extending it."""
+    return {f.name: getattr(base, f.name) for f in fields(base)}
+
+
+# -- notes --------------------------------------------------------------------------------------
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
+
+
+def _labels(session: Session, note_ids: list[int]) -> dict[int, tuple[int | None, bool, str]]:
+    """Each labelled note's category id, noise flag and label (category name or "noise")."""
+    found: dict[int, tuple[int | None, bool, str]] = {}
+    for chunk in _chunks(note_ids):
+        rows = session.execute(
+            select(NoteAssignment, Category.name)
+            .outerjoin(Category, Category.id == NoteAssignment.category_id)
+            .where(NoteAssignment.note_id.in_(chunk))
+        ).all()
+        for a, name in rows:
+            label = "noise" if a.is_noise else (name or "?")
+            found[a.note_id] = (a.category_id, bool(a.is_noise), label)
+    return found
+
+
+def _notes(session: Session, note_ids: list[int]) -> dict[int, NoteRow]:
+    """The notes by id, each with its current label (no proposal flags)."""
+    labels = _labels(session, note_ids)
+    found: dict[int, NoteRow] = {}
+    for chunk in _chunks(note_ids):
+        for n in session.scalars(select(Note).where(Note.id.in_(chunk))):
+            category_id, noise, label = labels.get(n.id, (None, False, None))
+            found[n.id] = replace(note_row(n), label=label, category_id=category_id, is_noise=noise)
+    return found
+
+
+def note_row(note: Note) -> NoteRow:
+    """A stored note as it was submitted: no label, no flags (a batch's notes)."""
+    return NoteRow(note.id, note.text, note.author, note.trace_url, note.trace_id, note.external_id)
+
+
+def note_rows(
+    session: Session,
+    note_ids: list[int],
+    reassigned: set[int] | None = None,
+    misfits: set[int] | None = None,
+) -> list[NoteRow]:
+    """The notes in ``note_ids`` order (unknown ids left out), labelled and flagged."""
+    return _flagged(_notes(session, note_ids), note_ids, reassigned or set(), misfits or set())
+
+
+def _flagged(
+    notes: dict[int, NoteRow], ids: list[int], reassigned: set[int], misfits: set[int]
+) -> list[NoteRow]:
+    return [
+        replace(notes[nid], reassigned=nid in reassigned, misfit=nid in misfits)
+        for nid in ids
+        if nid in notes
+    ]
+
+
+def _reassigned(session: Session, run_id: int) -> set[int]:
+    """Notes of the run the clusterer moved from noise into a cluster."""
+    flagged = set(
+        session.scalars(
+            select(RunNote.note_id).where(RunNote.run_id == run_id, RunNote.reassigned.is_(True))
+        )
+    )
+    flagged |= set(
+        session.scalars(
+            select(ProposalMember.note_id)
+            .join(Proposal, Proposal.id == ProposalMember.proposal_id)
+            .where(Proposal.run_id == run_id, ProposalMember.reassigned.is_(True))
+        )
+    )
+    return {int(n) for n in flagged}
+
+
+# -- runs ---------------------------------------------------------------------------------------
+
+
+def project_id(session: Session, caller: Principal, name: str, permission: str) -> int:
+    project = project_by_name(session, name)
+    caller.require(project.id, permission)
+    return project.id
+
+
+def run_row(session: Session, run: Run) -> RunRow:
+    project = session.get(Project, run.project_id)
+    states = session.scalars(select(ProposalState.status).where(ProposalState.run_id == run.id))
+    statuses = list(states)
+    pending = sum(s == ProposalStatus.pending for s in statuses)
+    return RunRow(
+        run.id, project.name if project else "?", run.status, run.stage, run.done, run.total,
+        run.n_notes, run.n_clusters, run.n_unclustered, run.n_judge_failed, run.blind_mode,
+        _iso(run.created_at), _iso(run.finished_at), run.error, pending, len(statuses) - pending,
+    )  # fmt: skip
+
+
+def project_runs(session: Session, caller: Principal, name: str) -> tuple[str, list[RunRow]]:
+    """The caller's role and the project's runs, newest first."""
+    pid = project_id(session, caller, name, "read")
+    runs = session.scalars(select(Run).where(Run.project_id == pid).order_by(Run.id.desc()))
+    role = caller.role_in(pid)
+    return (role.value if role else ""), [run_row(session, r) for r in runs]
+
+
+def run_header(session: Session, caller: Principal, run_id: int) -> tuple[RunRow, str]:
+    """The run's summary and the caller's role, without proposals (open during a blind audit)."""
+    run = load_run(session, caller, run_id, "read")
+    role = caller.role_in(run.project_id)
+    return run_row(session, run), role.value if role else ""
+
+
+# -- proposals ----------------------------------------------------------------------------------
+
+
+def _row(p: Proposal, s: ProposalState) -> ProposalRow:
+    return ProposalRow(
+        p.id, s.name, s.status, s.version, len(s.member_note_ids), p.origin, p.judge_id,
+        p.judge_failed, p.confidence, s.category_id, s.updated_by, active_claim(s),
+    )  # fmt: skip
+
+
+def _pairs(session: Session, run_id: int) -> list[tuple[Proposal, ProposalState]]:
+    rows = session.execute(
+        select(Proposal, ProposalState)
+        .join(ProposalState, ProposalState.proposal_id == Proposal.id)
+        .where(Proposal.run_id == run_id)
+    ).all()
+    return [(p, s) for p, s in rows]
+
+
+def _rows(session: Session, run_id: int) -> list[ProposalRow]:
+    """The run's proposals in queue order: pending first, then largest first."""
+    rows = [_row(p, s) for p, s in _pairs(session, run_id)]
+    rows.sort(key=lambda r: (r.status != ProposalStatus.pending, -r.size, r.proposal_id))
+    return rows
+
+
+def _detail(
+    p: Proposal, s: ProposalState, notes: dict[int, NoteRow], reassigned: set[int]
+) -> ProposalDetail:
+    ids = [int(n) for n in s.member_note_ids]
+    misfits = sorted({int(n) for n in p.misfit_note_ids or []})
+    return ProposalDetail(
+        row=_row(p, s), run_id=p.run_id, definition=s.definition, judge_name=p.name,
+        judge_definition=p.definition, judge_version=p.judge_version,
+        failure_reason=p.failure_reason, keywords=[str(k) for k in p.keywords or []],
+        parent_proposal_id=p.parent_proposal_id, matched_category_id=p.matched_category_id,
+        misfit_note_ids=misfits, tokens=p.tokens, latency_ms=p.latency_ms,
+        claim_holder=s.claimed_by, claim_expires_at=_iso(s.claim_expires_at),
+        members=_flagged(notes, ids, reassigned, set(misfits)),
+    )  # fmt: skip
+
+
+def run_proposals(session: Session, run_id: int) -> list[ProposalDetail]:
+    """The run's proposals in their current state, largest first, each with its members."""
+    pairs = _pairs(session, run_id)
+    notes = _notes(session, sorted({int(n) for _, s in pairs for n in s.member_note_ids}))
+    reassigned = _reassigned(session, run_id)
+    details = [_detail(p, s, notes, reassigned) for p, s in pairs]
+    details.sort(key=lambda d: (-d.row.size, d.row.proposal_id))
+    return details
+
+
+def pending_proposals(session: Session, project_id: int) -> tuple[int | None, list[ProposalRow]]:
+    """The latest succeeded run and its proposals no one has decided yet, largest first."""
+    run_id = session.scalar(
+        select(Run.id)
+        .where(Run.project_id == project_id, Run.status == RunStatus.succeeded.value)
+        .order_by(Run.id.desc())
+        .limit(1)
+    )
+    if run_id is None:
+        return None, []
+    return run_id, [r for r in _rows(session, run_id) if r.status == ProposalStatus.pending]
+
+
+def queue(session: Session, caller: Principal, run_id: int) -> QueueView:
+    """The run's proposals: pending first, largest first (blind-first gated)."""
+    row, role = run_header(session, caller, run_id)
+    require_audit_done(session, session.get_one(Run, run_id), caller)
+    return QueueView(row, role, _rows(session, run_id))
+
+
+def proposal_detail(session: Session, caller: Principal, proposal_id: int) -> ProposalView:
+    """A proposal in full, with what a reviewer needs to decide and where notes may go."""
+    t = load_proposal(session, caller, proposal_id, "read")
+    p, s = t.proposal, t.state
+    ids = [int(n) for n in s.member_note_ids]
+    detail = _detail(p, s, _notes(session, ids), _reassigned(session, t.run.id))
+    categories = active_categories(session, t.run.project_id)
+    by_id = {c.category_id: c for c in categories}
+    rows = _rows(session, t.run.id)
+    role = caller.role_in(t.run.project_id)
+    return ProposalView(
+        **_own(detail),
+        run=run_row(session, t.run), role=role.value if role else "",
+        matched=by_id.get(p.matched_category_id) if p.matched_category_id else None,
+        nearest=nearest_categories(session, t.run, ids, categories),
+        categories=categories,
+        targets=[r for r in rows if r.status in LIVE and r.proposal_id != p.id],
+        queue_ids=[r.proposal_id for r in rows],
+        pending_ids=[r.proposal_id for r in rows if r.status == ProposalStatus.pending],
+    )  # fmt: skip
+
+
+# -- unclustered notes --------------------------------------------------------------------------
+
+
+def unclustered_notes(session: Session, run_id: int) -> list[NoteRow]:
+    """Every note the clusterer left as noise in this run, by id, with its current label."""
+    ids = [
+        int(n)
+        for n in session.scalars(
+            select(RunNote.note_id)
+            .where(RunNote.run_id == run_id, RunNote.cluster_label < 0)
+            .order_by(RunNote.note_id)
+        )
+    ]
+    return note_rows(session, ids)
+
+
+def unclustered(session: Session, caller: Principal, run_id: int) -> UnclusteredView:
+    """The run's unclustered notes not (now) in a live proposal, each with its current label."""
+    run = load_run(session, caller, run_id, "read")
+    require_audit_done(session, run, caller)
+    live = [r for r in _rows(session, run_id) if r.status in LIVE]
+    held = {
+        int(n)
+        for st in session.scalars(
+            select(ProposalState).where(
+                ProposalState.run_id == run_id, ProposalState.status.in_(LIVE)
+            )
+        )
+        for n in st.member_note_ids
+    }
+    notes = [n for n in unclustered_notes(session, run_id) if n.note_id not in held]
+    role = caller.role_in(run.project_id)
+    cats = active_categories(session, run.project_id)
+    return UnclusteredView(run_row(session, run), role.value if role else "", notes, cats, live)
+
+
+# -- categories ---------------------------------------------------------------------------------
+
+
+def _counts(session: Session, project_id: int) -> dict[int, int]:
+    """Notes per category of the project."""
+    rows = session.execute(
+        select(NoteAssignment.category_id, func.count())
+        .where(NoteAssignment.project_id == project_id, NoteAssignment.category_id.is_not(None))
+        .group_by(NoteAssignment.category_id)
+    ).all()
+    return {int(cid): int(n) for cid, n in rows if cid is not None}
+
+
+def project_categories(session: Session, project_id: int) -> list[CategoryRow]:
+    """Active categories with their note counts, largest first."""
+    total = session.scalar(select(func.count()).where(Note.project_id == project_id)) or 0
+    counts = _counts(session, project_id)
+    rows = [
+        CategoryRow(
+            c.id, c.name, c.definition, c.origin, c.origin_proposal_id, counts.get(c.id, 0), total
+        )
+        for c in session.scalars(
+            select(Category).where(
+                Category.project_id == project_id, Category.status == CategoryStatus.active
+            )
+        )
+    ]
+    rows.sort(key=lambda c: (-c.count, c.category_id))
+    return rows
+
+
+def active_categories(session: Session, project_id: int) -> list[CategoryRef]:
+    """Active categories as targets, by name, with their note counts."""
+    counts = _counts(session, project_id)
+    cats = session.scalars(
+        select(Category)
+        .where(Category.project_id == project_id, Category.status == CategoryStatus.active)
+        .order_by(Category.name)
+    )
+    return [CategoryRef(c.id, c.name, counts.get(c.id, 0)) for c in cats]
+
+
+def categories(session: Session, caller: Principal, name: str) -> list[CategoryView]:
+    """The project's active categories, largest first, each with its member notes."""
+    pid = project_id(session, caller, name, "read")
+    rows = project_categories(session, pid)
+    members: dict[int, list[int]] = {c.category_id: [] for c in rows}
+    for nid, cid in session.execute(
+        select(NoteAssignment.note_id, NoteAssignment.category_id)
+        .where(NoteAssignment.project_id == pid)
+        .order_by(NoteAssignment.note_id)
+    ):
+        if cid in members:
+            members[cid].append(int(nid))
+    notes = _notes(session, [n for ids in members.values() for n in ids])
+    views = [
+        CategoryView(
+            **_own(c),
+            notes=_flagged(notes, members[c.category_id], set(), set()),
+        )
+        for c in rows
+    ]
+    views.sort(key=lambda v: (-v.count, v.name.lower()))
+    return views
+
+
+def my_projects(session: Session, caller: Principal) -> list[tuple[str, str]]:
+    """(project name, role) for every project the caller has a role in."""
+    rows = session.scalars(select(Project).where(Project.id.in_(list(caller.roles)))).all()
+    return sorted((p.name, caller.roles[p.id].value) for p in rows)
