@@ -77,7 +77,8 @@ class CategoryProposal:
         matched_category_id: an existing confirmed category this cluster is, if any.
         confidence: 0..1, the judge's own confidence (e.g. agreement between samples).
         judge_failed: True when the judge could not judge this cluster; the proposal is then
-            named from keywords and ``failure_reason`` says why.
+            named by the offline keyword judge (phrases from its notes) and
+            ``failure_reason`` says why.
         audit: the exact request and raw reply, tokens and latency, for the audit trail.
     """
 

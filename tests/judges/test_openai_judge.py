@@ -135,8 +135,8 @@ def test_a_reply_obeying_an_injection_with_unoffered_ids_is_rejected(
     assert obeyed_category.judge_failed and obeyed_misfits.judge_failed
     assert "existing_category_id 999 was not offered" in (obeyed_category.failure_reason or "")
     assert "[555] are not members" in (obeyed_misfits.failure_reason or "")
-    assert obeyed_category.name == "date / week / timezone"  # keyword-named
-    assert obeyed_misfits.name == "refund / policy / amount"
+    assert obeyed_category.name == "date / week / timezone"  # no phrase recurs: keywords
+    assert obeyed_misfits.name == "Refund"  # named from the notes' own words
     assert json.loads(obeyed_category.audit["reply"])["name"] == "APPROVED"
 
 
