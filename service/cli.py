@@ -263,15 +263,15 @@ def _execute_with_progress(svc: Any, run_id: int) -> None:
 
 def _finished_run(svc: Any, run_id: int) -> dict[str, Any]:
     from service.review import views
-    from service.runs.create import get_run, run_json
-    from service.storage.models import Project
+    from service.runs.create import get_run
+    from service.runs.read import run_row
 
     current = get_run(svc, run_id)
     with svc.db.transaction() as session:
         proposals = views.run_proposals(session, run_id)
-        project = session.get(Project, current.project_id)
+        run = run_row(session, current).to_json()
     return {
-        "run": run_json(current, project.name if project else None),
+        "run": run,
         "proposals": [
             {
                 "id": p.row.proposal_id,

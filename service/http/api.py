@@ -40,7 +40,8 @@ from service.notes import export
 from service.notes.batches import BatchResult, add_batch, count_notes, create_project
 from service.notes.ingest import Limits, NoteIn, parse_csv, parse_json_body, parse_jsonl
 from service.review import views
-from service.runs.create import project_runs, queue_run, run_by_id, run_json
+from service.runs.create import project_runs, queue_run, run_by_id
+from service.runs.read import run_row
 from service.storage.models import Batch, Membership, Note, Project, Run, User
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
@@ -245,13 +246,14 @@ def post_run(
         created_by=caller.name,
     )
     response.headers["Location"] = f"/api/v1/runs/{run.id}"
-    return RunOut.model_validate(run_json(run, proj.name))
+    return RunOut.model_validate(run_row(session, run).to_json())
 
 
 @router.get("/projects/{project}/runs", responses=errors(401, 403, 404, 422))
 def get_project_runs(proj: ReadableProject, session: SessionDep) -> list[RunOut]:
     """The project's runs, newest first."""
-    return [RunOut.model_validate(run_json(r, proj.name)) for r in project_runs(session, proj.id)]
+    runs = project_runs(session, proj.id)
+    return [RunOut.model_validate(run_row(session, r).to_json()) for r in runs]
 
 
 def readable_run(session: Session, run_id: int, caller: Principal, permission: str = "read") -> Run:
@@ -270,9 +272,8 @@ def readable_run(session: Session, run_id: int, caller: Principal, permission: s
 def get_run_status(run_id: RunId, session: SessionDep, caller: CallerDep) -> RunStatusOut:
     """Status, stage, done/total, error, timings and counts of a run."""
     run = readable_run(session, run_id, caller)
-    project = session.get(Project, run.project_id)
     pending = gated(session, run, caller)
-    body = run_json(run, project.name if project else None)
+    body = run_row(session, run).to_json()
     body["must_audit_first"] = bool(pending)  # for this caller: label the audit sample first
     body["audit_pending"] = len(pending)
     return RunStatusOut.model_validate(body)

@@ -202,7 +202,7 @@ class RunStatusOut(RunOut):
 
 class Member(NoteOut):
     misfit: bool = Field(description="The judge said the note does not fit the proposal.")
-    reassigned: bool = Field(description="A reviewer moved the note here from elsewhere.")
+    reassigned: bool = Field(description="The clusterer moved the note here from noise (its nearest cluster).")
 
 
 class ProposalOut(BaseModel):

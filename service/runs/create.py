@@ -7,8 +7,6 @@ the demo).
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -112,39 +110,6 @@ def get_run(services: Services, run_id: int) -> Run:
     """:func:`run_by_id` in a transaction of its own."""
     with services.db.transaction() as session:
         return run_by_id(session, run_id)
-
-
-def run_json(run: Run, project_name: str | None = None) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "project": project_name,
-        "batch_id": run.batch_id,
-        "scope": run.scope,
-        "status": run.status,
-        "stage": run.stage,
-        "done": run.done,
-        "total": run.total,
-        "error": run.error,
-        "seed": run.seed,
-        "params": run.params,
-        "config_hash": run.config_hash,
-        "timings": run.timings,
-        "judge_id": run.judge_id,
-        "judge_version": run.judge_version,
-        "n_notes": run.n_notes,
-        "n_clusters": run.n_clusters,
-        "n_unclustered": run.n_unclustered,
-        "n_judge_failed": run.n_judge_failed,
-        "blind_mode": run.blind_mode,
-        "created_by": run.created_by,
-        "created_at": _iso(run.created_at),
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
-    }
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def project_runs(session: Session, project_id: int) -> list[Run]:

@@ -2,7 +2,8 @@
 
 - a note: :class:`NoteRow` (its text and trace, its current human label, and what the proposal it
   is shown in says of it), built by :func:`note_rows` (:func:`note_row`: as submitted);
-- a run: :class:`RunRow` (:func:`run_row`, :func:`run_header`, :func:`project_runs`);
+- a run: :class:`~service.runs.read.RunRow` (:func:`~service.runs.read.run_row`, also for the
+  runs API and the CLI; :func:`run_header`, :func:`project_runs`);
 - a proposal: :class:`ProposalRow` in lists and queues (:func:`queue`,
   :func:`pending_proposals`); :class:`ProposalDetail` (the row, the judge's output and the
   members) in the run's proposal list (:func:`run_proposals`); :class:`ProposalView` (the detail
@@ -32,7 +33,6 @@ from service.review.views.build import (
     queue,
     run_header,
     run_proposals,
-    run_row,
     unclustered,
     unclustered_notes,
 )
@@ -44,9 +44,9 @@ from service.review.views.models import (
     ProposalRow,
     ProposalView,
     QueueView,
-    RunRow,
     UnclusteredView,
 )
+from service.runs.read import RunRow, run_row
 
 __all__ = [
     "CategoryRow",

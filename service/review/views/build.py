@@ -28,9 +28,9 @@ from service.review.views.models import (
     ProposalRow,
     ProposalView,
     QueueView,
-    RunRow,
     UnclusteredView,
 )
+from service.runs.read import RunRow, run_row
 from service.storage.models import (
     Category,
     Note,
@@ -137,18 +137,6 @@ def project_id(session: Session, caller: Principal, name: str, permission: str) 
     project = project_by_name(session, name)
     caller.require(project.id, permission)
     return project.id
-
-
-def run_row(session: Session, run: Run) -> RunRow:
-    project = session.get(Project, run.project_id)
-    states = session.scalars(select(ProposalState.status).where(ProposalState.run_id == run.id))
-    statuses = list(states)
-    pending = sum(s == ProposalStatus.pending for s in statuses)
-    return RunRow(
-        run.id, project.name if project else "?", run.status, run.stage, run.done, run.total,
-        run.n_notes, run.n_clusters, run.n_unclustered, run.n_judge_failed, run.blind_mode,
-        _iso(run.created_at), _iso(run.finished_at), run.error, pending, len(statuses) - pending,
-    )  # fmt: skip
 
 
 def project_runs(session: Session, caller: Principal, name: str) -> tuple[str, list[RunRow]]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from service.domain import ProposalStatus, RunStatus
+from service.domain import ProposalStatus
 from service.review.similarity import CategoryRef
+from service.runs.read import RunRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,34 +40,6 @@ class NoteRow:
             "external_id": self.external_id, "reassigned": self.reassigned,
             "misfit": self.misfit, "label": self.label,
         }  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class RunRow:
-    run_id: int
-    project: str
-    status: str
-    stage: str
-    done: int
-    total: int
-    n_notes: int
-    n_clusters: int
-    n_unclustered: int
-    n_judge_failed: int
-    blind_mode: bool
-    created_at: str | None
-    finished_at: str | None
-    error: str | None
-    pending: int = 0
-    decided: int = 0
-
-    @property
-    def working(self) -> bool:
-        return self.status in (RunStatus.queued, RunStatus.running)
-
-    @property
-    def percent(self) -> int:
-        return int(100 * self.done / self.total) if self.total else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +167,7 @@ class QueueView:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "run": asdict(self.run), "pending": self.pending, "decided": self.decided,
+            "run": self.run.row_json(), "pending": self.pending, "decided": self.decided,
             "proposals": [asdict(p) for p in self.proposals],
         }  # fmt: skip
 
