@@ -23,8 +23,9 @@ from review_ui import pages
 from review_ui.rendering import see_other
 from service import review
 from service.audit import labels as audit_labels
+from service.audit.draw import AuditSize
 from service.auth import Principal
-from service.domain import RejectReason
+from service.domain import EventMode, RejectReason
 from service.errors import BadInput
 from service.http.deps import CallerDep, ServicesDep, SessionDep
 from service.review import views
@@ -182,7 +183,7 @@ def blind(
     request: Request, run_id: int, session: SessionDep, who: CallerDep, svc: ServicesDep,
     enabled: Annotated[int, Form()] = 0,
 ) -> Response:  # fmt: skip
-    audit_labels.set_blind(session, who, run_id, bool(enabled), svc.settings.audit_sample_size)
+    audit_labels.set_blind(session, who, run_id, bool(enabled), AuditSize.of(svc.settings))
     pages.flash(request, "Blind mode is " + ("on." if enabled else "off."))
     return see_other(f"/runs/{run_id}")
 
@@ -202,6 +203,8 @@ def audit_label(
     else:
         raise BadInput("pick a category, name a new one, or choose noise", field="label")
     done = audit_labels.label(session, who, run_id, note_id, **choice)
+    if done["mode"] == EventMode.revised:
+        pages.flash(request, "Revision recorded: your blind label still counts, this one does not.")
     if done["proposals_opened"]:  # the whole sample is labelled
         pages.flash(request, "Blind audit done: your labels are recorded; the proposals are open.")
         return see_other(f"/runs/{run_id}")

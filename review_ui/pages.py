@@ -15,6 +15,7 @@ from fastapi import Request
 
 from service import review
 from service.audit import labels as audit_labels
+from service.audit.draw import AuditSize
 from service.auth import Principal, Role
 from service.domain import ProposalStatus
 from service.review import views
@@ -123,12 +124,16 @@ class AuditPage:
     chrome: Chrome
     run: RunRow
     role: str
-    items: list[audit_labels.AuditItem]
+    audit: audit_labels.AuditView
     categories: list[CategoryRef]
 
     @property
+    def items(self) -> list[audit_labels.AuditItem]:
+        return self.audit.items
+
+    @property
     def labelled(self) -> int:
-        return sum(i.my_label is not None for i in self.items)
+        return self.audit.labelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,11 +205,13 @@ def runs_page(request: Request, session: Session, who: Principal, project: str) 
     return RunsPage(chrome(request, who, f"{project} — runs", project=project), project, role, runs)
 
 
-def audit_page(request: Request, session: Session, who: Principal, run_id: int) -> AuditPage:
+def audit_page(
+    request: Request, session: Session, who: Principal, run_id: int, rule: AuditSize
+) -> AuditPage:
     run, role = views.run_header(session, who, run_id)
-    items = audit_labels.audit_sample(session, who, run_id)
+    audit = audit_labels.audit_view(session, who, run_id, rule)
     project_id = views.project_id(session, who, run.project, "review")
     cats = views.active_categories(session, project_id)
     title = f"Run {run_id} — blind audit"
     where = chrome(request, who, title, project=run.project, run_id=run_id)
-    return AuditPage(where, run, role, items, cats)
+    return AuditPage(where, run, role, audit, cats)

@@ -20,9 +20,10 @@ from review_ui import pages
 from review_ui.forms import router as forms_router
 from review_ui.rendering import HERE, render, safe_next, see_other
 from review_ui.security import SecurityMiddleware
+from service.audit.draw import AuditSize
 from service.auth import login, principal_for_key
 from service.errors import Unauthenticated
-from service.http.deps import CallerDep, SessionDep
+from service.http.deps import CallerDep, ServicesDep, SessionDep
 from service.review.views import my_projects
 
 router = APIRouter(include_in_schema=False)
@@ -114,5 +115,8 @@ def categories(request: Request, project: str, session: SessionDep, who: CallerD
 
 
 @router.get("/runs/{run_id}/audit")
-def audit(request: Request, run_id: int, session: SessionDep, who: CallerDep) -> Response:
-    return render(request, "audit.html", pages.audit_page(request, session, who, run_id))
+def audit(
+    request: Request, run_id: int, session: SessionDep, who: CallerDep, svc: ServicesDep
+) -> Response:
+    page = pages.audit_page(request, session, who, run_id, AuditSize.of(svc.settings))
+    return render(request, "audit.html", page)

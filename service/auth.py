@@ -39,12 +39,29 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated caller: a name for the event log and a role per project id."""
+    """An authenticated caller: a display name, a stable identity and a role per project id.
+
+    ``name`` is what people read (``key:<key name>`` or the username); two keys may share a
+    name. ``actor`` is who the caller *is*: ``key:<key id>`` or ``user:<user id>``. Every review
+    event records both, and whatever asks "the same reviewer?" (the blind-first gate, blind
+    labels, the judge reveal) compares ``actor``, never ``name``.
+    """
 
     name: str
     kind: str  # "key" | "user"
     roles: dict[int, Role] = field(default_factory=dict)
     key_id: int | None = None
+    user_id: int | None = None
+
+    @property
+    def actor(self) -> str:
+        """The stable identity: ``key:<id>``, ``user:<id>``; ``name:<name>`` for a principal
+        built by hand without an id (tools and tests)."""
+        if self.kind == "key" and self.key_id is not None:
+            return f"key:{self.key_id}"
+        if self.kind == "user" and self.user_id is not None:
+            return f"user:{self.user_id}"
+        return f"name:{self.name}"
 
     def role_in(self, project_id: int) -> Role | None:
         return self.roles.get(project_id)
@@ -151,7 +168,10 @@ def principal_for_user(session: Session, user_id: int) -> Principal:
         raise Unauthenticated("session user no longer exists; sign in again")
     rows = session.scalars(select(Membership).where(Membership.user_id == user_id))
     return Principal(
-        name=user.username, kind="user", roles={m.project_id: Role(m.role) for m in rows}
+        name=user.username,
+        kind="user",
+        roles={m.project_id: Role(m.role) for m in rows},
+        user_id=user.id,
     )
 
 

@@ -48,14 +48,17 @@ class ReviewAction(StrEnum):
     assign = "assign"
     revert = "revert"
     audit_label = "audit_label"
+    audit_link = "audit_link"  # a lead links a blind "new category" name to the codebook
     set_blind = "set_blind"
 
 
 class EventMode(StrEnum):
-    """Whether a review event was made blind (the audit, judge hidden) or in the workflow."""
+    """Whether a review event was made blind (the audit, judge hidden), in the workflow, or is a
+    revision: an audit label given after the judge's work for the run was shown to its author."""
 
     blind = "blind"
     workflow = "workflow"
+    revised = "revised"
 
 
 class RejectReason(StrEnum):

@@ -80,7 +80,20 @@ class Settings(BaseSettings):
     judge_max_tokens: int = Field(2_000_000, ge=1, description="Budget: most tokens per run.")
 
     # review
-    audit_sample_size: int = Field(30, ge=0, description="Notes drawn per run for the blind audit.")
+    audit_sample_size: int = Field(
+        30, ge=0, description="Most notes drawn per run for the blind audit."
+    )
+    audit_max_share: float = Field(
+        0.25,
+        gt=0.0,
+        le=1.0,
+        description="Share of a run's notes the blind audit takes at most (small runs), rounded up.",
+    )
+    audit_min_size: int = Field(
+        10,
+        ge=0,
+        description="Fewest notes the blind audit takes (the whole run if it is smaller), whatever the share.",
+    )
     blind_first: bool = Field(
         True,
         description="Runs start in blind mode: a reviewer labels the run's audit sample before seeing its proposals (a lead can turn it off per run).",

@@ -2,7 +2,16 @@
 
 When a run finishes, :func:`draw_stratified_audit` draws its blind audit sample **before**
 anyone has seen the run's proposals. Strata are the run's judge proposals plus the judge-noise
-stratum (the notes the judge put in no proposal). Allocation of ``n = min(size, N)`` notes:
+stratum (the notes the judge put in no proposal).
+
+**Size** (:class:`AuditSize`): ``n = min(N, most, max(least, ⌈share·N⌉))`` with the settings
+``AXIAL_AUDIT_SAMPLE_SIZE`` (most, 30), ``AXIAL_AUDIT_MAX_SHARE`` (share, ¼) and
+``AXIAL_AUDIT_MIN_SIZE`` (least, 10): 30 notes from 117 notes up, a quarter of a smaller run,
+never fewer than 10 (a run of 10 notes or fewer is audited whole). A 46-note run audits 12
+notes, not 30. What a size buys is the half-width of the judge error's 95% Wilson interval at a
+15% error rate (:func:`expected_half_width`): ±13 pp at 30 notes, ±20 pp at 12, ±21 pp at 10.
+
+Allocation of the ``n`` notes:
 
 - **Every stratum gets one note; the rest is proportional to the remaining capacity.** With
   ``S`` strata and ``S <= n``: ``n_j = 1 + r·(N_j − 1)/(N − S)`` with ``r = n − S``, rounded
@@ -22,15 +31,79 @@ presentation position. The draw is idempotent: a run keeps its first draw.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from judges.agreement import wilson_proportion
+from service.settings import Settings
 from service.storage.models import AuditDraw, Proposal, ProposalMember, RunNote
 
 NOISE_STRATUM = "noise"
+REFERENCE_ERROR = 0.15
+"""The error rate at which an audit size's interval width is quoted (METRICS.md §2)."""
+
+
+def expected_half_width(n: int, p: float = REFERENCE_ERROR) -> float | None:
+    """Half-width of the 95% Wilson interval of an error rate ``p`` observed on ``n`` notes."""
+    if n <= 0:
+        return None
+    interval = wilson_proportion(p, n)
+    return (interval.high - interval.low) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSize:
+    """How many notes a run's blind audit draws: ``min(N, most, max(least, ⌈share·N⌉))``.
+
+    Attributes:
+        most: At most this many (``AXIAL_AUDIT_SAMPLE_SIZE``).
+        share: At most this share of the run's notes, rounded up (``AXIAL_AUDIT_MAX_SHARE``).
+        least: At least this many, or the whole run if smaller (``AXIAL_AUDIT_MIN_SIZE``).
+    """
+
+    most: int = 30
+    share: float = 0.25
+    least: int = 10
+
+    @classmethod
+    def of(cls, settings: Settings) -> AuditSize:
+        """The rule the settings configure."""
+        return cls(settings.audit_sample_size, settings.audit_max_share, settings.audit_min_size)
+
+    @classmethod
+    def exactly(cls, size: int) -> AuditSize:
+        """``min(N, size)``: no share, no floor (tools and tests that ask for a size)."""
+        return cls(most=size, share=1.0, least=0)
+
+    def for_run(self, n_notes: int) -> int:
+        """The audit size of a run of ``n_notes`` notes."""
+        by_share = max(self.least, math.ceil(self.share * n_notes - 1e-9))
+        return max(0, min(n_notes, self.most, by_share))
+
+    def describe(self) -> str:
+        """The rule in words, e.g. "30 notes, at most 25% of the run, at least 10"."""
+        return (
+            f"{self.most} notes, at most {100 * self.share:g}% of the run, "
+            f"at least {self.least} (or the whole run)"
+        )
+
+    def to_json(self, n_notes: int, drawn: int | None = None) -> dict[str, Any]:
+        """The size a run of ``n_notes`` gets, the rule, and the interval width it buys."""
+        size = self.for_run(n_notes) if drawn is None else drawn
+        width = expected_half_width(size)
+        return {
+            "size": size,
+            "run_notes": n_notes,
+            "rule": self.describe(),
+            "reference_error": REFERENCE_ERROR,
+            "expected_half_width": None if width is None else round(width, 4),
+        }
 
 
 def stratum_key(proposal_id: int | None) -> str:
@@ -99,13 +172,15 @@ def drawn_notes(session: Session, run_id: int) -> list[int]:
     return [int(n) for n in rows]
 
 
-def draw_stratified_audit(session: Session, run_id: int, size: int, seed: int) -> list[int]:
+def draw_stratified_audit(
+    session: Session, run_id: int, size: AuditSize | int, seed: int
+) -> list[int]:
     """Draw (once) the run's blind audit sample, stratified by judge proposal.
 
     Args:
         session: The open transaction (the run's proposals are already stored).
         run_id: The finished run.
-        size: Audit size setting; ``n = min(size, N)``.
+        size: The size rule (:class:`AuditSize`), or an exact size ``n = min(size, N)``.
         seed: The run's seed (stored with every drawn note).
 
     Returns:
@@ -114,9 +189,10 @@ def draw_stratified_audit(session: Session, run_id: int, size: int, seed: int) -
     existing = drawn_notes(session, run_id)
     if existing:
         return existing
+    rule = size if isinstance(size, AuditSize) else AuditSize.exactly(size)
     strata = _strata(session, run_id)
     total = sum(len(notes) for _, notes in strata)
-    n = min(max(size, 0), total)
+    n = rule.for_run(total)
     if n == 0:
         return []
     rng = random.Random(seed)

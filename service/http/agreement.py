@@ -29,7 +29,7 @@ from service.agreement.figures import Scope, Snapshot, figures, snapshot
 from service.agreement.reviewers import reviewers_json
 from service.agreement.table import COLUMNS, agreement_csv
 from service.agreement.timeline import batches_json, runs_json, versions_json, weeks_json
-from service.audit.gate import blind_gate
+from service.audit.gate import blind_gate, resolve_reviewer
 from service.auth import Principal, Role, project_by_name
 from service.errors import Forbidden, NotFound
 from service.http.deps import CallerDep, SessionDep
@@ -244,7 +244,10 @@ def get_gate(
     caller: CallerDep,
     reviewer: Annotated[
         str | None,
-        Query(description="Whose gate (leads only); default: the caller's."),
+        Query(
+            description="Whose gate (leads only): an actor id (key:12, user:3) or a display "
+            "name that only one key or user of the project has; default: the caller's."
+        ),
     ] = None,
 ) -> GateOut:
     """Whether the caller (or, for a lead, ``reviewer``) must finish the blind audit first."""
@@ -252,6 +255,10 @@ def get_gate(
     if run is None:
         raise NotFound(f"no run {run_id}", field="run_id")
     role = caller.require(run.project_id, "review")
-    if reviewer is not None and reviewer != caller.name and role != Role.lead:
+    if reviewer is None or reviewer in (caller.actor, caller.name):
+        actor, name = caller.actor, caller.name
+    elif role != Role.lead:
         raise Forbidden("only a lead may look at another reviewer's gate")
-    return GateOut.model_validate(blind_gate(session, run, reviewer or caller.name).to_json())
+    else:
+        actor, name = resolve_reviewer(session, run.project_id, reviewer)
+    return GateOut.model_validate(blind_gate(session, run, actor, name).to_json())

@@ -16,7 +16,7 @@ from fastapi import APIRouter
 
 from service import review
 from service.audit import labels as audit_labels
-from service.audit.gate import gated
+from service.audit.draw import AuditSize
 from service.http.deps import CallerDep, ServicesDep, SessionDep
 from service.http.schemas_review import (
     ActionOut,
@@ -47,7 +47,6 @@ from service.http.schemas_review import (
     review_errors,
 )
 from service.review import projection, views
-from service.review.common import load_run
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
 
@@ -188,8 +187,9 @@ def post_undo(
 def post_blind(
     run_id: int, body: BlindIn, session: SessionDep, caller: CallerDep, svc: ServicesDep
 ) -> BlindOut:
-    """Lead only: turn blind mode on or off for a run."""
-    size = svc.settings.audit_sample_size
+    """Lead only: turn blind mode on or off for a run (drawing its audit sample if it has none,
+    sized by the audit rule: ``AXIAL_AUDIT_SAMPLE_SIZE``, ``…_MAX_SHARE``, ``…_MIN_SIZE``)."""
+    size = AuditSize.of(svc.settings)
     return BlindOut.model_validate(
         audit_labels.set_blind(session, caller, run_id, body.enabled, size)
     )
@@ -200,20 +200,12 @@ def post_blind(
     response_model_exclude_unset=True,
     responses=review_errors(401, 403, 404, 422),
 )
-def get_audit(run_id: int, session: SessionDep, caller: CallerDep) -> AuditOut:
-    """The run's blind-audit sample, without the judge's labels (your own labels included)."""
-    run = load_run(session, caller, run_id, "review")
-    items = audit_labels.audit_sample(session, caller, run_id)
-    pending = gated(session, run, caller)
-    return AuditOut.model_validate(
-        {
-            "run_id": run_id,
-            "blind_mode": run.blind_mode,
-            "must_audit_first": bool(pending),
-            "pending": len(pending),
-            "notes": [item.to_json() for item in items],
-        }
-    )
+def get_audit(run_id: int, session: SessionDep, caller: CallerDep, svc: ServicesDep) -> AuditOut:
+    """The run's blind-audit sample, without the judge's labels (your own labels included),
+    whether a label you give now is blind or a revision (``accepts``), and the audit size with
+    the interval width it buys."""
+    view = audit_labels.audit_view(session, caller, run_id, AuditSize.of(svc.settings))
+    return AuditOut.model_validate(view.to_json())
 
 
 @router.post(
@@ -225,7 +217,10 @@ def get_audit(run_id: int, session: SessionDep, caller: CallerDep) -> AuditOut:
 def post_audit_label(
     run_id: int, body: LabelIn, session: SessionDep, caller: CallerDep
 ) -> LabelOut:
-    """Label one note of the run's audit sample blind (the run must be in blind mode)."""
+    """Label one note of the run's audit sample (the run must be in blind mode). Blind while
+    nothing of the judge's for the run has been shown to you; after that, the label is stored
+    as a revision (``mode: "revised"``, ``counts_in_headline: false``): it feeds the judge
+    persuasion rate, never the judge error rate."""
     recorded = audit_labels.label(
         session, caller, run_id, body.note_id, category_id=body.category_id,
         new_category_name=body.new_category_name, noise=body.noise,

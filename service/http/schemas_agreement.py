@@ -381,9 +381,15 @@ class ReviewersOut(Stamp):
 
 class GateOut(BaseModel):
     run_id: int = Field(description="The run.")
-    reviewer: str = Field(description="Whose gate.")
+    reviewer: str = Field(description="Whose gate: the display name.")
+    actor: str = Field(description="Whose gate: the identity (key:<id> or user:<id>).")
     blind_mode: bool = Field(description="The run is in blind mode.")
     sample_size: int = Field(description="Notes in the audit sample.")
     labelled: int = Field(description="Of them labelled blind by the reviewer.")
     pending_note_ids: list[int] = Field(description="Still to label, in order.")
+    revealed: bool = Field(
+        description="The judge's work for the run was shown to the reviewer: their audit "
+        "labels are revisions from then on, and the gate no longer holds them."
+    )
+    revealed_at: str | None = Field(description="When it was first shown (ISO 8601).")
     must_audit_first: bool = Field(description="Label them before seeing proposals.")

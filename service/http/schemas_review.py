@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.auth import Role
-from service.domain import ProposalStatus, RejectReason, ReviewAction, RunStatus
+from service.domain import EventMode, ProposalStatus, RejectReason, ReviewAction, RunStatus
 from service.http.schemas import ErrorOut, errors
 from service.review.common import MAX_DEFINITION, MAX_NAME
 from service.review.split import MAX_GROUPS
@@ -342,7 +342,26 @@ class AuditItemOut(Out):
     author: str | None = Field(description="Who wrote it.")
     trace_url: str | None = Field(description="A link to the trace.")
     inclusion_prob: float = Field(description="Its probability of being drawn.")
-    my_label: AuditLabelOut | None = Field(description="Your latest label of it.")
+    my_label: AuditLabelOut | None = Field(
+        description="Your blind label of it (your last before the judge's work was shown)."
+    )
+    my_revision: AuditLabelOut | None = Field(
+        None, description="Your latest revision after the reveal (absent if none)."
+    )
+
+
+class AuditSampleOut(Out):
+    """How big the audit is, by which rule, and the interval width that buys."""
+
+    size: int = Field(description="Notes in the sample.")
+    run_notes: int = Field(description="Notes in the run.")
+    rule: str = Field(
+        description="The size rule (AXIAL_AUDIT_SAMPLE_SIZE, …_MAX_SHARE, …_MIN_SIZE)."
+    )
+    reference_error: float = Field(description="The error rate the width is quoted at.")
+    expected_half_width: float | None = Field(
+        description="Half-width of the judge error's 95% interval at that rate, for this size."
+    )
 
 
 class AuditOut(Out):
@@ -350,11 +369,18 @@ class AuditOut(Out):
     blind_mode: bool = Field(description="The run is in blind mode.")
     must_audit_first: bool = Field(description="You label the sample before seeing proposals.")
     pending: int = Field(description="Sample notes you have still to label (when gated).")
+    revealed: bool = Field(description="The judge's work for this run has been shown to you.")
+    revealed_at: str | None = Field(description="When it was first shown to you (ISO 8601).")
+    accepts: Literal["blind", "revision"] = Field(
+        description="What a label you post now is recorded as: blind, or a revision (after the "
+        "reveal; never in the judge error rate)."
+    )
+    sample: AuditSampleOut = Field(description="The audit size and what it buys.")
     notes: list[AuditItemOut] = Field(description="The sample, in presentation order.")
 
 
 class LabelOut(Out):
-    """The recorded blind label: exactly one of the three label keys is present."""
+    """The recorded label (blind, or a revision): exactly one of the three label keys is present."""
 
     event_id: int = Field(description="The audit_label event.")
     run_id: int = Field(description="The run.")
@@ -364,6 +390,15 @@ class LabelOut(Out):
     category_id: int | None = Field(None, description="An existing category.")
     new_category_name: str | None = Field(None, description="A category named anew.")
     noise: bool | None = Field(None, description="Noise (always true when present).")
+    mode: EventMode = Field(
+        description="blind, or revised: given after the judge's work for the run was shown to you."
+    )
+    counts_in_headline: bool = Field(
+        description="It feeds the judge error rate (blind labels only; revisions never do)."
+    )
+    replaces_event_id: int | None = Field(
+        None, description="A revision: your blind label event it replaces (null if none)."
+    )
     must_audit_first: bool = Field(description="You still have sample notes to label.")
     pending: int = Field(description="How many.")
     proposals_opened: bool = Field(description="This label finished the sample.")

@@ -236,6 +236,7 @@ def record(
         project_id=run.project_id,
         run_id=run.id,
         actor=principal.name,
+        actor_id=principal.actor,
         actor_kind="human",
         created_at=utcnow(),
         action=action,

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from judges import CategoryProposal, ClusterSample
-from service.audit.draw import draw_stratified_audit
+from service.audit.draw import AuditSize, draw_stratified_audit
 from service.context import Services
 from service.domain import CategoryStatus, RunStatus
 from service.review import projection
@@ -175,5 +175,5 @@ def _draw_audit(services: Services, session: Session, run: Run) -> None:
     ``blind_first`` (the default) the run starts in blind mode: each reviewer labels the sample
     before the run's proposals are shown to them (``service.audit.require_audit_done``).
     """
-    sample = draw_stratified_audit(session, run.id, services.settings.audit_sample_size, run.seed)
+    sample = draw_stratified_audit(session, run.id, AuditSize.of(services.settings), run.seed)
     run.blind_mode = bool(sample) and services.settings.blind_first

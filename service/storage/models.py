@@ -1,6 +1,7 @@
 """Tables. Portable column types only, so the same Alembic migrations run on SQLite and PostgreSQL.
 
-Immutable (insert-only): note, embedding, proposal, proposal_member, review_event, audit_draw.
+Immutable (insert-only): note, embedding, proposal, proposal_member, review_event, audit_draw,
+judge_reveal.
 Projections (rebuilt from review_event by ``service.review.projection``): proposal_state, category,
 note_assignment.
 """
@@ -257,7 +258,10 @@ class ReviewEvent(Base):
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"), default=None, index=True)
-    actor: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(200))  # display name (two keys may share one)
+    # who it was: "key:<id>" or "user:<id>" (Principal.actor); NULL on events older than 0003
+    # whose name matched no single key or user
+    actor_id: Mapped[str | None] = mapped_column(String(100), default=None)
     actor_kind: Mapped[str] = mapped_column(String(20), default="human")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     action: Mapped[str] = mapped_column(String(30))
@@ -270,6 +274,8 @@ class ReviewEvent(Base):
     after: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reverts_event_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     client_uuid: Mapped[str | None] = mapped_column(String(100), default=None)
+    # a revision (mode 'revised'): the author's blind audit_label event it replaces, if any
+    replaces_event_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class AuditDraw(Base):
@@ -285,3 +291,22 @@ class AuditDraw(Base):
     inclusion_prob: Mapped[float] = mapped_column(Float)
     seed: Mapped[int] = mapped_column(Integer)
     drawn_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JudgeReveal(Base):
+    """When the judge's work for a run was first shown to someone (insert-only, one per actor).
+
+    Written by every read or action that shows or acts on the run's proposals, queue or
+    unclustered notes (``service.audit.reveal``). An audit label its author gives after this
+    moment is a revision (``mode='revised'``), never a blind label.
+    """
+
+    __tablename__ = "judge_reveal"
+    __table_args__ = (UniqueConstraint("run_id", "actor_id"),)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id"), index=True)
+    actor_id: Mapped[str] = mapped_column(String(100))
+    actor: Mapped[str] = mapped_column(String(200))  # display name at the time
+    via: Mapped[str] = mapped_column(String(50))  # what showed it: "proposals", "confirm", …
+    watermark: Mapped[int] = mapped_column(BigInteger, default=0)  # last review event id then
+    revealed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -22,7 +22,8 @@ EVIL = "Beta </script><script>alert(1)</script>"
 
 @pytest.fixture
 def reviewed(app: Any, client: TestClient, keys: dict[str, str]) -> int:
-    """A replayed run of 30 notes (proposals "Alpha", EVIL, 6 noise), confirmed, 10 blind labels."""
+    """A replayed run of 30 notes (proposals "Alpha", EVIL, 6 noise), confirmed by a lead, and
+    10 blind labels by a reviewer who never saw the proposals."""
     lines = "\n".join(json.dumps({"external_id": f"d{i}", "text": f"dash {i}"}) for i in range(30))
     resp = client.post(
         "/api/v1/projects/demo/batches",
@@ -39,11 +40,11 @@ def reviewed(app: Any, client: TestClient, keys: dict[str, str]) -> int:
         app.state.services, project_id, int(resp.json()["id"]), groups,
         judge_id="replay", judge_version="replay/1", seed=2,
     )  # fmt: skip
-    h = auth(keys["reviewer"])
+    h, lead = auth(keys["reviewer"]), auth(keys["lead"])
     cats = {}
-    for p in client.get(f"/api/v1/runs/{run}/queue", headers=h).json()["proposals"]:
+    for p in client.get(f"/api/v1/runs/{run}/queue", headers=lead).json()["proposals"]:
         confirm = f"/api/v1/proposals/{p['proposal_id']}/confirm"
-        cats[p["name"]] = client.post(confirm, json={"version": p["version"]}, headers=h).json()
+        cats[p["name"]] = client.post(confirm, json={"version": p["version"]}, headers=lead).json()
     client.post(f"/api/v1/runs/{run}/blind", json={"enabled": True}, headers=auth(keys["lead"]))
     truth = {n: cats["Alpha"]["category_id"] for n in ids[:12] + ids[24:26]}  # 2 false noise
     truth |= {n: cats[EVIL]["category_id"] for n in ids[12:24]}

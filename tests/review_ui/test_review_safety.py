@@ -6,9 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from service.auth import Role, add_user
 from service.notes.batches import get_or_create_project
+from service.storage.models import ReviewEvent, Run
 from tests.review_ui.conftest import LiveServer, sign_in
 from tests.review_ui.seed import SeededRun, seed_run
 
@@ -28,6 +30,7 @@ def lab(live: LiveServer) -> SeededRun:
         add_user(session, "reviewer", "axial-reviewer", project, Role.reviewer)
         add_user(session, "lead", "axial-lead", project, Role.lead)
         add_user(session, "second", "second-reviewer", project, Role.reviewer)
+        add_user(session, "fresh", "fresh-reviewer", project, Role.reviewer)  # never sees proposals
         return seed_run(session, "lab", xss=XSS)
 
 
@@ -86,31 +89,68 @@ def test_two_reviewers_cannot_overwrite_each_other(page, second, live, lab) -> N
 
 
 def test_blind_mode_hides_the_judge_until_the_sample_is_labelled(page, second, live, lab) -> None:
+    sign_in(page, "reviewer", "axial-reviewer")
+    page.goto(f"/proposals/{lab.proposals[0]}")  # the reviewer has seen the judge's work
     sign_in(second, "lead", "axial-lead")
     second.goto(f"/runs/{lab.run_id}")
     with second.expect_navigation():
         second.get_by_role("button", name="Turn blind mode on").click()
     assert "Blind mode is on" in str(second.text_content(".flash"))
-    sign_in(page, "reviewer", "axial-reviewer")
-    page.goto(f"/runs/{lab.run_id}")
-    assert page.url.endswith(f"/runs/{lab.run_id}/audit")
-    content = page.content()
+    sign_in(second, "fresh", "fresh-reviewer")  # a reviewer who never saw a proposal
+    second.goto(f"/runs/{lab.run_id}")
+    assert second.url.endswith(f"/runs/{lab.run_id}/audit")
+    content = second.content()
     for name in ("Wrong refund amount", "Hallucinated order status", "Ignored user language"):
         assert name not in content
-    forms = page.locator("form.label-form")
+    assert "5 of 17 notes" in str(second.text_content("#audit-size"))
+    forms = second.locator("form.label-form")
     total = forms.count()
     assert total == 5
     for i in range(total):
-        form = page.locator("form.label-form").nth(i)
+        form = second.locator("form.label-form").nth(i)
         if i == 0:
             form.locator("input[name=new_category_name]").fill("Refund confusion")
-        with page.expect_navigation():
+        with second.expect_navigation():
             form.locator("select").focus()
-            page.keyboard.press("Enter")
-    assert page.url.endswith(f"/runs/{lab.run_id}")  # sample done: the queue opens
-    assert "Blind audit done" in str(page.text_content(".flash"))
+            second.keyboard.press("Enter")
+    assert second.url.endswith(f"/runs/{lab.run_id}")  # sample done: the queue opens
+    assert "Blind audit done" in str(second.text_content(".flash"))
+    second.goto(f"/runs/{lab.run_id}/audit")
+    assert second.text_content("#labelled-count") == str(total)
+
+
+def test_after_the_reveal_the_audit_page_takes_only_revisions(page, live, lab) -> None:
+    """A reviewer who has seen the proposals is not held by the gate, and whatever they label
+    on the audit page is a revision that leaves their blind labels (and the headline) alone."""
+    with live.db().transaction() as session:  # on, as the test above left it
+        run = session.get(Run, lab.run_id)
+        assert run is not None
+        run.blind_mode = True
+    sign_in(page, "second", "second-reviewer")
+    page.goto(f"/proposals/{lab.proposals[1]}")  # the judge's work is shown: the reveal
+    page.goto(f"/runs/{lab.run_id}")
+    if "/audit" in page.url:  # blind mode held a reviewer who had not seen it: not this one
+        pytest.fail("a reviewer who has seen the proposals is held by the blind-first gate")
     page.goto(f"/runs/{lab.run_id}/audit")
-    assert page.text_content("#labelled-count") == str(total)
+    assert "Your blind labels are closed" in str(page.text_content("#audit-revealed"))
+    assert page.locator("form.label-form").count() == 0
+    form = page.locator("form.revision-form").first
+    assert "revision" in str(form.locator("button").text_content()).lower()
+    form.locator("input[name=new_category_name]").fill("Changed my mind")
+    with page.expect_navigation():
+        form.locator("button").click()
+    assert "Revision recorded" in str(page.text_content(".flash"))
+    assert "your revision: Changed my mind" in str(page.text_content("li.note"))
+    with live.db().transaction() as session:
+        events = session.scalars(
+            select(ReviewEvent).where(
+                ReviewEvent.run_id == lab.run_id, ReviewEvent.action == "audit_label"
+            )
+        ).all()
+        modes = {(e.actor, e.mode, e.judge_visible) for e in events}
+    assert ("second", "revised", True) in modes
+    assert ("fresh", "blind", False) in modes
+    assert not any(actor == "second" and mode == "blind" for actor, mode, _ in modes)
 
 
 def test_unclustered_notes_are_labelled_with_the_keyboard(page, live, lab) -> None:

@@ -1,8 +1,10 @@
 """Agreement figures through the API change as each kind of review event says they should.
 
 A replayed judge output over 24 notes: proposals A (8 notes), B (8), C (4) and the judge's
-noise (4 notes). The audit setting (30) exceeds the batch, so the audit is a census (π = 1)
-and every expected figure below is worked by hand.
+noise (4 notes). The audit takes up to the whole run here (``audit_max_share = 1``) and its
+size setting (30) exceeds the batch, so the audit is a census (π = 1) and every expected figure
+below is worked by hand. Workflow actions are a lead's and blind labels the reviewers': a
+reviewer who saw the proposals would give revisions, not blind labels.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class World:
 
 @pytest.fixture
 def world(app: Any, client: TestClient, keys: dict[str, str]) -> World:
+    app.state.services.settings.audit_max_share = 1.0  # a census audit of the 24 notes
     lines = "\n".join(
         json.dumps({"external_id": f"w{i}", "text": f"agreement note {i}"}) for i in range(24)
     )

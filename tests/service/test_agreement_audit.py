@@ -179,7 +179,8 @@ def test_unequal_inclusion_probabilities_weight_the_headline(
     assert sorted(d.inclusion_prob for d in draws) == [0.2] * 4 + [0.5] * 2
     lead, rev = auth(keys["lead"]), auth(keys["reviewer"])
     pid = _proposal_ids(app, run)[0]
-    confirm = client.post(f"/api/v1/proposals/{pid}/confirm", json={"version": 1}, headers=rev)
+    # a lead confirms: the reviewer labels blind, never having seen the proposal
+    confirm = client.post(f"/api/v1/proposals/{pid}/confirm", json={"version": 1}, headers=lead)
     category = confirm.json()["category_id"]
     client.post(f"/api/v1/runs/{run}/blind", json={"enabled": True}, headers=lead)
     in_a = [d.note_id for d in draws if d.inclusion_prob == 0.2]

@@ -31,7 +31,9 @@ class Audited:
 def _audited_run(
     app: Any, client: TestClient, keys: dict[str, str], tag: str, version: str, wrong: int
 ) -> Audited:
-    """12 notes in one proposal, confirmed; a census audit where ``wrong`` notes are noise."""
+    """12 notes in one proposal, confirmed by a lead; a census audit (``audit_max_share = 1``)
+    where a reviewer who never saw the proposal labels ``wrong`` notes noise."""
+    app.state.services.settings.audit_max_share = 1.0
     lines = "\n".join(
         json.dumps({"external_id": f"{tag}{i}", "text": f"{tag} {i}"}) for i in range(12)
     )
@@ -54,10 +56,10 @@ def _audited_run(
         judge_version=version,
         seed=1,
     )
-    h = auth(keys["reviewer"])
-    proposal = client.get(f"/api/v1/runs/{run}/queue", headers=h).json()["proposals"][0]
+    h, lead = auth(keys["reviewer"]), auth(keys["lead"])
+    proposal = client.get(f"/api/v1/runs/{run}/queue", headers=lead).json()["proposals"][0]
     confirm = f"/api/v1/proposals/{proposal['proposal_id']}/confirm"
-    category = client.post(confirm, json={"version": proposal["version"]}, headers=h).json()
+    category = client.post(confirm, json={"version": proposal["version"]}, headers=lead).json()
     client.post(f"/api/v1/runs/{run}/blind", json={"enabled": True}, headers=auth(keys["lead"]))
     for i, nid in enumerate(ids):
         label = {"noise": True} if i < wrong else {"category_id": category["category_id"]}
@@ -165,7 +167,10 @@ def test_only_leads_read_agreement_and_bad_scopes_are_refused(
 def _run_of(
     app: Any, client: TestClient, keys: dict[str, str], tag: str, sizes: list[int]
 ) -> tuple[int, list[list[int]]]:
-    """A batch cut into proposals "A", "B", … of ``sizes`` notes (no judge noise), confirmed."""
+    """A batch cut into proposals "A", "B", … of ``sizes`` notes (no judge noise), confirmed
+    by a lead (the reviewer, who labels the audit, never sees them); the audit may take the
+    whole run (``audit_max_share = 1``)."""
+    app.state.services.settings.audit_max_share = 1.0
     total = sum(sizes)
     lines = "\n".join(
         json.dumps({"external_id": f"{tag}{i}", "text": f"{tag} {i}"}) for i in range(total)
@@ -193,10 +198,10 @@ def _run_of(
         judge_version="v1",
         seed=4,
     )
-    h = auth(keys["reviewer"])
-    for p in client.get(f"/api/v1/runs/{run}/queue", headers=h).json()["proposals"]:
+    lead = auth(keys["lead"])
+    for p in client.get(f"/api/v1/runs/{run}/queue", headers=lead).json()["proposals"]:
         confirm = f"/api/v1/proposals/{p['proposal_id']}/confirm"
-        assert client.post(confirm, json={"version": p["version"]}, headers=h).status_code == 200
+        assert client.post(confirm, json={"version": p["version"]}, headers=lead).status_code == 200
     return run, groups
 
 

@@ -1,0 +1,87 @@
+"""The judge reveal: when anything of the judge's for a run was first shown to someone.
+
+A blind label is only blind while its author has not seen the judge's work for the run. So
+every path that shows or acts on that work records, once per (run, actor), the moment it was
+first revealed: the run's proposals, queue or unclustered notes (UI or API), a proposal, a
+suggested split, a claim, any workflow action, and a lead's agreement figures of the run.
+Those paths all pass the blind-first gate first (:func:`service.audit.gate.require_audit_done`),
+which calls :func:`reveal` once the gate lets the caller through, so no read path can forget it.
+
+Identity is the caller's ``actor`` (key or user id), never the display name. The record is
+insert-only (``judge_reveal``, unique per run and actor): the first reveal wins. Reading it
+first and inserting only when it is missing keeps reads from taking SQLite's write lock; a
+concurrent first reveal is absorbed by ``ON CONFLICT DO NOTHING``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from service.auth import Principal
+from service.storage.models import JudgeReveal, ReviewEvent, Run, utcnow
+
+
+def revealed_at(session: Session, run_id: int, actor: str) -> datetime | None:
+    """When the judge's work for the run was first shown to ``actor`` (``None``: never)."""
+    found: datetime | None = session.scalar(
+        select(JudgeReveal.revealed_at).where(
+            JudgeReveal.run_id == run_id, JudgeReveal.actor_id == actor
+        )
+    )
+    return found
+
+
+def revealed_runs(session: Session, actor: str, run_ids: Iterable[int]) -> set[int]:
+    """The runs among ``run_ids`` whose judge output ``actor`` has seen."""
+    ids = sorted(set(run_ids))
+    if not ids:
+        return set()
+    rows = session.scalars(
+        select(JudgeReveal.run_id).where(JudgeReveal.actor_id == actor, JudgeReveal.run_id.in_(ids))
+    )
+    return {int(r) for r in rows}
+
+
+def reveal(session: Session, run: Run, principal: Principal, via: str = "proposals") -> None:
+    """Record (once) that the judge's work for ``run`` is being shown to ``principal``.
+
+    Args:
+        session: The request's transaction; the record commits with what it shows.
+        run: The run whose proposals, queue or unclustered notes are shown or acted on.
+        principal: Who sees it.
+        via: What showed it, for the record ("proposals", "agreement", …).
+    """
+    reveal_runs(session, [run], principal, via)
+
+
+def reveal_runs(session: Session, runs: Iterable[Run], principal: Principal, via: str) -> None:
+    """:func:`reveal` for several runs (a lead's agreement figures show every run in scope)."""
+    runs = list(runs)
+    seen = revealed_runs(session, principal.actor, [r.id for r in runs])
+    missing = [r for r in runs if r.id not in seen]
+    if not missing:
+        return
+    watermark = session.scalar(
+        select(func.max(ReviewEvent.id)).where(ReviewEvent.project_id == missing[0].project_id)
+    )
+    rows = [
+        {
+            "run_id": r.id,
+            "actor_id": principal.actor,
+            "actor": principal.name,
+            "via": via[:50],
+            "watermark": int(watermark or 0),
+            "revealed_at": utcnow(),
+        }
+        for r in missing
+    ]
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(JudgeReveal).values(rows)
+    session.execute(statement.on_conflict_do_nothing(index_elements=["run_id", "actor_id"]))
