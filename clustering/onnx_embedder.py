@@ -191,6 +191,7 @@ class OnnxEmbedder:
         self._session: Any = None
         self._tokenizer: Any = None
         self._meta: ExportMeta | None = None
+        self._pad_id = 0
 
     def _load(self) -> ExportMeta:
         if self._meta is None:
@@ -205,6 +206,8 @@ class OnnxEmbedder:
             tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
             tok.enable_truncation(max_length=meta.max_seq_length)
             tok.enable_padding()
+            self._pad_id = int(tok.padding["pad_id"]) if tok.padding else 0
+            tok.no_padding()  # each bucket is padded to its own longest note (_pad)
             opts = ort.SessionOptions()
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             self._session = ort.InferenceSession(
@@ -213,30 +216,36 @@ class OnnxEmbedder:
             self._tokenizer, self._meta = tok, meta
         return self._meta
 
-    def _run(self, texts: list[str], meta: ExportMeta) -> NDArray[np.float32]:
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def _pad(self, encodings: Sequence[Any], meta: ExportMeta) -> dict[str, NDArray[np.int64]]:
+        """The model's inputs for one bucket, padded to its longest note."""
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, e in enumerate(encodings):
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = e.attention_mask
+            types[row, : len(e.ids)] = e.type_ids
         feed = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in meta.input_names:
-            feed["token_type_ids"] = np.array([e.type_ids for e in encodings], dtype=np.int64)
+            feed["token_type_ids"] = types
+        return feed
+
+    def _run(self, feed: dict[str, NDArray[np.int64]], meta: ExportMeta) -> NDArray[np.float32]:
         (hidden,) = self._session.run(["last_hidden_state"], feed)
         if meta.pooling == "cls":
             return normalize_rows(hidden[:, 0])
-        weights = mask[:, :, None].astype(np.float32)
+        weights = feed["attention_mask"][:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         return normalize_rows(pooled)
 
-    def _buckets(self, texts: Sequence[str]) -> list[NDArray[np.intp]]:
+    def _buckets(self, lengths: NDArray[np.int_]) -> list[NDArray[np.intp]]:
         """Batches of texts of similar token length, at most ``batch_size`` each.
 
         Dynamic int8 quantization scales activations per batch, padding included, so a short
         note padded to a long one's length loses precision (bench/README.md, "Embedding
         speed"). A batch therefore ends where lengths grow by half.
         """
-        lengths = np.array(
-            [sum(e.attention_mask) for e in self._tokenizer.encode_batch(list(texts))]
-        )
         order = np.argsort(lengths, kind="stable")
         batches: list[NDArray[np.intp]] = []
         start = 0
@@ -254,6 +263,8 @@ class OnnxEmbedder:
     def embed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Embed texts (batched by length to keep padding small; order is preserved).
 
+        Each text is tokenized once; the batches are formed from the token lengths.
+
         Args:
             texts: The texts, in order.
 
@@ -263,7 +274,9 @@ class OnnxEmbedder:
         meta = self._load()
         if len(texts) == 0:
             return empty_embeddings(meta.dim)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        lengths = np.array([len(e.ids) for e in encodings])
         out = np.empty((len(texts), meta.dim), dtype=np.float32)
-        for idx in self._buckets(texts):
-            out[idx] = self._run([texts[i] for i in idx], meta)
+        for idx in self._buckets(lengths):
+            out[idx] = self._run(self._pad([encodings[i] for i in idx], meta), meta)
         return out
