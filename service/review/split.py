@@ -10,7 +10,6 @@ stored for the run's model.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -144,6 +143,8 @@ def suggest_split(session: Session, principal: Principal, proposal_id: int) -> l
     matrix = np.stack([vectors[n] for n in kept]) if kept else np.zeros((0, 1), np.float32)
     if len(kept) < 2 or np.unique(matrix, axis=0).shape[0] < 2:
         raise BadInput("too few distinct embedded notes to suggest a split", field="proposal_id")
+    from sklearn.cluster import KMeans  # here, not at the top: read-only CLI commands skip it
+
     labels = KMeans(n_clusters=2, n_init=10, random_state=0).fit_predict(matrix)
     first = int(labels[0])
     by_note = {n: int(label) for n, label in zip(kept, labels, strict=True)}

@@ -1,25 +1,43 @@
-"""Embeddings cached by (model id, sha256 of the text): a text seen before is never embedded again."""
+"""Embeddings cached by (model id, sha256 of the text): a text seen before is never embedded again.
+
+The texts a run still needs are embedded at the speed of the model:
+
+- **sorted by length over the whole set**, longest first (what sentence-transformers does inside
+  one ``encode`` call), then handed to the model a chunk at a time. Every forward pass pads its
+  texts to the longest of them, so batches of like lengths waste little; chunks cut from an
+  unsorted list would each mix short and long texts. Progress is reported after every chunk.
+- **stored while the model works**: each chunk's vectors go to a writer thread that inserts
+  them in its own transactions (several chunks at once when it falls behind), so the database
+  never waits on the model nor the model on the database. What was stored stays stored if the
+  run fails or its worker stops: the next run re-embeds only the rest.
+"""
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
+from types import TracebackType
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
-from clustering import Embedder
+from clustering.embedder import Embedder
 from service.storage.db import Database
 from service.storage.models import Embedding
 
 CHUNK = 256
+"""Texts handed to the model at once, at least (progress is reported per chunk)."""
+
+Vectors = dict[str, npt.NDArray[np.float32]]
 
 
-def load_cached(
-    db: Database, model_id: str, hashes: Sequence[str]
-) -> dict[str, npt.NDArray[np.float32]]:
+def load_cached(db: Database, model_id: str, hashes: Sequence[str]) -> Vectors:
     """The cached vectors of these text hashes for this model."""
-    found: dict[str, npt.NDArray[np.float32]] = {}
+    found: Vectors = {}
     unique = sorted(set(hashes))
     with db.transaction() as session:
         for start in range(0, len(unique), 500):
@@ -34,25 +52,98 @@ def load_cached(
     return found
 
 
-def store_vectors(db: Database, model_id: str, items: dict[str, npt.NDArray[np.float32]]) -> None:
+def store_vectors(db: Database, model_id: str, items: Vectors) -> None:
+    """Insert the vectors not stored yet (another run may have stored some meanwhile)."""
     with db.transaction() as session:
-        known = set(
-            session.scalars(
-                select(Embedding.text_sha256).where(
-                    Embedding.model_id == model_id, Embedding.text_sha256.in_(list(items))
+        known: set[str] = set()
+        digests = list(items)
+        for start in range(0, len(digests), 500):
+            known.update(
+                session.scalars(
+                    select(Embedding.text_sha256).where(
+                        Embedding.model_id == model_id,
+                        Embedding.text_sha256.in_(digests[start : start + 500]),
+                    )
                 )
             )
-        )
-        session.add_all(
-            Embedding(
-                model_id=model_id,
-                text_sha256=d,
-                dim=int(v.shape[0]),
-                vector=np.ascontiguousarray(v, dtype=np.float32).tobytes(),
-            )
+        rows = [
+            {
+                "model_id": model_id,
+                "text_sha256": d,
+                "dim": int(v.shape[0]),
+                "vector": np.ascontiguousarray(v, dtype=np.float32).tobytes(),
+            }
             for d, v in items.items()
             if d not in known
-        )
+        ]
+        if rows:
+            session.execute(insert(Embedding), rows)
+
+
+class VectorWriter:
+    """A thread storing vectors while the caller computes the next ones.
+
+    ``put`` never blocks; leaving the ``with`` block waits until everything put is stored and
+    raises the writer's first error, if any (unless the block itself is raising).
+    """
+
+    def __init__(self, db: Database, model_id: str) -> None:
+        self.db, self.model_id = db, model_id
+        self.error: BaseException | None = None
+        self._queue: queue.SimpleQueue[Vectors | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="axial-embed-writer", daemon=True)
+
+    def __enter__(self) -> VectorWriter:
+        self._thread.start()
+        return self
+
+    def put(self, items: Vectors) -> None:
+        if self.error is not None:
+            raise RuntimeError("storing embeddings failed") from self.error
+        self._queue.put(items)
+
+    def _loop(self) -> None:
+        done = False
+        while not done:
+            batch: Vectors = {}
+            item = self._queue.get()
+            while True:  # take whatever else is waiting: one transaction for all of it
+                if item is None:
+                    done = True
+                else:
+                    batch.update(item)
+                if done or self._queue.empty():
+                    break
+                item = self._queue.get()
+            if batch and self.error is None:
+                try:
+                    self._store(batch)
+                except BaseException as exc:  # reported to the caller by put() or __exit__
+                    self.error = exc
+
+    def _store(self, batch: Vectors) -> None:
+        try:
+            store_vectors(self.db, self.model_id, batch)
+        except IntegrityError:  # another run stored some of these meanwhile: skip them now
+            store_vectors(self.db, self.model_id, batch)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if exc is None and self.error is not None:
+            raise RuntimeError("storing embeddings failed") from self.error
+
+
+def chunk_size(embedder: Embedder) -> int:
+    """Texts per call: ``CHUNK``, or enough to keep every request of a remote embedder busy."""
+    batch = int(getattr(embedder, "batch_size", 1))
+    in_flight = int(getattr(embedder, "concurrency", 1))
+    return max(CHUNK, batch * in_flight * 2)
 
 
 def embed_with_cache(
@@ -64,12 +155,16 @@ def embed_with_cache(
 ) -> npt.NDArray[np.float32]:
     """Vectors for ``texts`` (row i for text i), embedding and storing only the missing ones.
 
+    The missing texts are embedded longest first, a chunk at a time, while a writer thread
+    stores the previous chunks (see the module docstring).
+
     Args:
         db: where the cache lives.
         embedder: the model; its ``model_id`` keys the cache.
         texts: the note texts.
         hashes: sha256 of each text, same order.
-        on_progress: called with the number of texts whose vector is ready.
+        on_progress: called with the number of texts whose vector is ready, after the cache
+            lookup and after every chunk.
 
     Returns:
         float32 array (n, d) with unit rows.
@@ -79,17 +174,20 @@ def embed_with_cache(
     for text, digest in zip(texts, hashes, strict=True):
         if digest not in cached:
             missing.setdefault(digest, text)
-    ready = len(texts) - sum(1 for d in hashes if d in missing)
+    uses = Counter(hashes)  # a text may appear more than once
+    ready = len(texts) - sum(uses[d] for d in missing)
     if on_progress is not None:
         on_progress(ready)
-    pending = list(missing.items())
-    for start in range(0, len(pending), CHUNK):
-        chunk = pending[start : start + CHUNK]
-        vectors = embedder.embed_batch([t for _, t in chunk])
-        fresh = {d: vectors[i] for i, (d, _) in enumerate(chunk)}
-        store_vectors(db, embedder.model_id, fresh)
-        cached.update(fresh)
-        ready = sum(1 for d in hashes if d in cached)
-        if on_progress is not None:
-            on_progress(ready)
+    pending = sorted(missing.items(), key=lambda item: -len(item[1]))
+    step = chunk_size(embedder)
+    with VectorWriter(db, embedder.model_id) as writer:
+        for start in range(0, len(pending), step):
+            chunk = pending[start : start + step]
+            vectors = embedder.embed_batch([t for _, t in chunk])
+            fresh = {d: vectors[i] for i, (d, _) in enumerate(chunk)}
+            writer.put(fresh)
+            cached.update(fresh)
+            ready += sum(uses[d] for d in fresh)
+            if on_progress is not None:
+                on_progress(ready)
     return np.vstack([cached[d] for d in hashes]).astype(np.float32, copy=False)

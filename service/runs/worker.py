@@ -146,7 +146,8 @@ class Worker:
     Args:
         services: settings, database, judge and embedder.
         poll_s: seconds between polls of an empty queue.
-        warm: load the model and compile the clustering kernels before the first claim.
+        warm: load and run the model, build the judge and compile the clustering kernels
+            before the first claim (see ``_warm_up``).
         once: return when the queue is empty instead of polling on.
         worker_id: recorded on the runs it claims; ``host:pid:worker-xxxx`` by default.
 
@@ -172,6 +173,8 @@ class Worker:
         self.once = once
         self.worker_id = worker_id or new_worker_id()
         self.executed: list[int] = []
+        self.ready = threading.Event()  # set once warmed up (at once without warm-up)
+        self.warm_up_s: float | None = None
         self._current: int | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -224,6 +227,7 @@ class Worker:
             log.exception("could not check for interrupted runs")
         if self.warm:
             self._warm_up()
+        self.ready.set()
         log.info("worker %s is waiting for runs", self.worker_id)
         while not self._stop.is_set():
             run_id = self._claim()
@@ -268,11 +272,20 @@ class Worker:
             log.exception("could not read run %s back", run_id)
 
     def _warm_up(self) -> None:
-        """Load the model and pay the clustering compile costs now, not on the first run."""
+        """Pay every first-use cost now, not on the first run: the weekly batch is then instant.
+
+        Loads the model and runs it once (the first forward pass allocates and plans), builds
+        the judge (its imports), and compiles the clustering kernels. The worker keeps all of it
+        for its whole life: a run then pays only for its own notes.
+        """
         from clustering import warm_up
 
         try:
-            _ = self.services.embedder
-            log.info("clustering warmed up in %.1f s", warm_up())
+            started = time.perf_counter()
+            self.services.embedder.embed_batch(["warm up: the model loads and runs once"])
+            _ = self.services.judge
+            loaded = time.perf_counter() - started
+            log.info("model loaded in %.1f s, clustering warmed up in %.1f s", loaded, warm_up())
+            self.warm_up_s = time.perf_counter() - started
         except Exception:  # a broken model is reported by the run that needs it
             log.exception("warm-up failed")

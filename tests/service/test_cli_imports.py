@@ -1,0 +1,69 @@
+"""Commands that only read or write the database start fast: they import no model stack.
+
+``axial --help``, ``categories``, ``keys``, ``users``, ``export`` and ``db upgrade`` are run in a
+fresh interpreter (the way a shell runs them) and must leave torch, sentence-transformers,
+transformers, onnxruntime, UMAP, numba, scikit-learn and the openai SDK unimported: those are
+what made them take seconds. Checked on ``sys.modules``, not on a timing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HEAVY = (
+    "torch",
+    "sentence_transformers",
+    "transformers",
+    "onnxruntime",
+    "umap",
+    "numba",
+    "sklearn",
+    "openai",
+)
+CODE = """
+import json, sys
+from service.cli import _state, app
+done = []
+for args in json.loads(sys.argv[1]):
+    _state.clear()
+    try:
+        app(args, prog_name="axial")
+    except SystemExit as exc:
+        done.append(exc.code)
+heavy = [m for m in json.loads(sys.argv[2]) if m in sys.modules]
+print(json.dumps({"exit_codes": done, "heavy": heavy}))
+"""
+
+
+def run_cli(*commands: list[str]) -> dict[str, list[object]]:
+    out = subprocess.run(
+        [sys.executable, "-c", CODE, json.dumps(commands), json.dumps(HEAVY)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result: dict[str, list[object]] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_help_imports_no_model_stack() -> None:
+    assert run_cli(["--help"]) == {"exit_codes": [0], "heavy": []}
+
+
+def test_database_commands_import_no_model_stack(tmp_path: Path) -> None:
+    db = ["--db", f"sqlite:///{tmp_path / 'axial.db'}"]
+    result = run_cli(
+        [*db, "db", "upgrade"],
+        [*db, "keys", "create", "--project", "p", "--role", "lead"],
+        [*db, "users", "add", "ana", "--project", "p", "--password", "correct horse"],
+        [*db, "categories", "--project", "p", "--json"],
+        [*db, "categories", "--project", "p"],
+        [*db, "export", "--project", "p", "--category", "1"],  # no such category: exit 2
+    )
+    assert result == {"exit_codes": [0, 0, 0, 0, 0, 2], "heavy": []}
