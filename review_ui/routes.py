@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from review_ui import pages
+from review_ui.docs import router as docs_router
 from review_ui.forms import router as forms_router
 from review_ui.rendering import HERE, render, safe_next, see_other
 from review_ui.security import SecurityMiddleware
@@ -35,6 +36,7 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
     app.include_router(forms_router)
+    app.include_router(docs_router)
 
 
 @router.get("/login")

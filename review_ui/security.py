@@ -23,7 +23,14 @@ CSP = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-NO_CSP_PATHS = ("/docs", "/redoc")  # FastAPI's own pages load their scripts from a CDN
+# The API documentation (review_ui/docs.py): scripts from this site only, like every page;
+# Swagger UI and ReDoc set styles at run time, and ReDoc runs its search in a blob: worker.
+DOCS_PATHS = ("/docs", "/redoc")
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; font-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def cross_site_reason(method: str, headers: Headers) -> str | None:
@@ -63,8 +70,9 @@ class SecurityMiddleware:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "same-origin")
                 is_html = headers.get("content-type", "").startswith("text/html")
-                if is_html and not path.startswith(NO_CSP_PATHS):
-                    headers["Content-Security-Policy"] = CSP
+                if is_html:
+                    docs = path in DOCS_PATHS
+                    headers["Content-Security-Policy"] = DOCS_CSP if docs else CSP
                     headers["X-Frame-Options"] = "DENY"
             await send(message)
 

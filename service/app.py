@@ -69,6 +69,8 @@ def create_app(
         version="0.1.0",
         description="Notes on LLM traces in, a counted, human-verified failure taxonomy out.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from review_ui.docs, with no CDN
+        redoc_url=None,
     )
     app.state.services = services
     app.state.worker = worker
