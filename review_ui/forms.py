@@ -178,6 +178,18 @@ def assign(
     return see_other(f"/runs/{run_id}/unclustered")
 
 
+@router.post("/runs/{run_id}/categories")
+def new_category(
+    request: Request, run_id: int, session: SessionDep, who: CallerDep,
+    name: Annotated[str, Form()] = "", note_ids: Annotated[list[int] | None, Form()] = None,
+) -> Response:  # fmt: skip
+    """The unclustered page's "new category from the selected notes"."""
+    run, _ = views.run_header(session, who, run_id)
+    made = review.create_category(session, who, run.project, name, note_ids or [])
+    pages.flash(request, f"New category “{made.name}” from {len(made.note_ids)} note(s).")
+    return see_other(f"/runs/{run_id}/unclustered")
+
+
 @router.post("/runs/{run_id}/blind")
 def blind(
     request: Request, run_id: int, session: SessionDep, who: CallerDep, svc: ServicesDep,

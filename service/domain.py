@@ -29,6 +29,25 @@ class ProposalStatus(StrEnum):
     split = "split"  # type: ignore[assignment]  # the member shadows str.split on purpose
 
 
+class ProposalOrigin(StrEnum):
+    """Where a proposal came from (``proposal.origin``)."""
+
+    judge = "judge"  # a cluster of the run, named by the judge
+    carry_over = "carry_over"  # notes that fit a confirmed category, before clustering
+    split = "split"  # type: ignore[assignment]  # a reviewer split a proposal
+
+
+MACHINE_ORIGINS = (ProposalOrigin.judge, ProposalOrigin.carry_over)
+"""Proposals the run made (judge output in the agreement's sense); split children are human work."""
+
+
+class ProposalKind(StrEnum):
+    """What a proposal offers the reviewer: a new category, or more notes for a confirmed one."""
+
+    new = "new"
+    carry_over = "carry_over"
+
+
 class CategoryStatus(StrEnum):
     """A confirmed category: active, or merged into another."""
 
@@ -50,6 +69,7 @@ class ReviewAction(StrEnum):
     audit_label = "audit_label"
     audit_link = "audit_link"  # a lead links a blind "new category" name to the codebook
     set_blind = "set_blind"
+    create_category = "create_category"  # a category from selected notes (issue #14)
 
 
 class EventMode(StrEnum):

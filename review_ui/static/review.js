@@ -114,6 +114,7 @@
     m: () => openPanel("merge-panel"),
     v: () => { if (!$("#move-form")) return false; selectCurrentIfNone(); return openPanel("move-form"); },
     a: () => { if (!$("#assign-form")) return false; selectCurrentIfNone(); const s = $("#assign-to"); if (s) s.focus(); return true; },
+    t: () => { const name = $("#new-category-name"); if (!name) return false; selectCurrentIfNone(); name.focus(); return true; },
     g: () => splitting() && follow("g"),
     j: () => { focusItem(current + 1); return true; },
     k: () => { focusItem(current - 1); return true; },
@@ -135,6 +136,11 @@
       return;
     }
     if (isTyping(target)) {
+      if (event.key === "Enter" && target.id === "new-category-name" && target.form) {
+        event.preventDefault(); // the new-category button, not the form's first (assign)
+        target.form.requestSubmit($("#new-category-button"));
+        return;
+      }
       if (event.key === "Enter" && target.tagName === "SELECT" && target.form) {
         event.preventDefault();
         target.form.requestSubmit();

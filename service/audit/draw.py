@@ -41,6 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from judges.agreement import wilson_proportion
+from service.domain import MACHINE_ORIGINS
 from service.settings import Settings
 from service.storage.models import AuditDraw, Proposal, ProposalMember, RunNote
 
@@ -142,14 +143,15 @@ def allocate(sizes: Sequence[int], n: int) -> list[int] | None:
 
 
 def _strata(session: Session, run_id: int) -> list[tuple[str, list[int]]]:
-    """The run's strata: each judge proposal's notes, then the judge-noise stratum."""
+    """The run's strata: each proposal's notes (judge and carry-over), then the judge-noise
+    stratum."""
     population = {
         int(n) for n in session.scalars(select(RunNote.note_id).where(RunNote.run_id == run_id))
     }
     rows = session.execute(
         select(ProposalMember.proposal_id, ProposalMember.note_id)
         .join(Proposal, Proposal.id == ProposalMember.proposal_id)
-        .where(Proposal.run_id == run_id, Proposal.origin == "judge")
+        .where(Proposal.run_id == run_id, Proposal.origin.in_(MACHINE_ORIGINS))
         .order_by(ProposalMember.proposal_id, ProposalMember.note_id)
     ).all()
     members: dict[int, list[int]] = {}

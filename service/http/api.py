@@ -1,5 +1,8 @@
 """JSON API under /api/v1: projects, batches, runs, proposals (read), categories.
 
+A category can also be created here from selected notes (``POST /projects/{project}/categories``,
+a review action: one ``create_category`` event, undoable through its run).
+
 Review actions (confirm, rename, reject, split, merge, move, undo, audit) live in
 ``service.http.review``; both share the error handling of ``service.app``. Every route works in
 the request's one transaction (:data:`~service.http.deps.SessionDep`), authenticates in it, and
@@ -21,10 +24,12 @@ from service.audit.gate import gated, require_audit_done
 from service.auth import Principal, Role, create_key, project_by_name
 from service.errors import BadInput, Forbidden, NotFound, PayloadTooLarge
 from service.http.deps import CallerDep, ServicesDep, SessionDep
-from service.http.schemas import errors
+from service.http.schemas import ErrorOut, errors
 from service.http.schemas_api import (
     BatchCreated,
     BatchOut,
+    CategoryCreated,
+    CategoryIn,
     CategoryOut,
     ProjectCreated,
     ProjectIn,
@@ -39,7 +44,7 @@ from service.http.schemas_api import (
 from service.notes import export
 from service.notes.batches import BatchResult, add_batch, count_notes, create_project
 from service.notes.ingest import Limits, NoteIn, parse_csv, parse_json_body, parse_jsonl
-from service.review import views
+from service.review import create_category, views
 from service.runs.create import project_runs, queue_run, run_by_id
 from service.runs.read import run_row
 from service.storage.models import Batch, Membership, Note, Project, Run, User
@@ -301,10 +306,53 @@ def get_run_unclustered(
 
 @router.get("/projects/{project}/categories", responses=errors(401, 403, 404, 422))
 def get_categories(proj: ReadableProject, session: SessionDep) -> list[CategoryOut]:
-    """Confirmed categories with counts ("Relative-date errors — 31 of 100 notes")."""
+    """Confirmed categories with counts ("Relative-date errors — 31 of 100 notes") and their
+    counts per ISO week the notes were submitted in (ids stay the same from week to week)."""
     return [
         CategoryOut.model_validate(c.to_json()) for c in views.project_categories(session, proj.id)
     ]
+
+
+@router.post(
+    "/projects/{project}/categories",
+    status_code=201,
+    responses={
+        **errors(401, 403, 404, 422),
+        409: {
+            "model": ErrorOut,
+            "description": "Conflict — `field: name`: an active category has this name "
+            "(`category_id`), assign the notes to it; `field: note_ids`: notes already in a "
+            "confirmed category (`note_ids`), move them instead; `must_audit_first`: a run "
+            "holding the notes is in blind mode and you have not labelled its audit sample.",
+        },
+    },
+)
+def post_category(
+    project: ProjectName,
+    body: CategoryIn,
+    response: Response,
+    session: SessionDep,
+    caller: CallerDep,
+) -> CategoryCreated:
+    """A confirmed category from selected notes of the project (a reviewer or lead), taken from
+    wherever they are: unclustered, noise, or pending proposals of any run (which lose them).
+    One review event; ``POST /runs/{run_id}/undo`` on the answer's ``run_id`` undoes it.
+    Unknown notes and notes of other projects answer the same 404 (``note_ids``)."""
+    made = create_category(
+        session, caller, project, body.name, body.note_ids, definition=body.definition
+    )
+    rows = views.project_categories(session, made.project_id)
+    row = next(c for c in rows if c.category_id == made.category_id)
+    response.headers["Location"] = f"/api/v1/projects/{project}/categories"
+    return CategoryCreated.model_validate(
+        {
+            **row.to_json(),
+            "event_id": made.event_id,
+            "run_id": made.run_id,
+            "note_ids": made.note_ids,
+            "taken_from": [t.stored() for t in made.taken_from],
+        }
+    )
 
 
 @router.get(

@@ -12,8 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from service.auth import Role
-from service.domain import ProposalStatus, RunStatus
+from service.domain import ProposalKind, ProposalStatus, RunStatus
 from service.notes.batches import PROJECT_NAME_PATTERN
+from service.review.common import MAX_DEFINITION, MAX_NAME
 
 # Seeds are stored in a 32-bit column and seed NumPy's generators: 0 … 2³¹ − 1.
 MAX_SEED = 2**31 - 1
@@ -66,6 +67,26 @@ class NoteSubmitted(BaseModel):
     trace_url: str | None = Field(None, max_length=2000, description="A link to the trace.")
     author: str | None = Field(None, max_length=200, description="Who wrote the note.")
     metadata: dict[str, Any] | None = Field(None, description="Anything else, kept as is.")
+
+
+class CategoryIn(BaseModel):
+    """A confirmed category from selected notes of the project."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=MAX_NAME,
+        description=f"Its name (whitespace collapsed; not blank; ≤ {MAX_NAME} characters); no "
+        "active category of the project may have it already (409).",
+    )
+    definition: str | None = Field(
+        None, max_length=MAX_DEFINITION, description="Its definition (empty when omitted)."
+    )
+    note_ids: list[int] = Field(
+        min_length=1,
+        json_schema_extra={"uniqueItems": True},
+        description="Notes of the project, each once: unclustered, noise, or in pending "
+        "proposals of any run (they leave those proposals); none in a confirmed category.",
+    )
 
 
 def batch_request_body() -> dict[str, Any]:
@@ -202,13 +223,33 @@ class RunStatusOut(RunOut):
 
 class Member(NoteOut):
     misfit: bool = Field(description="The judge said the note does not fit the proposal.")
-    reassigned: bool = Field(description="The clusterer moved the note here from noise (its nearest cluster).")
+    reassigned: bool = Field(
+        description="The clusterer moved the note here from noise (its nearest cluster)."
+    )
+
+
+class MergeSuggestionOut(BaseModel):
+    """A merge target for a pending proposal: exactly one of ``proposal_id`` (another pending
+    proposal of the run) and ``category_id`` (an active category) is set."""
+
+    proposal_id: int | None = Field(description="A pending proposal of the same run.")
+    category_id: int | None = Field(description="An active category of the project.")
+    name: str = Field(description="Its current name.")
+    similarity: float = Field(description="Cosine between the two centroids (embeddings).")
 
 
 class ProposalOut(BaseModel):
     id: int = Field(description="Proposal id.")
     run_id: int = Field(description="Its run.")
-    origin: str = Field(description="judge, or split (a reviewer split a proposal).")
+    kind: ProposalKind = Field(
+        description="carry_over: notes matched to a confirmed category before clustering "
+        "(confirm files them into matched_category_id); new: a cluster proposed as a new "
+        "category."
+    )
+    origin: str = Field(
+        description="judge (a cluster the judge named), carry_over (matched to a confirmed "
+        "category), or split (a reviewer split a proposal)."
+    )
     parent_proposal_id: int | None = Field(description="The proposal it was split from.")
     name: str = Field(description="Current name (after any rename).")
     definition: str = Field(description="Current definition.")
@@ -218,12 +259,15 @@ class ProposalOut(BaseModel):
     judge_version: str = Field(description="The judge's version.")
     judge_failed: bool = Field(description="The judge gave no usable answer for this cluster.")
     failure_reason: str | None = Field(description="Why the judge failed.")
-    confidence: float = Field(description="The judge's confidence.")
+    confidence: float = Field(
+        description="The judge's confidence; for a carry-over, the notes' mean match score."
+    )
     tokens: int | None = Field(description="Tokens the judge call used.")
     latency_ms: float | None = Field(description="How long the judge call took.")
     keywords: list[str] = Field(description="The cluster's distinctive words (c-TF-IDF).")
     matched_category_id: int | None = Field(
-        description="An existing category the judge matched the cluster to."
+        description="carry_over: the confirmed category the notes were matched to; new: an "
+        "existing category the judge guessed (confirm follows it only with into=matched)."
     )
     misfit_note_ids: list[int] = Field(description="Members the judge said do not fit.")
     status: ProposalStatus = Field(description="The human decision so far.")
@@ -234,6 +278,10 @@ class ProposalOut(BaseModel):
     claim_expires_at: str | None = Field(description="When that claim lapses (ISO 8601).")
     count: int = Field(description="Members.")
     members: list[Member] = Field(description="Its notes.")
+    merge_suggestions: list[MergeSuggestionOut] = Field(
+        description="Pending proposals only: the closest other pending proposals of the run and "
+        "active categories, best first, at most 3."
+    )
 
 
 class UnclusteredNote(NoteOut):
@@ -241,8 +289,13 @@ class UnclusteredNote(NoteOut):
     is_noise: bool = Field(description="A reviewer marked it noise.")
 
 
+class WeekCountOut(BaseModel):
+    week: str = Field(description="An ISO week (2026-W48).")
+    count: int = Field(description="The category's notes submitted that week.")
+
+
 class CategoryOut(BaseModel):
-    id: int = Field(description="Category id.")
+    id: int = Field(description="Category id (stable from week to week).")
     name: str = Field(description="Name.")
     definition: str = Field(description="Definition.")
     origin: str = Field(description="judge (confirmed as proposed) or human.")
@@ -250,3 +303,23 @@ class CategoryOut(BaseModel):
     count: int = Field(description="Notes in the category.")
     of: int = Field(description="Notes in the project.")
     label: str = Field(description='"<name> — <count> of <of> notes".')
+    weeks: list[WeekCountOut] = Field(
+        description="Its notes by the ISO week they were submitted in, oldest first."
+    )
+
+
+class TakenFromOut(BaseModel):
+    proposal_id: int = Field(description="A pending proposal that held some of the notes.")
+    note_ids: list[int] = Field(description="The notes it lost.")
+
+
+class CategoryCreated(CategoryOut):
+    event_id: int = Field(description="The create_category review event.")
+    run_id: int = Field(
+        description="The run the event belongs to (POST /runs/{run_id}/undo undoes it): the "
+        "latest run that held any of the notes, else the project's latest run."
+    )
+    note_ids: list[int] = Field(description="The notes now in the category.")
+    taken_from: list[TakenFromOut] = Field(
+        description="The pending proposals the notes left, by proposal id."
+    )

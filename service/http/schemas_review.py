@@ -20,8 +20,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.auth import Role
-from service.domain import EventMode, ProposalStatus, RejectReason, ReviewAction, RunStatus
+from service.domain import (
+    EventMode,
+    ProposalKind,
+    ProposalStatus,
+    RejectReason,
+    ReviewAction,
+    RunStatus,
+)
 from service.http.schemas import ErrorOut, errors
+from service.http.schemas_api import MergeSuggestionOut
 from service.review.common import MAX_DEFINITION, MAX_NAME
 from service.review.split import MAX_GROUPS
 
@@ -69,8 +77,9 @@ class Versioned(BaseModel):
 class ConfirmIn(Versioned):
     into: Literal["auto", "new", "matched"] = Field(
         "auto",
-        description="auto: the judge's matched category if any, else an active category of "
-        "the same name, else a new one; new: always a new category; matched: the judge's match.",
+        description="auto: a carry-over proposal into the category it was matched to; any other "
+        "into an active category of the same name, else a new one (the judge's guess at a match "
+        "is not followed); new: always a new category; matched: the matched category.",
     )
 
 
@@ -262,20 +271,39 @@ class ProposalRowOut(Out):
     status: ProposalStatus = Field(description="pending, confirmed, rejected, merged or split.")
     version: int = Field(description="Current version (send it with an action).")
     size: int = Field(description="Number of members.")
-    origin: str = Field(description="judge, or split (made by a reviewer's split).")
+    origin: str = Field(
+        description="judge, carry_over (matched to a confirmed category), or split (made by a "
+        "reviewer's split)."
+    )
     judge_id: str = Field(description="The judge that named it.")
     judge_failed: bool = Field(description="The judge failed to name the cluster.")
-    confidence: float = Field(description="The judge's confidence.")
+    confidence: float = Field(
+        description="The judge's confidence; for a carry-over, the notes' mean match score."
+    )
     category_id: int | None = Field(description="Its category once confirmed or merged.")
     updated_by: str | None = Field(description="Who changed it last.")
     claimed_by: str | None = Field(description="Who holds an unexpired claim on it.")
+    kind: ProposalKind = Field(
+        description="carry_over: more notes for the confirmed category matched_category_id "
+        "(confirm files them there); new: a cluster proposed as a new category."
+    )
+    matched_category_id: int | None = Field(
+        description="carry_over: the category matched; new: the judge's guess, if any."
+    )
+
+
+class QueueProposalOut(ProposalRowOut):
+    merge_suggestions: list[MergeSuggestionOut] = Field(
+        description="Pending only: the closest other pending proposals and active categories, "
+        "best first, at most 3."
+    )
 
 
 class QueueOut(Out):
     run: RunRowOut = Field(description="The run.")
     pending: int = Field(description="Pending proposals.")
     decided: int = Field(description="Decided proposals.")
-    proposals: list[ProposalRowOut] = Field(description="Pending first, then largest first.")
+    proposals: list[QueueProposalOut] = Field(description="Pending first, then largest first.")
 
 
 class NoteRowOut(Out):
@@ -318,6 +346,10 @@ class ProposalDetailOut(ProposalRowOut):
     )
     pending_ids: list[int] = Field(description="Pending proposals of the run, in queue order.")
     claim_expires_at: str | None = Field(description="When the current claim lapses.")
+    merge_suggestions: list[MergeSuggestionOut] = Field(
+        description="Pending only: the closest other pending proposals and active categories, "
+        "best first, at most 3 (the UI's merge default is the first)."
+    )
 
 
 class BlindOut(Out):

@@ -9,7 +9,8 @@ ids (404), missing roles (403), decided proposals (409 ``already_decided``) and 
 
 Actions (each one insert-only ``review_event`` applied by :mod:`~service.review.projection`):
 :func:`confirm`, :func:`rename`, :func:`reject`, :func:`split`, :func:`merge`, :func:`move`,
-:func:`assign` (unclustered notes), :func:`undo`. Claims: :func:`claim`, :func:`release`.
+:func:`assign` (unclustered notes), :func:`create_category` (a confirmed category from selected
+notes of the project), :func:`undo`. Claims: :func:`claim`, :func:`release`.
 The current state is a projection of the events (:mod:`~service.review.projection`). Reads for
 pages, API and CLI: :mod:`~service.review.views`, one read model per entity. The blind audit's
 labels are review events too, recorded by :mod:`service.audit.labels`. What each event stores is
@@ -17,6 +18,7 @@ one typed payload per action (:mod:`~service.review.events`).
 """
 
 from service.review.actions import assign, confirm, merge, move, reject, rename
+from service.review.categories import CreatedCategory, create_category
 from service.review.claims import active_claim, claim, release
 from service.review.common import ActionResult
 from service.review.split import split, suggest_split
@@ -24,10 +26,12 @@ from service.review.undo import last_undoable, undo
 
 __all__ = [
     "ActionResult",
+    "CreatedCategory",
     "active_claim",
     "assign",
     "claim",
     "confirm",
+    "create_category",
     "last_undoable",
     "merge",
     "move",

@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 
 from service.audit.gate import require_audit_done
 from service.auth import Principal
-from service.domain import CategoryStatus, ProposalStatus, RejectReason, ReviewAction
+from service.domain import (
+    CategoryStatus,
+    ProposalOrigin,
+    ProposalStatus,
+    RejectReason,
+    ReviewAction,
+)
 from service.errors import BadInput
 from service.review import projection
 from service.review.common import (
@@ -74,8 +80,9 @@ def _pick_category(session: Session, t: Target, into: str) -> tuple[Category, bo
         raise BadInput(f"into must be one of {', '.join(CONFIRM_INTO)}", field="into")
     matched = _matched_category(session, t)
     if into == "matched" and matched is None:
-        raise BadInput("the judge matched no active existing category", field="into")
-    if into != "new" and matched is not None:
+        raise BadInput("the proposal matches no active existing category", field="into")
+    carried = t.proposal.origin == ProposalOrigin.carry_over
+    if matched is not None and (into == "matched" or (into == "auto" and carried)):
         return matched, False
     existing = _same_name(session, t.run.project_id, t.state.name)
     if existing is not None and into == "auto":
@@ -86,7 +93,10 @@ def _pick_category(session: Session, t: Target, into: str) -> tuple[Category, bo
             field="name",
         )
     p, s = t.proposal, t.state
-    untouched = p.origin == "judge" and (s.name, s.definition) == (p.name, p.definition)
+    untouched = p.origin == ProposalOrigin.judge and (s.name, s.definition) == (
+        p.name,
+        p.definition,
+    )
     category = Category(
         project_id=t.run.project_id,
         name=s.name,
@@ -103,10 +113,12 @@ def _pick_category(session: Session, t: Target, into: str) -> tuple[Category, bo
 def confirm(
     session: Session, principal: Principal, proposal_id: int, version: int, into: str = "auto"
 ) -> ActionResult:
-    """Confirm a pending proposal: into the category the judge matched, or as a new one.
+    """Confirm a pending proposal: into its matched category, or as a new one.
 
-    ``into``: ``auto`` (the judge's matched category, else an active category of the same
-    name, else a new category), ``new`` or ``matched``.
+    ``into``: ``auto`` (a carry-over proposal: the category it was matched to; any other: an
+    active category of the same name, else a new category — the judge's guess at a match is
+    never followed unasked), ``new`` or ``matched`` (the matched category: the carry-over's, or
+    the judge's guess).
     """
     t = load_proposal(session, principal, proposal_id)
     check_version(session, t.state, version)

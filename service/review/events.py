@@ -4,19 +4,20 @@ A ``review_event`` is insert-only. Its ``after`` JSON holds what a replay needs 
 payload below) plus the event's footprint under ``"touched"``; its ``before`` JSON what the
 action found (``{}`` for actions without a ``before`` model).
 
-=============  ========================  ============================================
-action         after                     before
-=============  ========================  ============================================
-confirm        :class:`ConfirmAfter`     :class:`StatusBefore` (``pending``)
-rename         :class:`Naming`           :class:`Naming` (the old name and definition)
-reject         :class:`RejectAfter`      :class:`StatusBefore`
-split          :class:`SplitAfter`       :class:`StatusBefore`
-merge          :class:`MergeAfter`       :class:`StatusBefore`
-move, assign   :class:`MoveAfter`        —
-revert         :class:`RevertAfter`      :class:`RevertBefore`
-audit_label    :class:`AuditLabelAfter`  —
-set_blind      :class:`SetBlindAfter`    —
-=============  ========================  ============================================
+===============  ============================  ============================================
+action           after                         before
+===============  ============================  ============================================
+confirm          :class:`ConfirmAfter`         :class:`StatusBefore` (``pending``)
+rename           :class:`Naming`               :class:`Naming` (the old name and definition)
+reject           :class:`RejectAfter`          :class:`StatusBefore`
+split            :class:`SplitAfter`           :class:`StatusBefore`
+merge            :class:`MergeAfter`           :class:`StatusBefore`
+move, assign     :class:`MoveAfter`            —
+revert           :class:`RevertAfter`          :class:`RevertBefore`
+audit_label      :class:`AuditLabelAfter`      —
+set_blind        :class:`SetBlindAfter`        —
+create_category  :class:`CreateCategoryAfter`  —
+===============  ============================  ============================================
 
 :func:`encode` checks that a payload is the model its action stores and turns it into JSON;
 :func:`after_of` and :func:`footprint_of` read events back (projection, undo, audit labels).
@@ -148,6 +149,26 @@ class SetBlindAfter(Payload):
     enabled: bool
 
 
+class TakenFrom(Payload):
+    """Notes a new category took out of a pending proposal."""
+
+    proposal_id: int
+    note_ids: list[int]
+
+
+class CreateCategoryAfter(Payload):
+    """A category from selected notes: recreated from these on replay.
+
+    The notes are the event's ``note_ids``; ``taken_from`` names the pending proposals that held
+    some of them (they leave those proposals), in proposal id order.
+    """
+
+    category_id: int
+    name: str
+    definition: str
+    taken_from: list[TakenFrom] = Field(default_factory=list)
+
+
 AFTER: dict[ReviewAction, type[Payload]] = {
     ReviewAction.confirm: ConfirmAfter,
     ReviewAction.rename: Naming,
@@ -159,6 +180,7 @@ AFTER: dict[ReviewAction, type[Payload]] = {
     ReviewAction.revert: RevertAfter,
     ReviewAction.audit_label: AuditLabelAfter,
     ReviewAction.set_blind: SetBlindAfter,
+    ReviewAction.create_category: CreateCategoryAfter,
 }
 BEFORE: dict[ReviewAction, type[Payload]] = {
     ReviewAction.confirm: StatusBefore,

@@ -22,6 +22,8 @@ move          ``to_proposal_id`` | ``to_category_id`` | ``to_noise``; moved ids 
               (MoveAfter)
 assign        as ``move``, for a run's unclustered notes (no source proposal)
 revert        ``undone_action`` only; ``reverts_event_id`` names the undone event (RevertAfter)
+create_       ``category_id``, ``name``, ``definition``, ``taken_from`` (the pending proposals
+category      some notes left); the notes in ``note_ids`` (CreateCategoryAfter)
 ============  ==================================================================================
 
 Every event also records ``after["touched"]`` (a Footprint): ``proposals`` (existing proposal
@@ -42,10 +44,17 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from service.domain import CategoryStatus, EventMode, ProposalStatus, ReviewAction
+from service.domain import (
+    MACHINE_ORIGINS,
+    CategoryStatus,
+    EventMode,
+    ProposalStatus,
+    ReviewAction,
+)
 from service.errors import StaleVersion
 from service.review.events import (
     ConfirmAfter,
+    CreateCategoryAfter,
     MergeAfter,
     MoveAfter,
     Naming,
@@ -65,10 +74,10 @@ from service.storage.models import (
 
 
 def init_run_states(session: Session, run_id: int) -> None:
-    """Create the pending state of every judge proposal of a finished run."""
+    """Create the pending state of every proposal a finished run made (judge and carry-over)."""
     proposals = session.scalars(
         select(Proposal)
-        .where(Proposal.run_id == run_id, Proposal.origin == "judge")
+        .where(Proposal.run_id == run_id, Proposal.origin.in_(MACHINE_ORIGINS))
         .order_by(Proposal.id)
     ).all()
     for proposal in proposals:
@@ -299,6 +308,24 @@ def _move(session: Session, event: ReviewEvent) -> None:
     _deliver(session, event, moved, after_of(event, MoveAfter))
 
 
+def _create_category(session: Session, event: ReviewEvent) -> None:
+    """A category from selected notes: it takes them out of the pending proposals that held them."""
+    after = after_of(event, CreateCategoryAfter)
+    category = session.get(Category, after.category_id)
+    if category is None:
+        category = Category(id=after.category_id, project_id=event.project_id)
+        session.add(category)
+    category.name, category.definition = after.name, after.definition
+    category.origin, category.origin_proposal_id = "human", None
+    category.status, category.merged_into_id = CategoryStatus.active, None
+    category.created_at = event.created_at
+    for taken in after.taken_from:
+        source = _state(session, taken.proposal_id)
+        gone = set(taken.note_ids)
+        source.member_note_ids = [n for n in source.member_note_ids if n not in gone]
+    _set_notes(session, event, [int(n) for n in event.note_ids], after.category_id, False)
+
+
 _HANDLERS: dict[ReviewAction, Callable[[Session, ReviewEvent], None]] = {
     ReviewAction.confirm: _confirm,
     ReviewAction.rename: _rename,
@@ -307,6 +334,7 @@ _HANDLERS: dict[ReviewAction, Callable[[Session, ReviewEvent], None]] = {
     ReviewAction.merge: _merge,
     ReviewAction.move: _move,
     ReviewAction.assign: _move,
+    ReviewAction.create_category: _create_category,
 }
 REPLAYED_ACTIONS = frozenset({*_HANDLERS, ReviewAction.revert})
 
@@ -329,8 +357,9 @@ def _runs_to_rebuild(session: Session, project_id: int) -> list[int]:
 def rebuild(session: Session, project_id: int) -> None:
     """Delete the project's projection rows and replay its workflow events in id order.
 
-    Initial states are the judge proposals' pending states; then each event is applied, except
-    reverted events and the reverts themselves, which only count towards versions.
+    Initial states are the pending states of the proposals the runs made (judge and carry-over);
+    then each event is applied, except reverted events and the reverts themselves, which only
+    count towards versions.
     Claims on proposals survive the rebuild.
     """
     run_ids = _runs_to_rebuild(session, project_id)

@@ -1,4 +1,10 @@
-"""Nearest confirmed categories of a proposal: cosine between centroids of stored embeddings."""
+"""How close proposals and categories are: cosine between centroids of stored embeddings.
+
+Two uses: the nearest confirmed categories of a proposal (:func:`nearest_categories`), and the
+**merge suggestions** of a run's pending proposals (:func:`merge_suggestions`): for each, the
+closest other pending proposals of the run and active categories of the project, best first,
+so that a merge is one key in the UI.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.storage.models import Embedding, Note, NoteAssignment, Run
+from service.domain import CategoryStatus, ProposalStatus
+from service.storage.models import Category, Embedding, Note, NoteAssignment, ProposalState, Run
+
+CHUNK = 500  # ids per IN (...) query
+MAX_SUGGESTIONS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,26 +32,58 @@ class CategoryRef:
     similarity: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MergeSuggestion:
+    """Where a pending proposal could be merged: another pending proposal of the run or an
+    active category (exactly one of the ids is set), and the cosine between their centroids."""
+
+    name: str
+    similarity: float
+    proposal_id: int | None = None
+    category_id: int | None = None
+
+    @property
+    def target(self) -> str:
+        """The UI's destination value: ``p:<id>`` or ``c:<id>``."""
+        return f"p:{self.proposal_id}" if self.proposal_id is not None else f"c:{self.category_id}"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "proposal_id": self.proposal_id,
+            "category_id": self.category_id,
+            "name": self.name,
+            "similarity": self.similarity,
+        }
+
+
+def _model_id(run: Run, rows: list[tuple[str, str, bytes]]) -> str | None:
+    model_id = (run.params or {}).get("embedding_model_id")
+    if model_id is None and rows:
+        model_id = Counter(r[0] for r in rows).most_common(1)[0][0]
+    return str(model_id) if model_id is not None else None
+
+
 def member_vectors(session: Session, run: Run, note_ids: list[int]) -> dict[int, np.ndarray]:
     """Stored embeddings of the notes for the run's model (the most common one if unnamed)."""
     if not note_ids:
         return {}
-    shas = dict(
-        session.execute(select(Note.id, Note.text_sha256).where(Note.id.in_(note_ids))).all()
-    )
-    rows = session.execute(
-        select(Embedding.model_id, Embedding.text_sha256, Embedding.vector).where(
-            Embedding.text_sha256.in_(set(shas.values()))
-        )
-    ).all()
-    model_id = (run.params or {}).get("embedding_model_id")
-    if model_id is None and rows:
-        model_id = Counter(r.model_id for r in rows).most_common(1)[0][0]
-    by_sha = {
-        r.text_sha256: np.frombuffer(r.vector, dtype=np.float32)
-        for r in rows
-        if r.model_id == model_id
-    }
+    ids = sorted(set(note_ids))
+    shas: dict[int, str] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        rows_ = session.execute(select(Note.id, Note.text_sha256).where(Note.id.in_(chunk))).all()
+        shas.update((int(n), str(sha)) for n, sha in rows_)
+    digests = sorted(set(shas.values()))
+    rows: list[tuple[str, str, bytes]] = []
+    for start in range(0, len(digests), CHUNK):
+        found = session.execute(
+            select(Embedding.model_id, Embedding.text_sha256, Embedding.vector).where(
+                Embedding.text_sha256.in_(digests[start : start + CHUNK])
+            )
+        ).all()
+        rows += [(str(m), str(d), bytes(v)) for m, d, v in found]
+    model_id = _model_id(run, rows)
+    by_sha = {d: np.frombuffer(v, dtype=np.float32) for m, d, v in rows if m == model_id}
     return {int(n): by_sha[sha] for n, sha in shas.items() if sha in by_sha}
 
 
@@ -53,6 +95,22 @@ def _centroid(vectors: list[np.ndarray]) -> np.ndarray | None:
     return c / norm if norm > 0 else None
 
 
+def _category_members(
+    session: Session, project_id: int, wanted: set[int], exclude: set[int]
+) -> dict[int, list[int]]:
+    """The note ids of each wanted category, by id, ``exclude`` left out."""
+    members: dict[int, list[int]] = {c: [] for c in wanted}
+    rows = session.execute(
+        select(NoteAssignment.note_id, NoteAssignment.category_id)
+        .where(NoteAssignment.project_id == project_id, NoteAssignment.category_id.is_not(None))
+        .order_by(NoteAssignment.note_id)
+    )
+    for n, c in rows:
+        if c in members and n not in exclude:
+            members[int(c)].append(int(n))
+    return members
+
+
 def nearest_categories(
     session: Session, run: Run, note_ids: list[int], categories: list[CategoryRef], k: int = 3
 ) -> list[CategoryRef]:
@@ -60,24 +118,87 @@ def nearest_categories(
     if not categories or not note_ids:
         return []
     wanted = {c.category_id for c in categories}
-    assigned = [
-        (int(n), int(c))
-        for n, c in session.execute(
-            select(NoteAssignment.note_id, NoteAssignment.category_id).where(
-                NoteAssignment.project_id == run.project_id, NoteAssignment.category_id.is_not(None)
-            )
-        )
-        if c in wanted and n not in note_ids
-    ]
-    vecs = member_vectors(session, run, note_ids + [n for n, _ in assigned])
+    members = _category_members(session, run.project_id, wanted, set(note_ids))
+    vecs = member_vectors(session, run, note_ids + [n for ns in members.values() for n in ns])
     mine = _centroid([vecs[n] for n in note_ids if n in vecs])
     if mine is None:
         return []
     scored = []
     for cat in categories:
-        centre = _centroid([vecs[n] for n, c in assigned if c == cat.category_id and n in vecs])
+        centre = _centroid([vecs[n] for n in members[cat.category_id] if n in vecs])
         if centre is not None:
             sim = round(float(mine @ centre), 3)
             scored.append(CategoryRef(cat.category_id, cat.name, cat.count, sim))
     scored.sort(key=lambda c: -(c.similarity or 0.0))
     return scored[:k]
+
+
+def merge_suggestions(
+    session: Session, run: Run, proposal_ids: list[int] | None = None, k: int = MAX_SUGGESTIONS
+) -> dict[int, list[MergeSuggestion]]:
+    """The closest merge targets of the run's pending proposals, best first, at most ``k`` each.
+
+    Targets are the run's other pending proposals and the project's active categories (a
+    confirmed proposal's notes are in its category, which stands for it), scored by the cosine
+    between centroids of the stored embeddings (the run's model).
+
+    Args:
+        session: The open transaction.
+        run: The run.
+        proposal_ids: The proposals to suggest for (default: every pending one); decided ones get
+            none.
+        k: Most suggestions per proposal.
+
+    Returns:
+        Suggestions by proposal id (an empty list for a proposal without embedded members).
+    """
+    pending = {
+        int(s.proposal_id): (s.name, [int(n) for n in s.member_note_ids])
+        for s in session.scalars(
+            select(ProposalState).where(
+                ProposalState.run_id == run.id, ProposalState.status == ProposalStatus.pending
+            )
+        )
+    }
+    asked = list(pending) if proposal_ids is None else proposal_ids
+    out: dict[int, list[MergeSuggestion]] = {pid: [] for pid in asked}
+    sources = [pid for pid in asked if pid in pending]
+    if not sources:
+        return out
+    names = {
+        int(c.id): c.name
+        for c in session.scalars(
+            select(Category).where(
+                Category.project_id == run.project_id, Category.status == CategoryStatus.active
+            )
+        )
+    }
+    held = {n for _, notes in pending.values() for n in notes}
+    members = _category_members(session, run.project_id, set(names), held)
+    vecs = member_vectors(session, run, sorted(held | {n for ns in members.values() for n in ns}))
+    targets: list[tuple[MergeSuggestion, np.ndarray]] = []
+    centres: dict[int, np.ndarray] = {}
+    for pid, (name, notes) in pending.items():
+        centre = _centroid([vecs[n] for n in notes if n in vecs])
+        if centre is not None:
+            centres[pid] = centre
+            targets.append((MergeSuggestion(name, 0.0, proposal_id=pid), centre))
+    for cid, name in names.items():
+        centre = _centroid([vecs[n] for n in members[cid] if n in vecs])
+        if centre is not None:
+            targets.append((MergeSuggestion(name, 0.0, category_id=cid), centre))
+    if not targets:
+        return out
+    matrix = np.stack([c for _, c in targets])
+    for pid in sources:
+        if pid not in centres:
+            continue
+        sims = matrix @ centres[pid]
+        ranked = [
+            MergeSuggestion(t.name, round(float(sims[i]), 3), t.proposal_id, t.category_id)
+            for i, (t, _) in enumerate(targets)
+            if t.proposal_id != pid
+        ]
+        ranked.sort(key=lambda s: (-s.similarity, s.target))
+        out[pid] = ranked[:k]
+    return out

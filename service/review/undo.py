@@ -4,6 +4,11 @@ A reviewer undoes their own last action in a run (a lead may name any event of t
 ``event_id``). Undo is refused with 409 when a later, non-reverted event built on what the
 undone event changed: the same proposals (or proposals it created), the same notes, or a
 category it created. Reverts are not themselves undoable (no redo).
+
+A category created from selected notes (:func:`service.review.categories.create_category`) is
+undone like any action, through the run its event was recorded in: the project's latest run
+that held any of the notes (see there). Undoing it removes the category and puts its notes back
+where they were (their pending proposals, or unclustered).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ UNDOABLE = (
     ReviewAction.merge,
     ReviewAction.move,
     ReviewAction.assign,
+    ReviewAction.create_category,
 )
 
 

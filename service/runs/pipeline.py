@@ -1,4 +1,7 @@
-"""A run: load notes → embed (cached) → cluster → sample → judge → store, with progress.
+"""A run: load notes → embed (cached) → match → cluster → sample → judge → store, with progress.
+
+``match`` carries the codebook over (:mod:`service.runs.carryover`): notes that fit a confirmed
+category become carry-over proposals of it; only the rest is clustered and judged.
 
 Each stage reports ``stage``, ``done`` and ``total`` on the run row and its seconds in
 ``timings``. Results are stored in one transaction at the end, so a run that fails (or a
@@ -34,6 +37,7 @@ from service.context import Services
 from service.domain import CategoryStatus, RunStatus
 from service.errors import BadInput
 from service.runs import embedding_cache
+from service.runs.carryover import CarryOver, label_groups, match_notes
 from service.runs.heartbeat import Heartbeat
 from service.runs.store import ClusterResult, RunLost, held_by, store_results
 from service.storage.models import Category, Note, NoteAssignment, Run
@@ -47,6 +51,25 @@ class LoadedNotes:
     ids: list[int]
     texts: list[str]
     hashes: list[str]
+
+    def subset(self, positions: npt.NDArray[np.int64]) -> LoadedNotes:
+        return LoadedNotes(
+            [self.ids[i] for i in positions],
+            [self.texts[i] for i in positions],
+            [self.hashes[i] for i in positions],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Clustered:
+    """The clusterer's output for the notes left after carry-over (nothing for fewer than 2)."""
+
+    labels: npt.NDArray[np.int64]
+    raw_labels: npt.NDArray[np.int64]
+    probabilities: npt.NDArray[np.float64]
+    reassigned: npt.NDArray[np.bool_]
+    min_cluster_size: int
+    timings: dict[str, float]
 
 
 def now() -> datetime:
@@ -158,28 +181,25 @@ def execute_run(services: Services, run_id: int, echo: Progress | None = None) -
         reporter.timings["load"] = time.perf_counter() - started
         stage = "embed"
         vectors = _timed(reporter, "embed", lambda: embed(services, notes, reporter))
-        stage = "cluster"
-        reporter.stage("cluster", len(notes.ids))
-        clusterer = _timed(
-            reporter, "cluster", lambda: clusterer_for(services, seed, min_size).fit(vectors)
+        stage = "match"
+        carry = _timed(
+            reporter, "match", lambda: match(services, project_id, notes, vectors, reporter)
         )
-        reporter.timings.update(clusterer.timings_)  # reduce / hdbscan / reassign split
+        rest = carry.rest
+        stage = "cluster"
+        reporter.stage("cluster", len(rest))
+        clustered = _timed(
+            reporter, "cluster", lambda: cluster(services, seed, min_size, vectors[rest])
+        )
+        reporter.timings.update(clustered.timings)  # reduce / hdbscan / reassign split
         stage = "judge"
-        samples = build_samples(notes, vectors, clusterer.labels_, clusterer.probabilities_)
+        part = notes.subset(rest)
+        samples = build_samples(part, vectors[rest], clustered.labels, clustered.probabilities)
         proposals = _timed(
             reporter, "judge", lambda: judge(services, project_id, samples, reporter)
         )
         stage = "store"
-        result = ClusterResult(
-            notes.ids,
-            clusterer.labels_,
-            clusterer.raw_labels_,
-            clusterer.probabilities_,
-            clusterer.reassigned_,
-            samples,
-            proposals,
-            clusterer.min_cluster_size_,
-        )
+        result = combine(notes, vectors, rest, carry, clustered, samples, proposals)
         reporter.stage("store", 1)
         store_results(services, run_id, result, reporter.timings, holder)
     except RunLost as exc:  # released or marked interrupted meanwhile: not ours to finish
@@ -231,6 +251,73 @@ def embed(services: Services, notes: LoadedNotes, reporter: RunReporter) -> npt.
         notes.hashes,
         on_progress=lambda done: reporter.progress("embed", done, len(notes.ids)),
     )
+
+
+def match(
+    services: Services,
+    project_id: int,
+    notes: LoadedNotes,
+    vectors: npt.NDArray[np.float32],
+    reporter: RunReporter,
+) -> CarryOver:
+    """Carry the codebook over: which notes fit a confirmed category (stage ``match``)."""
+    reporter.stage("match", len(notes.ids))
+    return match_notes(
+        services,
+        project_id,
+        notes.ids,
+        vectors,
+        on_progress=lambda done, total: reporter.progress("match", done, total),
+    )
+
+
+def cluster(
+    services: Services, seed: int, min_size: int | None, vectors: npt.NDArray[np.float32]
+) -> Clustered:
+    """Cluster the notes carry-over left (all noise when fewer than 2 are left)."""
+    n = vectors.shape[0]
+    if n < 2:
+        none = np.full(n, -1, dtype=np.int64)
+        size = min_size or services.settings.min_cluster_size or 0
+        return Clustered(none, none.copy(), np.zeros(n), np.zeros(n, dtype=bool), size, {})
+    fitted = clusterer_for(services, seed, min_size).fit(vectors)
+    return Clustered(
+        fitted.labels_,
+        fitted.raw_labels_,
+        fitted.probabilities_,
+        fitted.reassigned_,
+        fitted.min_cluster_size_,
+        dict(fitted.timings_),
+    )
+
+
+def combine(
+    notes: LoadedNotes,
+    vectors: npt.NDArray[np.float32],
+    rest: npt.NDArray[np.int64],
+    carry: CarryOver,
+    clustered: Clustered,
+    samples: list[ClusterSample],
+    proposals: list[CategoryProposal],
+) -> ClusterResult:
+    """Every note's place: the clusterer's for the rest, a carry-over cluster for the others."""
+    n = len(notes.ids)
+    labels = np.full(n, -1, dtype=np.int64)
+    labels[rest] = clustered.labels
+    raw = np.full(n, -1, dtype=np.int64)
+    raw[rest] = clustered.raw_labels
+    probabilities = carry.scores.astype(np.float64).copy()
+    probabilities[rest] = clustered.probabilities
+    reassigned = np.zeros(n, dtype=bool)
+    reassigned[rest] = clustered.reassigned
+    first = int(clustered.labels.max()) + 1 if (clustered.labels >= 0).any() else 0
+    groups = label_groups(carry, first, notes.texts, vectors, labels, notes.ids)
+    for group in groups:
+        raw[list(group.indices)] = group.label
+    return ClusterResult(
+        notes.ids, labels, raw, probabilities, reassigned, samples, proposals,
+        clustered.min_cluster_size, carried=groups, carry_over=carry.summary(),
+    )  # fmt: skip
 
 
 def build_samples(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +22,7 @@ from service.audit.draw import AuditSize, draw_stratified_audit
 from service.context import Services
 from service.domain import CategoryStatus, RunStatus
 from service.review import projection
+from service.runs.carryover import CarriedGroup, store_carried
 from service.storage.models import Category, Cluster, Proposal, ProposalMember, Run, RunNote
 
 
@@ -50,6 +52,8 @@ class ClusterResult:
     samples: list[ClusterSample]
     proposals: list[CategoryProposal]
     min_cluster_size: int
+    carried: tuple[CarriedGroup, ...] = ()  # carry-over proposals (service.runs.carryover)
+    carry_over: dict[str, Any] | None = None  # what the match stage did, for run.params
 
 
 def store_results(
@@ -97,6 +101,8 @@ def store_results(
         )
         for sample, proposal in zip(result.samples, result.proposals, strict=True):
             _store_cluster(session, run, sample, proposal, reassigned, active)
+        threshold = (result.carry_over or {}).get("threshold")
+        store_carried(session, run, result.carried, threshold)
         session.flush()
         projection.init_run_states(session, run_id)
         _draw_audit(services, session, run)
@@ -109,6 +115,7 @@ def store_results(
             **run.params,
             "resolved_min_cluster_size": result.min_cluster_size,
             "embedding_model_id": services.embedder.model_id,
+            **({"carry_over": result.carry_over} if result.carry_over is not None else {}),
         }
         run.timings = {**timings, "store": round(time.perf_counter() - started, 4)}
         run.done = run.total = 1

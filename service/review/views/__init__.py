@@ -5,10 +5,13 @@
 - a run: :class:`~service.runs.read.RunRow` (:func:`~service.runs.read.run_row`, also for the
   runs API and the CLI; :func:`run_header`, :func:`project_runs`);
 - a proposal: :class:`ProposalRow` in lists and queues (:func:`queue`,
-  :func:`pending_proposals`); :class:`ProposalDetail` (the row, the judge's output and the
-  members) in the run's proposal list (:func:`run_proposals`); :class:`ProposalView` (the detail
-  and what a reviewer needs to decide) for one proposal (:func:`proposal_detail`);
-- a category: :class:`CategoryRow` with its count (:func:`project_categories`),
+  :func:`pending_proposals`); :class:`ProposalDetail` (the row, the judge's output, the
+  members and the merge suggestions) in the run's proposal list (:func:`run_proposals`);
+  :class:`ProposalView` (the detail and what a reviewer needs to decide) for one proposal
+  (:func:`proposal_detail`); a row's ``kind`` says whether it proposes a new category or carries
+  notes over into a confirmed one;
+- a category: :class:`CategoryRow` with its count, in all and per week (:class:`WeekCount`)
+  (:func:`project_categories`),
   :class:`CategoryView` with its member notes too (:func:`categories`), and
   :class:`~service.review.similarity.CategoryRef` as a target (:func:`active_categories`);
 - the unclustered notes: every one of a run's (:func:`unclustered_notes`), and
@@ -45,6 +48,7 @@ from service.review.views.models import (
     ProposalView,
     QueueView,
     UnclusteredView,
+    WeekCount,
 )
 from service.runs.read import RunRow, run_row
 
@@ -58,6 +62,7 @@ __all__ = [
     "QueueView",
     "RunRow",
     "UnclusteredView",
+    "WeekCount",
     "active_categories",
     "categories",
     "my_projects",

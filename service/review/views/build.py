@@ -7,6 +7,7 @@ routes, the CLI).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
@@ -16,10 +17,21 @@ from sqlalchemy.orm import Session
 
 from service.audit.gate import require_audit_done
 from service.auth import Principal, project_by_name
-from service.domain import CategoryStatus, ProposalStatus, RunStatus
+from service.domain import (
+    CategoryStatus,
+    ProposalKind,
+    ProposalOrigin,
+    ProposalStatus,
+    RunStatus,
+)
 from service.review.claims import active_claim
 from service.review.common import LIVE, load_proposal, load_run
-from service.review.similarity import CategoryRef, nearest_categories
+from service.review.similarity import (
+    CategoryRef,
+    MergeSuggestion,
+    merge_suggestions,
+    nearest_categories,
+)
 from service.review.views.models import (
     CategoryRow,
     CategoryView,
@@ -29,6 +41,7 @@ from service.review.views.models import (
     ProposalView,
     QueueView,
     UnclusteredView,
+    WeekCount,
 )
 from service.runs.read import RunRow, run_row
 from service.storage.models import (
@@ -158,9 +171,11 @@ def run_header(session: Session, caller: Principal, run_id: int) -> tuple[RunRow
 
 
 def _row(p: Proposal, s: ProposalState) -> ProposalRow:
+    kind = ProposalKind.carry_over if p.origin == ProposalOrigin.carry_over else ProposalKind.new
     return ProposalRow(
         p.id, s.name, s.status, s.version, len(s.member_note_ids), p.origin, p.judge_id,
         p.judge_failed, p.confidence, s.category_id, s.updated_by, active_claim(s),
+        kind, p.matched_category_id,
     )  # fmt: skip
 
 
@@ -181,7 +196,11 @@ def _rows(session: Session, run_id: int) -> list[ProposalRow]:
 
 
 def _detail(
-    p: Proposal, s: ProposalState, notes: dict[int, NoteRow], reassigned: set[int]
+    p: Proposal,
+    s: ProposalState,
+    notes: dict[int, NoteRow],
+    reassigned: set[int],
+    suggestions: list[MergeSuggestion],
 ) -> ProposalDetail:
     ids = [int(n) for n in s.member_note_ids]
     misfits = sorted({int(n) for n in p.misfit_note_ids or []})
@@ -193,6 +212,7 @@ def _detail(
         misfit_note_ids=misfits, tokens=p.tokens, latency_ms=p.latency_ms,
         claim_holder=s.claimed_by, claim_expires_at=_iso(s.claim_expires_at),
         members=_flagged(notes, ids, reassigned, set(misfits)),
+        merge_suggestions=suggestions,
     )  # fmt: skip
 
 
@@ -201,7 +221,8 @@ def run_proposals(session: Session, run_id: int) -> list[ProposalDetail]:
     pairs = _pairs(session, run_id)
     notes = _notes(session, sorted({int(n) for _, s in pairs for n in s.member_note_ids}))
     reassigned = _reassigned(session, run_id)
-    details = [_detail(p, s, notes, reassigned) for p, s in pairs]
+    suggestions = merge_suggestions(session, session.get_one(Run, run_id))
+    details = [_detail(p, s, notes, reassigned, suggestions.get(p.id, [])) for p, s in pairs]
     details.sort(key=lambda d: (-d.row.size, d.row.proposal_id))
     return details
 
@@ -222,8 +243,10 @@ def pending_proposals(session: Session, project_id: int) -> tuple[int | None, li
 def queue(session: Session, caller: Principal, run_id: int) -> QueueView:
     """The run's proposals: pending first, largest first (blind-first gated)."""
     row, role = run_header(session, caller, run_id)
-    require_audit_done(session, session.get_one(Run, run_id), caller)
-    return QueueView(row, role, _rows(session, run_id))
+    run = session.get_one(Run, run_id)
+    require_audit_done(session, run, caller)
+    names = {c.category_id: c.name for c in active_categories(session, run.project_id)}
+    return QueueView(row, role, _rows(session, run_id), merge_suggestions(session, run), names)
 
 
 def proposal_detail(session: Session, caller: Principal, proposal_id: int) -> ProposalView:
@@ -231,7 +254,8 @@ def proposal_detail(session: Session, caller: Principal, proposal_id: int) -> Pr
     t = load_proposal(session, caller, proposal_id, "read")
     p, s = t.proposal, t.state
     ids = [int(n) for n in s.member_note_ids]
-    detail = _detail(p, s, _notes(session, ids), _reassigned(session, t.run.id))
+    suggested = merge_suggestions(session, t.run, [p.id])[p.id]
+    detail = _detail(p, s, _notes(session, ids), _reassigned(session, t.run.id), suggested)
     categories = active_categories(session, t.run.project_id)
     by_id = {c.category_id: c for c in categories}
     rows = _rows(session, t.run.id)
@@ -297,13 +321,42 @@ def _counts(session: Session, project_id: int) -> dict[int, int]:
     return {int(cid): int(n) for cid, n in rows if cid is not None}
 
 
+def _iso_week(moment: datetime) -> str:
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _weeks(session: Session, project_id: int) -> dict[int, list[WeekCount]]:
+    """Each category's notes counted by the ISO week they were submitted in, oldest first."""
+    counts: Counter[tuple[int, str]] = Counter()
+    for cid, created in session.execute(
+        select(NoteAssignment.category_id, Note.created_at)
+        .join(Note, Note.id == NoteAssignment.note_id)
+        .where(NoteAssignment.project_id == project_id, NoteAssignment.category_id.is_not(None))
+    ):
+        if cid is not None:
+            counts[(int(cid), _iso_week(created))] += 1
+    weeks: dict[int, list[WeekCount]] = {}
+    for (cid, week), n in sorted(counts.items()):
+        weeks.setdefault(cid, []).append(WeekCount(week, n))
+    return weeks
+
+
 def project_categories(session: Session, project_id: int) -> list[CategoryRow]:
-    """Active categories with their note counts, largest first."""
+    """Active categories with their note counts (in all and per week), largest first."""
     total = session.scalar(select(func.count()).where(Note.project_id == project_id)) or 0
     counts = _counts(session, project_id)
+    weeks = _weeks(session, project_id)
     rows = [
         CategoryRow(
-            c.id, c.name, c.definition, c.origin, c.origin_proposal_id, counts.get(c.id, 0), total
+            c.id,
+            c.name,
+            c.definition,
+            c.origin,
+            c.origin_proposal_id,
+            counts.get(c.id, 0),
+            total,
+            weeks.get(c.id, []),
         )
         for c in session.scalars(
             select(Category).where(

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from service.domain import ProposalStatus
-from service.review.similarity import CategoryRef
+from service.domain import ProposalKind, ProposalStatus
+from service.review.similarity import CategoryRef, MergeSuggestion
 from service.runs.read import RunRow
 
 
@@ -44,7 +44,12 @@ class NoteRow:
 
 @dataclass(frozen=True, slots=True)
 class ProposalRow:
-    """A proposal in a list: its current state and who named it."""
+    """A proposal in a list: its current state and who named it.
+
+    ``kind`` is ``carry_over`` for notes the run matched to a confirmed category before
+    clustering (``matched_category_id``; ``confidence`` is the mean match score), ``new`` for
+    a cluster proposed as a new category (its ``matched_category_id`` is the judge's guess).
+    """
 
     proposal_id: int
     name: str
@@ -58,6 +63,12 @@ class ProposalRow:
     category_id: int | None
     updated_by: str | None
     claimed_by: str | None  # an unexpired claim's holder
+    kind: ProposalKind = ProposalKind.new
+    matched_category_id: int | None = None
+
+    @property
+    def carry_over(self) -> bool:
+        return self.kind == ProposalKind.carry_over
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +91,7 @@ class ProposalDetail:
     claim_holder: str | None  # the claim as stored, lapsed or not (row.claimed_by: unexpired)
     claim_expires_at: str | None
     members: list[NoteRow]
+    merge_suggestions: list[MergeSuggestion]  # pending only: the closest merge targets
 
     @property
     def misfits(self) -> list[NoteRow]:
@@ -101,6 +113,7 @@ class ProposalDetail:
             "category_id": r.category_id, "updated_by": r.updated_by,
             "claimed_by": self.claim_holder, "claim_expires_at": self.claim_expires_at,
             "count": r.size, "members": [m.to_json() for m in self.members],
+            "kind": r.kind, "merge_suggestions": [s.to_json() for s in self.merge_suggestions],
         }  # fmt: skip
 
 
@@ -148,6 +161,7 @@ class ProposalView(ProposalDetail):
             "categories": [asdict(c) for c in self.categories],
             "targets": [asdict(t) for t in self.targets], "pending_ids": self.pending_ids,
             "claim_expires_at": self.claim_expires_at if self.row.claimed_by else None,
+            "merge_suggestions": [s.to_json() for s in self.merge_suggestions],
         }  # fmt: skip
 
 
@@ -156,6 +170,8 @@ class QueueView:
     run: RunRow
     role: str
     proposals: list[ProposalRow]
+    suggestions: dict[int, list[MergeSuggestion]] = field(default_factory=dict)
+    category_names: dict[int, str] = field(default_factory=dict)  # active categories by id
 
     @property
     def pending(self) -> int:
@@ -168,7 +184,12 @@ class QueueView:
     def to_json(self) -> dict[str, Any]:
         return {
             "run": self.run.row_json(), "pending": self.pending, "decided": self.decided,
-            "proposals": [asdict(p) for p in self.proposals],
+            "proposals": [
+                {**asdict(p), "merge_suggestions": [
+                    s.to_json() for s in self.suggestions.get(p.proposal_id, [])
+                ]}
+                for p in self.proposals
+            ],
         }  # fmt: skip
 
 
@@ -184,8 +205,20 @@ class UnclusteredView:
 
 
 @dataclass(frozen=True, slots=True)
+class WeekCount:
+    """How many of a category's notes were submitted in one ISO week (``2026-W48``)."""
+
+    week: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class CategoryRow:
-    """An active category and how many of the project's notes it holds."""
+    """An active category, how many of the project's notes it holds, and how many per week.
+
+    The id stays the same from week to week: later weeks' notes join it (carry-over proposals,
+    merges, moves); ``weeks`` counts its notes by the ISO week they were submitted in.
+    """
 
     category_id: int
     name: str
@@ -194,6 +227,7 @@ class CategoryRow:
     origin_proposal_id: int | None
     count: int
     of: int  # notes in the project
+    weeks: list[WeekCount]  # oldest first; weeks without a note of it left out
 
     @property
     def label(self) -> str:
@@ -204,6 +238,7 @@ class CategoryRow:
             "id": self.category_id, "name": self.name, "definition": self.definition,
             "origin": self.origin, "origin_proposal_id": self.origin_proposal_id,
             "count": self.count, "of": self.of, "label": self.label,
+            "weeks": [asdict(w) for w in self.weeks],
         }  # fmt: skip
 
 
