@@ -1,7 +1,9 @@
 """The lead dashboard: how often the judge's taxonomy survives human review, with intervals.
 
 ``GET /projects/{project}/dashboard`` (lead role; filters ``judge_version``, ``week``,
-``run_id``) shows the headline judge error rate with its interval, n and window; proposal
+``run_id``) shows the headline judge error rate with its interval, n and window (or "pending
+review" while audited notes wait for the run's review: blind names not linked yet, proposals
+not decided), what the drawn audit buys, the judge persuasion rate of revisions; proposal
 outcomes per run (stacked bars); the error per ISO week and judge version with intervals;
 categories as a Pareto chart (corrected count with its interval, raw judge count, cumulative
 share); the saturation curve with its stopping signal; drift alarms; per-reviewer figures.
@@ -27,6 +29,7 @@ from service.agreement.data import check_week
 from service.agreement.figures import Scope, Snapshot, figures, snapshot
 from service.agreement.reviewers import reviewers_json
 from service.agreement.timeline import runs_json, versions_json, weeks_json
+from service.audit.reveal import reveal_runs
 from service.auth import Principal, project_by_name
 from service.http.deps import CallerDep, SessionDep
 
@@ -64,6 +67,7 @@ class Headline:
     workflow: str
     indicative: bool
     rolling: tuple[str, ...] = ()
+    persuasion: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,23 +100,59 @@ def window_text(window: dict[str, Any]) -> str:
     return f"{len(window['runs'])} run(s) · {span} · judge {versions}"
 
 
+def _waiting(e: dict[str, Any]) -> str:
+    """Why audited notes are not in the headline yet, e.g. "12 blind names to link"."""
+    parts = []
+    if e.get("awaiting_links"):
+        parts.append(f"{e['awaiting_links']} carry blind names the review has not linked yet")
+    if e.get("awaiting_workflow"):
+        parts.append(f"{e['awaiting_workflow']} await a workflow decision")
+    return " and ".join(parts)
+
+
 def headline(fig: dict[str, Any]) -> Headline:
     e, window = fig["judge_error_rate"], window_text(fig["window"])
-    if e["value"] is None:
+    interval = f"{pct(e['value'])} (95% CI {pct(e['low'])}–{pct(e['high'])})"
+    if e.get("status") == "pending_review":
+        waiting = e["pending_review"]
+        error = (
+            f"Judge error: pending review — {waiting} of {waiting + e['n']} blind-audited notes "
+            "wait for the run's review"
+        )
+        if e["value"] is not None:
+            error += f" (so far {interval} on the {e['n']} resolved)"
+    elif e["value"] is None:
         error = "Judge error: no blind audit labels yet"
     else:
-        error = f"Judge error {pct(e['value'])} (95% CI {pct(e['low'])}–{pct(e['high'])})"
+        error = f"Judge error {interval}"
     n_eff = f"{e['n_eff']:g}" if e["n"] else "0"
     detail = f"blind audit n = {e['n']} (effective n {n_eff}) of {e['drawn']} drawn · {window}"
-    if e.get("awaiting_workflow"):
-        detail += f" · {e['awaiting_workflow']} audited notes await a workflow decision"
+    if e.get("expected_half_width") is not None:
+        detail += f" · {e['drawn']} drawn buy about ±{100 * e['expected_half_width']:.0f} pp at a 15% error"
+    if _waiting(e):
+        detail += f" · of the audited notes, {_waiting(e)}"
     wf, gap = fig["workflow_disagreement"], fig["anchoring_gap"]
     workflow = "workflow disagreement –"
     if wf:
         workflow = f"workflow disagreement {pct(wf['value'])} (n = {wf['n']:.0f}, diagnostic only)"
     if gap:
         workflow += f" → anchoring gap {100 * gap['value']:.0f} pp (n = {gap['n1']:.0f})"
-    return Headline(error, detail, workflow, bool(e.get("indicative")))
+    return Headline(
+        error, detail, workflow, bool(e.get("indicative")), persuasion=persuasion_line(fig)
+    )
+
+
+def persuasion_line(fig: dict[str, Any]) -> str:
+    """Labels changed after the judge's work was shown: the judge persuasion rate."""
+    p = fig.get("judge_persuasion") or {}
+    if not p.get("revisions"):
+        return "judge persuasion: no label was revised after the reveal"
+    r = p["rate"]
+    return (
+        f"judge persuasion {pct(r['value'])} (95% CI {pct(r['low'])}–{pct(r['high'])}): "
+        f"{p['toward_judge']} of {p['revisions']} labels revised after seeing the judge moved "
+        f"to its label ({p['changed']} changed; revisions never enter the judge error)"
+    )
 
 
 def rolling_lines(versions: list[dict[str, Any]]) -> tuple[str, ...]:
@@ -250,13 +290,18 @@ def pareto_chart(fig: dict[str, Any]) -> Chart:
 
 
 def saturation_chart(fig: dict[str, Any]) -> Chart:
-    """Discoveries D(t) over the blind review stream, and the rarefaction expectation."""
+    """Discoveries D(t) over the blind stream and over the reviewed record, and the
+    rarefaction expectation."""
     sat = fig["saturation"]
     live = [
         {"notes": t, "categories": d, "curve": "live (blind stream)"}
         for t, d in sat["live"]["curve"]
     ]
-    retro = [
+    record = [
+        {"notes": t, "categories": d, "curve": "reviewed record (run by run)"}
+        for t, d in sat["retrospective"]["stream"]["curve"]
+    ]
+    retro = record + [
         {"notes": n, "categories": e, "curve": "expected (rarefaction, workflow)"}
         for n, e in sat["retrospective"]["curve"]
     ]
@@ -322,6 +367,7 @@ def dashboard_page(
     proj = project_by_name(session, project)
     who.require(proj.id, "lead")
     snap = snapshot(session, proj.id)
+    reveal_runs(session, proj.id, [v.data.run_id for v in snap.select(scope)], who, "dashboard")
     fig, versions = figures(snap, scope), versions_json(snap, scope)
     runs, weeks = runs_json(snap, scope), weeks_json(snap, scope)
     charts = [
@@ -342,7 +388,7 @@ def dashboard_page(
         counts=fig["corrected_counts"]["categories"],
         saturation=fig["saturation"],
         versions=versions,
-        reviewers=reviewers_json(snap.state, snap.select(scope)),
+        reviewers=reviewers_json(snap.state, snap.select(scope), snap.labels),
         options=_options(snap),
     )
 

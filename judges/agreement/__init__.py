@@ -38,7 +38,12 @@ Public functions and the METRICS.md section each implements:
 - Drift (§4): :func:`rolling_error`, :func:`jump_test`, :func:`bernoulli_cusum`,
   :func:`cusum_threshold` (``h`` by seeded simulation so the false-alarm run length is ≥ 52
   batches), with :func:`cusum_paths` and :func:`run_lengths` for such simulations.
-- Saturation (§5): :func:`saturation`, :func:`rarefaction`, :func:`rarefaction_curve`.
+- Saturation (§5): :func:`saturation` (discovery = first confirmed note of a lineage; a
+  lineage confirmed before the stream re-appears without discovering), :func:`rarefaction`,
+  :func:`rarefaction_curve`.
+- Blind names (§2.1): :func:`link_blind_name` (``c*(b) = argmax_c |B_b ∩ H_c|``, ties to the
+  larger category then the lowest id, all noise → ∅, unknown until every note is decided);
+  :func:`persuasion` (the judge persuasion rate of revisions given after the reveal).
 
 Choices where METRICS.md is silent or differs:
 
@@ -120,6 +125,7 @@ from judges.agreement.intervals import (
     wilson,
     wilson_proportion,
 )
+from judges.agreement.links import NameLink, Persuasion, link_blind_name, persuasion
 from judges.agreement.notes import (
     CategoryScores,
     Confusion,
@@ -189,12 +195,14 @@ __all__ = [
     "JudgeProposal",
     "JumpTest",
     "Label",
+    "NameLink",
     "NoiseAgreement",
     "NoteAgreement",
     "Outcome",
     "PairScores",
     "Partition",
     "PartitionAgreement",
+    "Persuasion",
     "ProposalOutcome",
     "ProposalSummary",
     "Saturation",
@@ -232,6 +240,7 @@ __all__ = [
     "label_ari_ami",
     "label_bcubed",
     "label_contingency",
+    "link_blind_name",
     "map_proposals",
     "newcombe_difference",
     "newcombe_paired_difference",
@@ -241,6 +250,7 @@ __all__ = [
     "note_agreement",
     "pairwise",
     "partition_agreement",
+    "persuasion",
     "pooled_error_rate",
     "proposal_agreement",
     "proposal_outcomes",

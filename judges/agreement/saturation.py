@@ -26,7 +26,8 @@ class Saturation:
         reviewed: Notes in the stream, noise included.
         non_noise: ``T``, the non-noise notes (the ``N`` of Good–Turing).
         since_last: Non-noise notes since the last discovery (or catch-all note).
-        singletons: ``f₁``: categories with exactly one note, plus every catch-all note.
+        singletons: ``f₁``: categories with exactly one note (lineages confirmed before the
+            stream are no singletons), plus every catch-all note.
         good_turing: ``f₁/N``, the chance the next non-noise note needs a new category
             (``None`` before the first non-noise note).
         window_noise_share: Noise share of the stream since the K-th last non-noise note.
@@ -69,10 +70,14 @@ def saturation(
     k: int = 20,
     min_reviewed: int = 100,
     max_good_turing: float = 0.05,
+    confirmed_before: Sequence[bool] | None = None,
 ) -> Saturation:
     """Discovery events, ``D(t)`` and the stopping signal over a review stream (§5).
 
-    A discovery is the first note of a lineage. A note in a catch-all ("other") lineage also
+    A discovery is the first confirmed note of a lineage: the first note of a lineage in the
+    stream, unless ``confirmed_before`` says the lineage already had a confirmed note when that
+    note was reviewed (a category confirmed in week 1 and first drawn into the audit in week 5
+    is no discovery in week 5: a re-appearance). A note in a catch-all ("other") lineage also
     resets the K counter and counts as a singleton in ``f₁``.
 
     Args:
@@ -81,18 +86,29 @@ def saturation(
         k: Window of non-noise notes without discovery.
         min_reviewed: Minimum non-noise notes ``t`` before saturation can be declared.
         max_good_turing: Maximum ``f₁/N``.
+        confirmed_before: Per stream element, whether its lineage already had a confirmed
+            note outside (before) the stream when the element was reviewed; default none.
 
     Returns:
         The :class:`Saturation`.
+
+    Raises:
+        ValueError: If ``confirmed_before`` is not as long as ``stream``.
     """
+    if confirmed_before is not None and len(confirmed_before) != len(stream):
+        raise ValueError("confirmed_before needs one flag per stream element")
+    known = confirmed_before or [False] * len(stream)
     seen: set[int] = set()
     curve: list[int] = []
     discoveries: list[int] = []
     since = 0
-    for label in stream:
+    for label, before in zip(stream, known, strict=True):
         if label is None:
             continue
-        if label not in seen:
+        if before and label not in seen:
+            seen.add(label)  # a re-appearance of a lineage confirmed earlier: no discovery
+            since = 0 if label in catch_all else since + 1
+        elif label not in seen:
             seen.add(label)
             discoveries.append(len(curve) + 1)
             since = 0
@@ -102,7 +118,8 @@ def saturation(
             since += 1
         curve.append(len(discoveries))
     sizes = Counter(lab for lab in stream if lab is not None)
-    f1 = sum(1 for c, m in sizes.items() if m == 1 and c not in catch_all)
+    earlier = {lab for lab, before in zip(stream, known, strict=True) if before}
+    f1 = sum(1 for c, m in sizes.items() if m == 1 and c not in catch_all and c not in earlier)
     f1 += sum(m for c, m in sizes.items() if c in catch_all)
     total = len(curve)
     gt = f1 / total if total else None

@@ -9,22 +9,37 @@ Counts use one run per batch (the latest in the scope), so a note is never count
   version have blind audits to calibrate on (§3.4, transported, with the §3.5 checks).
 - **Tier C** otherwise: the raw judge count, never a corrected one, plus the audit-only share.
 
-Saturation's *live* stream is the blind audit: each audited note's first blind label, in the
-order the labels were given. The audit is the only seeded random per-note queue of human
-decisions we have (workflow confirmations are bulk accepts, which §5 excludes). The
-*retrospective* curve is the rarefaction of the final workflow categories (§5).
+Saturation (§5) has two signals; the project reads saturated when either says so.
+
+- The **live** stream is the blind audit: each audited note's first blind label (linked to the
+  codebook, or the name itself while unlinked), in the order the labels were given. The audit
+  is the only seeded random per-note queue of human decisions we have (workflow confirmations
+  are bulk accepts, which §5 excludes). A note is a discovery only if its lineage had no
+  confirmed note when it was labelled: a category confirmed in week 1 and first drawn into the
+  audit in week 5 re-appears, it is not discovered again.
+- The **retrospective** stream is the whole reviewed record: the final label of every decided
+  note of the scope's runs (the latest run per batch), run after run, in a seeded random order
+  within a run (the run's seed), so "20 notes, nothing new" is never an artefact of reviewing
+  proposal by proposal. A discovery is the first confirmed note of a category lineage (a
+  category merged into another is that one's lineage); lineages of earlier runs outside the
+  scope are known. Same stopping rule (no discovery in the last K = 20 non-noise notes, at
+  least 100 of them, Good–Turing ``f₁/N ≤ 5%``), plus the order-free rarefaction curve. A project
+  whose categories stopped growing (all confirmed in week 1, nothing new since) reads saturated
+  even when its audits alone are too few.
 """
 
 from __future__ import annotations
 
+import random
 from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from judges.agreement import (
     AuditLabel,
     CountDisplay,
     Label,
+    Saturation,
     StratifiedCounts,
     Stratum,
     build_strata,
@@ -37,6 +52,9 @@ from judges.agreement import (
 from service.agreement.data import UNMAPPED_BASE, RunView
 from service.agreement.log import LogState
 from service.agreement.shapes import interval, num
+
+if TYPE_CHECKING:
+    from service.agreement.links import Labels
 
 DRAWS = 4000
 CURVE_POINTS = 60
@@ -159,8 +177,10 @@ def corrected_counts(
     }
 
 
-def _retrospective(runs: Sequence[RunView]) -> dict[str, Any]:
-    sizes = Counter(lab for v in runs for lab in v.workflow.values() if lab is not None)
+def _rarefaction(runs: Sequence[RunView], lineage: Mapping[int, int]) -> dict[str, Any]:
+    sizes = Counter(
+        lineage.get(lab, lab) for v in runs for lab in v.workflow.values() if lab is not None
+    )
     total = sum(sizes.values())
     f1 = sum(1 for m in sizes.values() if m == 1)
     step = max(1, total // CURVE_POINTS)
@@ -175,22 +195,65 @@ def _retrospective(runs: Sequence[RunView]) -> dict[str, Any]:
     }
 
 
-def _stream(state: LogState, views: Sequence[RunView]) -> list[Label]:
-    """Each audited note's first blind label, in the order the labels were given."""
+def _live_stream(
+    state: LogState, labels: Labels, lineage: Mapping[int, int], views: Sequence[RunView]
+) -> tuple[list[Label], list[bool]]:
+    """Each audited note's first blind label in the order given, and whether its lineage had a
+    confirmed note already when it was labelled."""
     scope = {v.data.run_id for v in views}
     seen: set[tuple[int, int]] = set()
     stream: list[Label] = []
+    before: list[bool] = []
+    created = {lineage.get(c, c): info.event_id for c, info in sorted(state.categories.items())}
     for b in state.blind:  # ordered by each reviewer's first label event
         if b.run_id in scope and (b.run_id, b.note_id) not in seen:
             seen.add((b.run_id, b.note_id))
-            stream.append(state.reconcile(b.raw))
-    return stream
+            root = _root(labels.blind(b)[1], lineage)
+            stream.append(root)
+            first = created.get(root) if root is not None and root >= 0 else None
+            before.append(first is not None and first < b.first_event_id)
+    return stream, before
 
 
-def saturation_json(state: LogState, views: Sequence[RunView]) -> dict[str, Any]:
-    """The live saturation state (blind stream) and the retrospective curve (§5)."""
-    s = saturation(_stream(state, views))
-    live = {
+def _root(label: Label, lineage: Mapping[int, int]) -> Label:
+    return None if label is None else lineage.get(label, label)
+
+
+def _record_stream(
+    every_run: Sequence[RunView], scope: set[int], lineage: Mapping[int, int]
+) -> tuple[list[Label], list[bool], list[dict[str, Any]]]:
+    """The reviewed record of the scope's runs as a stream (see module docs), the flags of
+    lineages known from earlier runs outside the scope, and what each run brought."""
+    stream: list[Label] = []
+    before: list[bool] = []
+    per_run: list[dict[str, Any]] = []
+    known: set[int] = set()
+    placed: set[int] = set()
+    for v in count_runs(every_run):
+        notes = [n for n in v.data.notes if n in v.workflow and n not in placed]
+        placed.update(notes)
+        random.Random(v.data.seed).shuffle(notes)
+        labels = [_root(v.workflow[n], lineage) for n in notes]
+        if v.data.run_id not in scope:
+            known.update(lab for lab in labels if lab is not None)
+            continue
+        fresh = {lab for lab in labels if lab is not None} - known - set(stream)
+        per_run.append(
+            {
+                "run_id": v.data.run_id,
+                "week": v.data.week,
+                "reviewed": len(labels),
+                "non_noise": sum(1 for lab in labels if lab is not None),
+                "new_categories": len(fresh),
+            }
+        )
+        stream += labels
+        before += [lab is not None and lab in known for lab in labels]
+    return stream, before, per_run
+
+
+def _live_json(s: Saturation) -> dict[str, Any]:
+    return {
         "reviewed": s.reviewed,
         "non_noise": s.non_noise,
         "discoveries": len(s.discoveries),
@@ -205,18 +268,68 @@ def saturation_json(state: LogState, views: Sequence[RunView]) -> dict[str, Any]
         "none_in_k_bound": num(s.none_in_k_bound),
         "curve": [[t + 1, d] for t, d in enumerate(s.curve)],
     }
+
+
+def saturation_json(
+    state: LogState,
+    labels: Labels,
+    lineage: Mapping[int, int],
+    views: Sequence[RunView],
+    every_run: Sequence[RunView],
+) -> dict[str, Any]:
+    """Saturation of the scope: the live blind stream and the reviewed record (§5).
+
+    Args:
+        state: The folded log.
+        labels: Blind labels as codebook labels (links).
+        lineage: Category → the root of its lineage.
+        views: The scope's runs.
+        every_run: Every run of the project (lineages of earlier runs are known).
+    """
+    stream, before = _live_stream(state, labels, lineage, views)
+    live = saturation(stream, confirmed_before=before)
+    scope = {v.data.run_id for v in views}
+    record, known, per_run = _record_stream(every_run, scope, lineage)
+    retro = saturation(record, confirmed_before=known)
+    signal = "live" if live.saturated else "retrospective" if retro.saturated else None
     return {
-        "saturated": s.saturated,
-        "message": _message(s.saturated, s.non_noise, s.since_last, s.good_turing),
-        "live": live,
-        "retrospective": _retrospective(count_runs(views)),
+        "saturated": signal is not None,
+        "signal": signal,
+        "message": _message(live, retro),
+        "live": _live_json(live),
+        "retrospective": {
+            **_rarefaction(count_runs(views), lineage),
+            "stream": {
+                **_live_json(retro),
+                "curve": [[t + 1, d] for t, d in enumerate(retro.curve)],
+            },
+            "runs": per_run,
+        },
     }
 
 
-def _message(saturated: bool, t: int, since: int, gt: float | None) -> str:
-    chance = f"{gt:.0%}" if gt is not None else "unknown"
-    if saturated:
-        return f"saturated: no new category in the last {since} notes; next-note chance ≈ {chance}"
-    if t < MIN_REVIEWED:
-        return f"not saturated: {t} of at least {MIN_REVIEWED} non-noise notes reviewed blind"
-    return f"not saturated: {since} notes since the last new category; next-note chance ≈ {chance}"
+def _chance(gt: float | None) -> str:
+    return f"{gt:.0%}" if gt is not None else "unknown"
+
+
+def _message(live: Saturation, retro: Saturation) -> str:
+    if live.saturated:
+        return (
+            f"saturated: no new category in the last {live.since_last} notes; "
+            f"next-note chance ≈ {_chance(live.good_turing)}"
+        )
+    if retro.saturated:
+        return (
+            f"saturated: the reviewed record's last {retro.since_last} non-noise notes brought "
+            f"no new category ({retro.non_noise} reviewed); next-note chance ≈ "
+            f"{_chance(retro.good_turing)}"
+        )
+    s, where = (
+        (retro, "reviewed") if retro.non_noise >= live.non_noise else (live, "reviewed blind")
+    )
+    if s.non_noise < MIN_REVIEWED:
+        return f"not saturated: {s.non_noise} of at least {MIN_REVIEWED} non-noise notes {where}"
+    return (
+        f"not saturated: {s.since_last} notes since the last new category; "
+        f"next-note chance ≈ {_chance(s.good_turing)}"
+    )

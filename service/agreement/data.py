@@ -10,7 +10,11 @@ work, not judge output) and its audit draw. Combined with the folded log
   corrected counts (which transport ``P(human | judge stratum)`` and need no mapping) still
   work, while the headline leaves such notes out and says how many are ``awaiting_workflow``.
 - ``ĵ(i)``: ``m(j)`` of the note's proposal, ∅ for the judge's noise (notes in no proposal).
-- The blind audit: ``AuditLabel(h_bl, ĵ, π)`` per audited note with a blind label.
+- The blind audit: ``AuditLabel(h_bl, ĵ, π)`` per audited note with a blind label whose
+  codebook label is known (:mod:`service.agreement.links`): a blind name not linked yet leaves
+  its note out of the headline too (``awaiting_links``).
+- Revisions (labels given after the reveal) with the blind label they replace and ``ĵ``: the
+  judge persuasion rate, never the headline.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +33,9 @@ from service.agreement.log import LogState
 from service.domain import RunStatus
 from service.errors import BadInput
 from service.storage.models import AuditDraw, Proposal, ProposalMember, Run, RunNote
+
+if TYPE_CHECKING:  # links read RunData; view() only calls what links.Labels offers
+    from service.agreement.links import Labels, RunReview
 
 UNMAPPED_BASE = -1_000_000
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -56,6 +64,7 @@ class RunData:
     notes: tuple[int, ...]
     proposals: tuple[JudgeProposal, ...]
     draws: tuple[Draw, ...]
+    all_proposals: tuple[tuple[int, int | None], ...] = ()  # (id, event that made it), any origin
 
     @property
     def week(self) -> str:
@@ -100,6 +109,15 @@ def _proposals(session: Session, run_id: int) -> tuple[JudgeProposal, ...]:
     return tuple(JudgeProposal(p, names[p], frozenset(members[p])) for p in sorted(members))
 
 
+def _all_proposals(session: Session, run_id: int) -> tuple[tuple[int, int | None], ...]:
+    rows = session.execute(
+        select(Proposal.id, Proposal.created_by_event_id)
+        .where(Proposal.run_id == run_id)
+        .order_by(Proposal.id)
+    ).all()
+    return tuple((int(pid), None if event is None else int(event)) for pid, event in rows)
+
+
 def _run_data(session: Session, run: Run) -> RunData:
     notes = session.scalars(
         select(RunNote.note_id).where(RunNote.run_id == run.id).order_by(RunNote.note_id)
@@ -119,6 +137,7 @@ def _run_data(session: Session, run: Run) -> RunData:
         draws=tuple(
             Draw(int(d.note_id), d.stratum, float(d.inclusion_prob), int(d.position)) for d in draws
         ),
+        all_proposals=_all_proposals(session, int(run.id)),
     )
 
 
@@ -154,6 +173,17 @@ def judge_proposal_ids(session: Session, project_id: int) -> set[int]:
 
 
 @dataclass(frozen=True, slots=True)
+class Revision:
+    """A revision of an audited note: its author's blind label, their revision, the judge's."""
+
+    note_id: int
+    actor: str
+    blind: Label
+    revised: Label
+    judge: Label
+
+
+@dataclass(frozen=True, slots=True)
 class RunView:
     """A run seen through the log at the watermark.
 
@@ -164,10 +194,17 @@ class RunView:
         unmapped: Proposals none of whose members has a workflow label yet.
         judge: ``ĵ(i)`` of every note of the run.
         workflow: Workflow labels of the run's decided notes.
-        blind: ``h_bl`` of every audited note with a blind label.
+        blind: ``h_bl`` of every audited note with a blind label (an unlinked name: its own
+            provisional label).
         blind2: ``h_bl2`` of double-coded audited notes.
-        audit: Blind audit labels usable for the headline (judge label mapped).
+        audit: Blind audit labels usable for the headline (judge label mapped, blind label
+            linked).
         awaiting: Audited, blind-labelled notes whose proposal is not mapped yet.
+        pending_links: Audited notes whose first blind label is a name not linked yet.
+        review: Whether the run's review is final.
+        revisions: Revisions of blind-labelled notes, all three labels known.
+        unblinded: Revisions of notes their author never labelled blind.
+        blind2_pending: Double-coded notes whose second blind label is not linked yet.
     """
 
     data: RunData
@@ -180,11 +217,20 @@ class RunView:
     blind2: dict[int, Label]
     audit: tuple[AuditLabel, ...]
     awaiting: int
+    pending_links: frozenset[int] = frozenset()
+    review: RunReview | None = None
+    revisions: tuple[Revision, ...] = ()
+    unblinded: int = 0
+    blind2_pending: frozenset[int] = frozenset()
 
     def judge_label_is_mapped(self, note_id: int) -> bool:
         """Whether ``ĵ`` of the note is known: judge noise, or a proposal with ``m(j)``."""
         label = self.judge.get(note_id)
         return label is None or label > UNMAPPED_BASE
+
+    @property
+    def reviewed(self) -> bool:
+        return self.review is not None and self.review.reviewed
 
 
 def _mapping(
@@ -201,20 +247,57 @@ def _mapping(
     return mapping, unmapped
 
 
-def _blind_labels(run: RunData, state: LogState) -> tuple[dict[int, Label], dict[int, Label]]:
+@dataclass(frozen=True, slots=True)
+class _Blind:
+    first: dict[int, Label]
+    second: dict[int, Label]
+    pending: frozenset[int]
+    pending2: frozenset[int]
+    by_event: dict[int, tuple[bool, Label]]
+
+
+def _blind_labels(run: RunData, state: LogState, labels: Labels) -> _Blind:
     first: dict[int, Label] = {}
     second: dict[int, Label] = {}
+    pending: set[int] = set()
+    pending2: set[int] = set()
+    by_event: dict[int, tuple[bool, Label]] = {}
     for b in state.blind:  # ordered by each reviewer's first label
         if b.run_id != run.run_id:
             continue
+        known, label = labels.blind(b)
+        by_event[b.event_id] = (known, label)
         if b.note_id not in first:
-            first[b.note_id] = state.reconcile(b.raw)
+            first[b.note_id] = label
+            if not known:
+                pending.add(b.note_id)
         elif b.note_id not in second:
-            second[b.note_id] = state.reconcile(b.raw)
-    return first, second
+            second[b.note_id] = label
+            if not known:
+                pending2.add(b.note_id)
+    return _Blind(first, second, frozenset(pending), frozenset(pending2), by_event)
 
 
-def view(run: RunData, state: LogState) -> RunView:
+def _revisions(
+    run: RunData, state: LogState, labels: Labels, blind: _Blind, judge: dict[int, Label]
+) -> tuple[tuple[Revision, ...], int]:
+    out: list[Revision] = []
+    unblinded = 0
+    for r in state.revisions:
+        if r.run_id != run.run_id:
+            continue
+        replaced = blind.by_event.get(r.replaces_event_id or -1)
+        if replaced is None:
+            unblinded += 1
+            continue
+        known, revised = labels.revision(r)
+        j = judge.get(r.note_id)
+        if known and replaced[0] and (j is None or j > UNMAPPED_BASE):
+            out.append(Revision(r.note_id, r.actor, replaced[1], revised, j))
+    return tuple(out), unblinded
+
+
+def view(run: RunData, state: LogState, labels: Labels) -> RunView:
     """The run's library inputs at the log state's watermark."""
     proposals = tuple(
         JudgeProposal(p.proposal_id, p.name, p.members, state.proposal_category.get(p.proposal_id))
@@ -224,16 +307,19 @@ def view(run: RunData, state: LogState) -> RunView:
     mapping, unmapped = _mapping(proposals, workflow)
     of_note = {n: mapping[p.proposal_id] for p in proposals for n in p.members}
     judge = {n: of_note.get(n) for n in run.notes}
-    first, second = _blind_labels(run, state)
+    blind = _blind_labels(run, state, labels)
     audit, awaiting = [], 0
     for d in run.draws:
-        if d.note_id not in first:
+        if d.note_id not in blind.first or d.note_id in blind.pending:
             continue
         label = judge.get(d.note_id)
         if label is not None and label <= UNMAPPED_BASE:
             awaiting += 1
             continue
-        audit.append(AuditLabel(d.note_id, first[d.note_id], label, d.inclusion_prob))
+        audit.append(AuditLabel(d.note_id, blind.first[d.note_id], label, d.inclusion_prob))
+    revisions, unblinded = _revisions(run, state, labels, blind, judge)
     return RunView(
-        run, proposals, mapping, unmapped, judge, workflow, first, second, tuple(audit), awaiting
-    )
+        run, proposals, mapping, unmapped, judge, workflow, blind.first, blind.second,
+        tuple(audit), awaiting, blind.pending, labels.reviews.get(run.run_id), revisions,
+        unblinded, blind.pending2,
+    )  # fmt: skip

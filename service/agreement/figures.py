@@ -11,8 +11,16 @@ or the whole project. Figures (METRICS.md):
 
 - ``judge_error_rate`` (§2): disagreement of ``ĵ`` with the first blind label on the audited
   notes, Hájek-weighted by ``1/π_i`` when the draw's inclusion probabilities differ, Wilson on
-  Kish's ``n_eff``. ``awaiting_workflow``: audited notes left out because no member of their
-  proposal has a workflow decision yet (``m(j)`` is undefined).
+  Kish's ``n_eff``. Blind means blind: only labels given before their author saw anything of
+  the judge's for the run; revisions never count (``judge_persuasion``). Notes left out, and
+  why: ``awaiting_workflow`` (no member of their proposal has a workflow decision yet: ``m(j)``
+  is undefined) and ``awaiting_links`` (the blind label is a name in the reviewer's own words
+  that the final review has not linked to the codebook yet, :mod:`service.agreement.links`).
+  ``status`` is ``pending_review`` while any audited note waits (the value, if any, covers
+  only the notes already resolved), ``estimated`` once none does, ``no_audit`` without blind
+  labels. ``expected_half_width``: what the drawn audit buys (at a 15% error rate).
+- ``judge_persuasion`` (§2.2): revisions given after the reveal against the blind labels they
+  replace: how often a revision moved toward the judge's label.
 - ``workflow_disagreement`` (diagnostic only) and the ``anchoring_gap`` (§2.4).
 - ``human_noise`` (§2.5): ``e_HH``, Krippendorff's α and the judge's excess error on notes
   two reviewers labelled blind.
@@ -31,6 +39,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from judges.agreement import (
@@ -47,15 +56,19 @@ from judges.agreement import (
     krippendorff_alpha,
     note_agreement,
     partition_agreement,
+    persuasion,
     pooled_error_rate,
     proposal_agreement,
     wilson,
 )
 from service.agreement.counts import corrected_counts, count_runs, saturation_json
 from service.agreement.data import RunView, judge_proposal_ids, load_runs, view
+from service.agreement.links import Labels
 from service.agreement.log import LogState, fold
 from service.agreement.shapes import difference, interval, keyed, num
 from service.agreement.shapes import error_rate as error_json
+from service.audit.draw import expected_half_width
+from service.storage.models import Category
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +83,19 @@ class Scope:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """The folded log and every run of the project, read in one transaction."""
+    """The folded log and every run of the project, read in one transaction.
+
+    ``labels`` reads blind labels into the codebook (links of blind names); ``lineage`` maps a
+    category to the root of its lineage (a category merged into another is that one).
+    """
 
     project_id: int
     state: LogState
     runs: tuple[RunView, ...]
     judge_proposals: frozenset[int]
     computed_at: datetime
+    labels: Labels
+    lineage: dict[int, int]
 
     def select(self, scope: Scope) -> list[RunView]:
         """The runs of ``scope``, oldest first."""
@@ -96,23 +115,73 @@ class Snapshot:
 def snapshot(session: Session, project_id: int, watermark: int | None = None) -> Snapshot:
     """Fold the log (up to ``watermark``) and load every succeeded run of the project."""
     state = fold(session, project_id, watermark)
-    runs = tuple(view(r, state) for r in load_runs(session, project_id))
+    data = load_runs(session, project_id)
+    labels = Labels(state, data)
+    runs = tuple(view(r, state, labels) for r in data)
     return Snapshot(
         project_id,
         state,
         runs,
         frozenset(judge_proposal_ids(session, project_id)),
         datetime.now(UTC),
+        labels,
+        category_lineage(session, project_id),
     )
 
 
-def headline_error(audit: Sequence[AuditLabel], awaiting: int = 0) -> dict[str, Any]:
-    """The judge error rate on blind-audited notes (Hájek + Kish when weights differ)."""
+def category_lineage(session: Session, project_id: int) -> dict[int, int]:
+    """Category id → the root of its lineage (following ``merged_into_id``)."""
+    parent = {
+        int(cid): (None if into is None else int(into))
+        for cid, into in session.execute(
+            select(Category.id, Category.merged_into_id).where(Category.project_id == project_id)
+        )
+    }
+    roots: dict[int, int] = {}
+    for cid in parent:
+        node, hops = cid, 0
+        while parent.get(node) is not None and hops < len(parent):
+            node, hops = parent[node] or node, hops + 1
+        roots[cid] = node
+    return roots
+
+
+def headline_error(
+    audit: Sequence[AuditLabel], awaiting: int = 0, awaiting_links: int = 0
+) -> dict[str, Any]:
+    """The judge error rate on blind-audited notes (Hájek + Kish when weights differ), with
+    its status: ``pending_review`` while audited notes wait for the review (see module docs)."""
+    waiting = {"awaiting_workflow": awaiting, "awaiting_links": awaiting_links}
+    pending = awaiting + awaiting_links
+    status = "pending_review" if pending else ("estimated" if audit else "no_audit")
+    extra = {**waiting, "pending_review": pending, "status": status}
     if not audit:
-        return error_json(None, awaiting_workflow=awaiting)
+        return error_json(None, **extra)
     equal = len({round(a.inclusion_prob, 12) for a in audit}) == 1
     value = error_rate(audit) if equal else pooled_error_rate(audit)
-    return error_json(value, awaiting_workflow=awaiting)
+    return error_json(value, **extra)
+
+
+def scope_error(views: Sequence[RunView]) -> dict[str, Any]:
+    """The headline block of a set of runs (see :func:`headline_error`)."""
+    audit = [a for v in views for a in v.audit]
+    awaiting = sum(v.awaiting for v in views)
+    links = sum(len(v.pending_links) for v in views)
+    return headline_error(audit, awaiting, links)
+
+
+def persuasion_json(views: Sequence[RunView]) -> dict[str, Any]:
+    """The judge persuasion rate of the scope's revisions (never part of the headline)."""
+    triples = [(r.blind, r.revised, r.judge) for v in views for r in v.revisions]
+    p = persuasion(triples)
+    return {
+        "revisions": p.revisions,
+        "changed": p.changed,
+        "toward_judge": p.toward_judge,
+        "away_from_judge": p.away_from_judge,
+        "rate": interval(p.rate),
+        "unblinded": sum(v.unblinded for v in views),
+    }
 
 
 def _window(views: Sequence[RunView]) -> dict[str, Any]:
@@ -147,10 +216,18 @@ def _workflow_blocks(views: Sequence[RunView]) -> dict[str, Any]:
 
 
 def human_noise(views: Sequence[RunView]) -> dict[str, Any]:
-    """Human–human disagreement on double-coded notes, α and the judge's excess error."""
-    pairs = [(v.blind[n], second) for v in views for n, second in v.blind2.items()]
+    """Human–human disagreement on double-coded notes, α and the judge's excess error (notes
+    with a blind name not linked yet are left out)."""
+
+    def known(v: RunView, n: int) -> bool:
+        return n not in v.pending_links and n not in v.blind2_pending
+
+    pairs = [(v.blind[n], second) for v in views for n, second in v.blind2.items() if known(v, n)]
     units = [
-        [v.blind[n], *([v.blind2[n]] if n in v.blind2 else [])] for v in views for n in v.blind
+        [v.blind[n], *([v.blind2[n]] if n in v.blind2 else [])]
+        for v in views
+        for n in v.blind
+        if known(v, n)
     ]
     audit = [a for v in views for a in v.audit]
     out: dict[str, Any] = {"double_coded": len(pairs), "e_hh": None, "alpha": None, "excess": None}
@@ -288,23 +365,25 @@ def outcomes_json(snap: Snapshot, views: Sequence[RunView]) -> dict[str, Any]:
 def figures(snap: Snapshot, scope: Scope) -> dict[str, Any]:
     """Every agreement figure of ``scope`` (see the module docs)."""
     views = snap.select(scope)
-    audit = [a for v in views for a in v.audit]
-    awaiting = sum(v.awaiting for v in views)
     drawn = sum(len(v.data.draws) for v in views)
+    width = expected_half_width(drawn)
     return {
         "scope": asdict(scope),
         **snap.stamp(),
         "window": _window(views),
         "judge_error_rate": {
-            **headline_error(audit, awaiting),
+            **scope_error(views),
             "drawn": drawn,
             "labelled": sum(len(v.blind) for v in views),
+            "expected_half_width": None if width is None else round(width, 4),
+            "runs_reviewed": sum(1 for v in views if v.reviewed),
         },
+        "judge_persuasion": persuasion_json(views),
         **_workflow_blocks(views),
         "human_noise": human_noise(views),
         "note_agreement": note_agreement_json(views),
         "partition": partition_json(views),
         "proposal_outcomes": outcomes_json(snap, views),
         "corrected_counts": corrected_counts(snap.state, views, snap.runs),
-        "saturation": saturation_json(snap.state, views),
+        "saturation": saturation_json(snap.state, snap.labels, snap.lineage, views, snap.runs),
     }

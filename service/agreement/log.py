@@ -2,20 +2,23 @@
 
 A note's label "as of watermark ``w``" is the fold of its non-reverted events with ``id <= w``,
 computed separately for the workflow stream (``mode='workflow'``: the judge's proposal was
-visible) and the blind stream (``mode='blind'``, ``audit_label`` events). The workflow fold
-follows the same rules as :mod:`service.review.projection` (a test checks that both agree at the head
-of the log), but it can stop at any log position, so every figure is recomputable.
+visible), the blind stream (``mode='blind'`` ``audit_label`` events: given before anything of
+the judge's for the run was shown to their author) and the revisions (``mode='revised'``
+``audit_label`` events: given after; never blind). The workflow fold follows the same rules as
+:mod:`service.review.projection` (a test checks that both agree at the head of the log), but it
+can stop at any log position, so every figure is recomputable.
 
-Blind labels are reconciled with the codebook at the watermark:
+Reviewers are told apart by their ``actor_id`` (key or user id), never by display name; an
+event older than migration 0003 without one falls back to ``name:<display name>``.
 
-- a chosen category is that category (categories are never merged away today);
-- a "new category" name is the category whose normalised name (``norm`` of §1.4) is equal,
-  if one exists at the watermark; otherwise it stays a label of its own ("new: <name>"),
-  which no judge proposal can match (a category the codebook lacks);
-- noise is ∅.
+Blind labels are turned into codebook labels by :mod:`service.agreement.links`: a chosen
+category is that category; noise is ∅; a "new category" name is the category of that name if
+one existed when the label was given (the reviewer named it), else it is linked by the final
+review (METRICS.md §2.1) or by a lead (``audit_link`` events, folded here: the latest
+non-reverted one per run, reviewer and name wins).
 
-A note labelled blind by several reviewers in one run: each reviewer's last label counts;
-the reviewer who labelled it first gives ``h_bl``, the next one ``h_bl2`` (double coding).
+A note labelled blind by several reviewers in one run: each reviewer's last blind label
+counts; the reviewer who labelled it first gives ``h_bl``, the next one ``h_bl2`` (double coding).
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ from judges.agreement import Label, normalise_name
 from service.domain import EventMode, ReviewAction
 from service.storage.models import ReviewEvent
 
+DECISIONS = frozenset(
+    a.value
+    for a in (ReviewAction.confirm, ReviewAction.reject, ReviewAction.merge, ReviewAction.split)
+)
 WORKFLOW_ACTIONS = frozenset(
     a.value
     for a in (
@@ -64,23 +71,46 @@ class CategoryInfo:
 
 @dataclass(frozen=True, slots=True)
 class BlindLabel:
-    """One reviewer's last blind label of one audited note in one run.
+    """One reviewer's last blind label (or last revision) of one audited note in one run.
 
     Attributes:
         run_id: The run whose audit sample held the note.
         note_id: The note.
-        reviewer: Who labelled it.
+        actor: Who labelled it (``key:<id>``, ``user:<id>``).
+        reviewer: Their display name.
         raw: What they chose: ``("category", id)``, ``("new", name)`` or ``("noise", None)``.
         first_event_id: The reviewer's first label event for the note (review order).
         event_id: The event whose label counts (their last).
+        replaces_event_id: A revision: the blind label event it replaces.
     """
 
     run_id: int
     note_id: int
+    actor: str
     reviewer: str
     raw: tuple[str, Any]
     first_event_id: int
     event_id: int
+    replaces_event_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkOverride:
+    """A lead's link of a blind name (the latest non-reverted ``audit_link`` event).
+
+    Attributes:
+        target: ``("category", id)``, ``("noise", None)`` or ``("automatic", None)``.
+        event_id: The event.
+        by: The lead's display name.
+        at: When (ISO 8601).
+        evidence: The automatic link's evidence the lead saw, as stored.
+    """
+
+    target: tuple[str, int | None]
+    event_id: int
+    by: str
+    at: str
+    evidence: dict[str, int]
 
 
 @dataclass
@@ -96,9 +126,14 @@ class LogState:
         split_parent: Parent proposal of each split child.
         blind: Blind labels, ordered by each reviewer's first label event.
         actions: Non-reverted workflow actions per run, by action name.
-        actors: Non-reverted workflow actions per (reviewer, run id).
+        actors: Non-reverted workflow actions per (actor, run id).
         new_names: Blind "new category" names that match no category → their own label
-            (negative ints, numbered in order of first use).
+            (negative ints, numbered in order of first use), until linked.
+        revisions: Revisions (audit labels after the reveal), ordered like ``blind``.
+        links: Lead overrides of blind-name links by (run, reviewer or ``None`` for every
+            reviewer, normalised name).
+        decided: Proposals confirmed, rejected, merged or split (no longer pending).
+        names: Display name of each actor seen.
     """
 
     watermark: int = 0
@@ -111,19 +146,38 @@ class LogState:
     actions: dict[int, Counter[str]] = field(default_factory=dict)
     actors: Counter[tuple[str, int]] = field(default_factory=Counter)
     new_names: dict[str, int] = field(default_factory=dict)
+    revisions: list[BlindLabel] = field(default_factory=list)
+    links: dict[tuple[int, str | None, str], LinkOverride] = field(default_factory=dict)
+    decided: set[int] = field(default_factory=set)
+    names: dict[str, str] = field(default_factory=dict)
+
+    def provisional(self, name: str) -> int:
+        """The label of an unlinked blind name: its own negative id ("new: <name>")."""
+        key = normalise_name(name)
+        return self.new_names.setdefault(key, -1 - len(self.new_names))
+
+    def named_category(self, name: str, before_event: int | None = None) -> int | None:
+        """The category a typed name names: the lowest id with that normalised name, created
+        before ``before_event`` (default: at the watermark); ``None`` if there is none."""
+        key = normalise_name(name)
+        for cid in sorted(self.categories):
+            info = self.categories[cid]
+            if before_event is not None and info.event_id >= before_event:
+                continue
+            if normalise_name(info.name) == key:
+                return cid
+        return None
 
     def reconcile(self, raw: tuple[str, Any]) -> Label:
-        """A blind choice as a label of the codebook at the watermark (see module docs)."""
+        """A blind choice read by its wording alone (a name of a category at the watermark,
+        else a label of its own): for labels no final review can link."""
         kind, value = raw
         if kind == "noise":
             return None
         if kind == "category":
             return int(value)
-        key = normalise_name(str(value))
-        known = self.name_labels().get(key)
-        if known is not None:
-            return known
-        return self.new_names.setdefault(key, -1 - len(self.new_names))
+        named = self.named_category(str(value))
+        return named if named is not None else self.provisional(str(value))
 
     def name_labels(self) -> dict[str, int]:
         """Normalised category name → lowest category id with that name."""
@@ -187,6 +241,8 @@ def _confirm(state: LogState, e: ReviewEvent) -> None:
 
 def _apply(state: LogState, e: ReviewEvent) -> None:
     """Apply one non-reverted workflow event (the projection's rules, labels only)."""
+    if e.proposal_id is not None and e.action in DECISIONS:
+        state.decided.add(int(e.proposal_id))
     if e.action == ReviewAction.confirm:
         _confirm(state, e)
     elif e.action == ReviewAction.rename and e.proposal_id is not None:
@@ -212,14 +268,37 @@ def _blind_choice(after: dict[str, Any]) -> tuple[str, Any]:
     return ("noise", None)
 
 
-def _blind(state: LogState, events: list[ReviewEvent]) -> None:
+def actor_of(e: ReviewEvent) -> str:
+    """The event's author identity (``name:<display name>`` for old events without one)."""
+    return e.actor_id or f"name:{e.actor}"
+
+
+def _labels(events: list[ReviewEvent]) -> list[BlindLabel]:
+    """Each (run, note, actor)'s last label, ordered by their first label of the note."""
     latest: dict[tuple[int, int, str], BlindLabel] = {}
     for e in events:
         for nid in e.note_ids:
-            key = (int(e.run_id or 0), int(nid), e.actor)
+            key = (int(e.run_id or 0), int(nid), actor_of(e))
             first = latest[key].first_event_id if key in latest else e.id
-            latest[key] = BlindLabel(key[0], key[1], e.actor, _blind_choice(e.after), first, e.id)
-    state.blind = sorted(latest.values(), key=lambda b: (b.first_event_id, b.note_id))
+            latest[key] = BlindLabel(
+                key[0], key[1], key[2], e.actor, _blind_choice(e.after), first, e.id,
+                int(e.replaces_event_id) if e.replaces_event_id is not None else None,
+            )  # fmt: skip
+    return sorted(latest.values(), key=lambda b: (b.first_event_id, b.note_id))
+
+
+def _link(state: LogState, e: ReviewEvent) -> None:
+    after = e.after or {}
+    if after.get("automatic"):
+        target: tuple[str, int | None] = ("automatic", None)
+    elif after.get("category_id") is not None:
+        target = ("category", int(after["category_id"]))
+    else:
+        target = ("noise", None)
+    key = (int(e.run_id or 0), after.get("reviewer"), normalise_name(str(after["blind_name"])))
+    evidence = {str(k): int(v) for k, v in (after.get("evidence") or {}).items()}
+    at = e.created_at.isoformat() if e.created_at else ""
+    state.links[key] = LinkOverride(target, int(e.id), e.actor, at, evidence)
 
 
 def fold(session: Session, project_id: int, watermark: int | None = None) -> LogState:
@@ -247,14 +326,21 @@ def fold(session: Session, project_id: int, watermark: int | None = None) -> Log
     }
     state = LogState(watermark=mark)
     blind: list[ReviewEvent] = []
+    revised: list[ReviewEvent] = []
     for e in events:
+        state.names.setdefault(actor_of(e), e.actor)
         if e.id in reverted or e.action == ReviewAction.revert:
             continue
-        if e.mode == EventMode.blind and e.action == ReviewAction.audit_label:
+        if e.action == ReviewAction.audit_label and e.mode == EventMode.blind:
             blind.append(e)
+        elif e.action == ReviewAction.audit_label and e.mode == EventMode.revised:
+            revised.append(e)
+        elif e.action == ReviewAction.audit_link:
+            _link(state, e)
         elif e.mode == EventMode.workflow and e.action in WORKFLOW_ACTIONS:
             _apply(state, e)
             state.actions.setdefault(int(e.run_id or 0), Counter())[e.action] += 1
-            state.actors[(e.actor, int(e.run_id or 0))] += 1
-    _blind(state, blind)
+            state.actors[(actor_of(e), int(e.run_id or 0))] += 1
+    state.blind = _labels(blind)
+    state.revisions = _labels(revised)
     return state

@@ -123,7 +123,7 @@ def _series_rows(snap: Snapshot, scope: Scope) -> Iterator[list[Any]]:
 
 
 def _reviewer_rows(snap: Snapshot, scope: Scope) -> Iterator[list[Any]]:
-    for r in reviewers_json(snap.state, snap.select(scope)):
+    for r in reviewers_json(snap.state, snap.select(scope), snap.labels):
         name = r["reviewer"]
         yield ["reviewer", name, "", "blind_labelled", "", r["blind_labelled"], "", "", "", ""]
         yield _iv("reviewer", name, "", "judge_disagreement", r["judge_disagreement"])

@@ -30,7 +30,7 @@ from judges.agreement import (
     rolling_error,
 )
 from service.agreement.data import RunView
-from service.agreement.figures import Scope, Snapshot, headline_error, run_outcomes, workflow_pairs
+from service.agreement.figures import Scope, Snapshot, run_outcomes, scope_error, workflow_pairs
 from service.agreement.shapes import difference, interval, num
 
 WINDOW = 4
@@ -39,11 +39,10 @@ CODEBOOK = "current"
 
 
 def _point(views: Sequence[RunView]) -> dict[str, Any]:
-    audit = [a for v in views for a in v.audit]
     pairs = workflow_pairs(views)
     return {
         "runs": [v.data.run_id for v in views],
-        "judge_error_rate": headline_error(audit, sum(v.awaiting for v in views)),
+        "judge_error_rate": scope_error(views),
         "workflow_disagreement": interval(disagreement_rate(pairs)) if pairs else None,
     }
 
@@ -62,6 +61,7 @@ def runs_json(snap: Snapshot, scope: Scope) -> list[dict[str, Any]]:
                 "judge_version": v.data.judge_version,
                 "created_at": v.data.created_at.isoformat(),
                 "drawn": len(v.data.draws),
+                "reviewed": v.reviewed,
                 **_point([v]),
                 "proposal_outcomes": outcomes,
             }

@@ -57,29 +57,32 @@ def reveal(session: Session, run: Run, principal: Principal, via: str = "proposa
         principal: Who sees it.
         via: What showed it, for the record ("proposals", "agreement", …).
     """
-    reveal_runs(session, [run], principal, via)
+    reveal_runs(session, run.project_id, [run.id], principal, via)
 
 
-def reveal_runs(session: Session, runs: Iterable[Run], principal: Principal, via: str) -> None:
-    """:func:`reveal` for several runs (a lead's agreement figures show every run in scope)."""
-    runs = list(runs)
-    seen = revealed_runs(session, principal.actor, [r.id for r in runs])
-    missing = [r for r in runs if r.id not in seen]
+def reveal_runs(
+    session: Session, project_id: int, run_ids: Iterable[int], principal: Principal, via: str
+) -> None:
+    """:func:`reveal` for several runs of a project (a lead's agreement figures show the
+    judge's proposals of every run in their scope)."""
+    ids = sorted(set(run_ids))
+    seen = revealed_runs(session, principal.actor, ids)
+    missing = [r for r in ids if r not in seen]
     if not missing:
         return
     watermark = session.scalar(
-        select(func.max(ReviewEvent.id)).where(ReviewEvent.project_id == missing[0].project_id)
+        select(func.max(ReviewEvent.id)).where(ReviewEvent.project_id == project_id)
     )
     rows = [
         {
-            "run_id": r.id,
+            "run_id": run_id,
             "actor_id": principal.actor,
             "actor": principal.name,
             "via": via[:50],
             "watermark": int(watermark or 0),
             "revealed_at": utcnow(),
         }
-        for r in missing
+        for run_id in missing
     ]
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert

@@ -11,6 +11,12 @@ Filters (``run_id``, ``batch_id``, ``week`` as ``2026-W48``, ``judge_version``) 
 - ``GET /api/v1/projects/{project}/agreement.csv``: everything as one long CSV table.
 - ``GET /api/v1/runs/{run_id}/audit/gate``: the blind-first gate of the caller (reviewers)
   or of ``reviewer=`` (leads): notes still to label blind before seeing proposals.
+- ``GET /api/v1/runs/{run_id}/audit/links``: the run's blind "new category" names and where
+  each links in the codebook, with the evidence; ``POST`` (leads) sets a link
+  (``{"blind_name", "category_id" | "noise": true | "automatic": true, "reviewer"?}``).
+
+The figures name the judge's proposals of the runs in scope, so reading them reveals those
+runs to the lead (:mod:`service.audit.reveal`): a label the lead gives afterwards is a revision.
 
 The figures are computed in the request's one transaction (one snapshot of the log and the
 runs); the answers are typed by :mod:`service.http.schemas_agreement`.
@@ -29,7 +35,9 @@ from service.agreement.figures import Scope, Snapshot, figures, snapshot
 from service.agreement.reviewers import reviewers_json
 from service.agreement.table import COLUMNS, agreement_csv
 from service.agreement.timeline import batches_json, runs_json, versions_json, weeks_json
+from service.audit import links as audit_links
 from service.audit.gate import blind_gate, resolve_reviewer
+from service.audit.reveal import reveal_runs
 from service.auth import Principal, Role, project_by_name
 from service.errors import Forbidden, NotFound
 from service.http.deps import CallerDep, SessionDep
@@ -38,6 +46,8 @@ from service.http.schemas_agreement import (
     AgreementOut,
     BatchesOut,
     GateOut,
+    LinkIn,
+    LinksOut,
     ReviewersOut,
     RunsOut,
     VersionsOut,
@@ -91,7 +101,10 @@ def lead_snapshot(
     proj = project_by_name(session, project)
     caller.require(proj.id, "lead")
     _check_scope(session, proj.id, scope)
-    return snapshot(session, proj.id, watermark)
+    snap = snapshot(session, proj.id, watermark)
+    # the figures show the judge's proposals of the scope's runs: the lead has seen them
+    reveal_runs(session, proj.id, [v.data.run_id for v in snap.select(scope)], caller, "agreement")
+    return snap
 
 
 def _answer(
@@ -200,7 +213,7 @@ def get_reviewers(
     """Per reviewer: blind audit size, judge disagreement, agreement with other reviewers."""
 
     def build(snap: Snapshot, sc: Scope) -> list[dict[str, Any]]:
-        return reviewers_json(snap.state, snap.select(sc))
+        return reviewers_json(snap.state, snap.select(sc), snap.labels)
 
     body = _answer(session, caller, project, scope, watermark, "reviewers", build)
     return ReviewersOut.model_validate(body)
@@ -262,3 +275,28 @@ def get_gate(
     else:
         actor, name = resolve_reviewer(session, run.project_id, reviewer)
     return GateOut.model_validate(blind_gate(session, run, actor, name).to_json())
+
+
+@router.get("/runs/{run_id}/audit/links", response_model_exclude_unset=True, responses=ERRORS)
+def get_audit_links(
+    run_id: Annotated[int, Path(description="Run id.")], session: SessionDep, caller: CallerDep
+) -> LinksOut:
+    """The run's blind "new category" names and where they link in the codebook: by the final
+    review (the category holding most of a name's notes), or by a lead; pending until then."""
+    return LinksOut.model_validate(audit_links.links_view(session, caller, run_id))
+
+
+@router.post("/runs/{run_id}/audit/links", response_model_exclude_unset=True, responses=ERRORS)
+def post_audit_link(
+    run_id: Annotated[int, Path(description="Run id.")],
+    body: LinkIn,
+    session: SessionDep,
+    caller: CallerDep,
+) -> LinksOut:
+    """Lead only: link a blind name to a category, to noise, or back to the rule (an
+    ``audit_link`` event with the evidence seen); answers the run's links."""
+    recorded = audit_links.set_link(
+        session, caller, run_id, body.blind_name, category_id=body.category_id,
+        noise=body.noise, automatic=body.automatic, reviewer=body.reviewer,
+    )  # fmt: skip
+    return LinksOut.model_validate(recorded)

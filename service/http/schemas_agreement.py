@@ -55,6 +55,15 @@ class ErrorRate(BaseModel):
     awaiting_workflow: int = Field(
         description="Audited notes left out: no member of their proposal is decided yet."
     )
+    awaiting_links: int = Field(
+        description="Audited notes left out: their blind label is a name in the reviewer's own "
+        "words that the final review has not linked to the codebook yet."
+    )
+    pending_review: int = Field(description="awaiting_workflow + awaiting_links.")
+    status: Literal["no_audit", "pending_review", "estimated"] = Field(
+        description="pending_review while audited notes wait for the run's review (the value, "
+        "if any, covers only the notes already resolved); estimated once none waits."
+    )
     drawn: int | None = Field(None, description="Notes drawn for the audit (scope headline).")
     labelled: int | None = Field(None, description="Drawn notes labelled blind (scope headline).")
 
@@ -210,7 +219,7 @@ class CorrectedCounts(BaseModel):
 
 
 class LiveSaturation(BaseModel):
-    """Saturation of the blind stream (§5)."""
+    """Saturation of a review stream (§5): the blind audit's, or the reviewed record's."""
 
     reviewed: int = Field(description="Notes in the stream, noise included.")
     non_noise: int = Field(description="Non-noise notes.")
@@ -227,21 +236,52 @@ class LiveSaturation(BaseModel):
     curve: list[tuple[int, int]] = Field(description="(notes, categories found).")
 
 
+class RunDiscoveries(BaseModel):
+    """What one run's reviewed notes brought."""
+
+    run_id: int = Field(description="The run.")
+    week: str = Field(description="Its ISO week.")
+    reviewed: int = Field(description="Its decided notes (first seen in this run).")
+    non_noise: int = Field(description="Of them not noise.")
+    new_categories: int = Field(description="Category lineages first confirmed in this run.")
+
+
 class RetrospectiveSaturation(BaseModel):
-    """The rarefaction curve of the final workflow categories (§5)."""
+    """The whole reviewed record (§5): final labels of every decided note."""
 
     n: int = Field(description="Decided non-noise notes.")
     categories: int = Field(description="Categories among them.")
     singletons: int = Field(description="Categories with one note.")
     good_turing: Share = Field(description="singletons / n.")
     curve: list[tuple[int, float | None]] = Field(description="(notes, expected categories).")
+    stream: LiveSaturation = Field(
+        description="The record as a stream (runs in order, a seeded random order within a "
+        "run): discoveries and the stopping rule."
+    )
+    runs: list[RunDiscoveries] = Field(description="Per run of the scope, oldest first.")
 
 
 class Saturation(BaseModel):
     saturated: bool = Field(description="Stop reviewing: no new categories lately.")
+    signal: Literal["live", "retrospective"] | None = Field(
+        description="Which stream says so (null: neither)."
+    )
     message: str = Field(description="The stopping signal, for people.")
     live: LiveSaturation = Field(description="From the blind audit stream.")
-    retrospective: RetrospectiveSaturation = Field(description="From the workflow categories.")
+    retrospective: RetrospectiveSaturation = Field(description="From the reviewed record.")
+
+
+class Persuasion(BaseModel):
+    """Labels given after the judge's work was shown, against the blind labels they replace."""
+
+    revisions: int = Field(description="Revised notes their author had labelled blind.")
+    changed: int = Field(description="Of them, changed.")
+    toward_judge: int = Field(description="Changed to the judge's label.")
+    away_from_judge: int = Field(description="Changed away from the judge's label.")
+    rate: Interval | None = Field(
+        description="Judge persuasion rate: toward_judge / revisions (never in the headline)."
+    )
+    unblinded: int = Field(description="Revisions of notes their author never labelled blind.")
 
 
 class Stamp(BaseModel):
@@ -254,6 +294,10 @@ class Stamp(BaseModel):
 class HeadlineError(ErrorRate):
     drawn: int = Field(description="Notes drawn for the audit.")
     labelled: int = Field(description="Drawn notes labelled blind.")
+    expected_half_width: Share = Field(
+        description="Half-width of the 95% interval the drawn audit buys at a 15% error rate."
+    )
+    runs_reviewed: int = Field(description="Runs of the scope whose review is final.")
 
 
 class AgreementOut(Stamp):
@@ -261,6 +305,7 @@ class AgreementOut(Stamp):
 
     window: Window = Field(description="The runs the figures cover.")
     judge_error_rate: HeadlineError = Field(description="The headline (§2).")
+    judge_persuasion: Persuasion = Field(description="Revisions after the reveal (§2).")
     workflow_disagreement: Interval | None = Field(description="Diagnostic only (§2.4).")
     anchoring_gap: Difference | None = Field(description="Workflow vs blind disagreement.")
     human_noise: HumanNoise = Field(description="Human–human disagreement (§2.5).")
@@ -284,6 +329,7 @@ class RunRow(BaseModel):
     judge_version: str = Field(description="Its judge version.")
     created_at: str = Field(description="When it was queued (ISO 8601).")
     drawn: int = Field(description="Notes drawn for its audit.")
+    reviewed: bool = Field(description="No proposal of the run is pending.")
     runs: list[int] = Field(description=_RUNS)
     judge_error_rate: ErrorRate = Field(description=_ERROR)
     workflow_disagreement: Interval | None = Field(description=_WORKFLOW)
@@ -349,13 +395,16 @@ class VersionRow(BaseModel):
 
 
 class ReviewerRow(BaseModel):
-    reviewer: str = Field(description="The reviewer.")
+    reviewer: str = Field(description="The reviewer's display name.")
+    actor: str = Field(description="The reviewer's identity (key:<id>, user:<id>).")
     blind_labelled: int = Field(description="Audit notes they labelled blind.")
     judge_disagreement: Interval | None = Field(
         description="How often they disagree with the judge."
     )
     double_coded_notes: int = Field(description="Of them also labelled by another reviewer.")
     agreement_with_others: Interval | None = Field(description="Agreement with other reviewers.")
+    revisions: int = Field(description="Notes they relabelled after the judge's work was shown.")
+    toward_judge: int = Field(description="Of them, moved to the judge's label.")
     workflow_actions: int = Field(description="Their workflow actions.")
 
 
@@ -376,7 +425,7 @@ class VersionsOut(Stamp):
 
 
 class ReviewersOut(Stamp):
-    reviewers: list[ReviewerRow] = Field(description="One row per reviewer, by name.")
+    reviewers: list[ReviewerRow] = Field(description="One row per reviewer identity, by name.")
 
 
 class GateOut(BaseModel):
@@ -393,3 +442,74 @@ class GateOut(BaseModel):
     )
     revealed_at: str | None = Field(description="When it was first shown (ISO 8601).")
     must_audit_first: bool = Field(description="Label them before seeing proposals.")
+
+
+# -- blind-name links (GET/POST /runs/{run_id}/audit/links) -----------------------------------
+
+
+class Strict(BaseModel):
+    """An answer with no key beyond the ones named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LinkIn(BaseModel):
+    """A lead's link of a blind name: exactly one of category_id, noise, automatic."""
+
+    blind_name: str = Field(
+        min_length=1, max_length=300, description="The name as a reviewer wrote it blind."
+    )
+    category_id: int | None = Field(None, description="Link it to this active category.")
+    noise: bool = Field(False, description="Link it to noise.")
+    automatic: bool = Field(False, description="Hand it back to the rule (the final review).")
+    reviewer: str | None = Field(
+        None,
+        description="Only this reviewer's use of the name (actor id such as key:12, or a display "
+        "name only one key or user has); default: every reviewer who wrote it.",
+    )
+
+
+class LinkEvidenceOut(Strict):
+    category_id: int | None = Field(description="A category of the final review (null: noise).")
+    name: str = Field(description="Its name.")
+    notes: int = Field(description="Notes of the blind name the final review put there.")
+
+
+class BlindLinkOut(Strict):
+    """One reviewer's blind "new category" name in the run, and where it links."""
+
+    blind_name: str = Field(description="The name as the reviewer first wrote it.")
+    name_key: str = Field(description="The normalised name (case, punctuation, spaces).")
+    reviewer: str = Field(description="The reviewer's display name.")
+    actor: str = Field(description="The reviewer's identity (key:<id>, user:<id>).")
+    note_ids: list[int] = Field(description="The notes they gave it.")
+    status: Literal["linked", "pending"] = Field(
+        description="pending until every one of its notes has its final label (or the run is "
+        "reviewed), unless a lead linked it."
+    )
+    source: Literal["lead", "automatic", "pending"] = Field(description="Who linked it.")
+    category_id: int | None = Field(description="Where it links (null: noise or pending).")
+    category_name: str | None = Field(description="That category's name.")
+    noise: bool = Field(description="It links to noise.")
+    evidence: list[LinkEvidenceOut] = Field(
+        description="|B ∩ H_c| per category of the final review, in the rule's order."
+    )
+    undecided: int = Field(description="Of its notes, still without a final label.")
+    tie: bool = Field(
+        description="The top count was shared; the larger category, then the lower id won."
+    )
+    automatic_category_id: int | None = Field(
+        description="Where the rule links it (null: noise or pending)."
+    )
+    overridden_by: str | None = Field(None, description="The lead who set the link.")
+    overridden_at: str | None = Field(None, description="When (ISO 8601).")
+    override_event_id: int | None = Field(None, description="The audit_link event.")
+
+
+class LinksOut(Strict):
+    run_id: int = Field(description="The run.")
+    watermark: int = Field(description="The highest review event id reflected.")
+    reviewed: bool = Field(description="No proposal of the run is pending.")
+    pending_proposals: list[int] = Field(description="Its proposals still pending.")
+    links: list[BlindLinkOut] = Field(description="Per reviewer and name.")
+    event_id: int | None = Field(None, description="The audit_link event just recorded (POST).")

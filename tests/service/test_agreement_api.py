@@ -152,7 +152,11 @@ def test_blind_labels_drive_the_headline_error(world: World) -> None:
     world.blind(n[9], category_id=cat_a)  # judge says B: disagree
     world.blind(n[16], noise=True)  # proposal C has no workflow decision: awaiting
     world.blind(n[20], noise=True)  # judge's noise, human noise: agree
-    world.blind(n[21], new_category_name="Something new")  # judge noise vs a new label
+    world.blind(n[21], new_category_name="Something new")  # judge noise vs a new label ...
+    pending = world.agreement()["judge_error_rate"]
+    assert (pending["n"], pending["awaiting_links"], pending["status"]) == (8, 1, "pending_review")
+    # ... which the final review links: the lead puts the note in A, so "Something new" is A
+    world.post(f"/runs/{world.run}/unclustered/assign", {"note_ids": [n[21]], "to_category_id": cat_a})
     error = world.agreement()["judge_error_rate"]
     assert (error["n"], error["disagreements"], error["awaiting_workflow"]) == (9, 3, 1)
     assert error["value"] == round(3 / 9, 4) and error["weighted"] is False
