@@ -404,6 +404,13 @@ def main() -> None:
     parser.add_argument("--no-bertopic", action="store_true")
     parser.add_argument("--no-axial", action="store_true")
     parser.add_argument(
+        "--backend",
+        choices=["torch", "torch-bf16", "onnx"],
+        default=None,
+        help="embedding backend of the server and the offline methods (default: the server's "
+        "setting, torch offline)",
+    )
+    parser.add_argument(
         "--library",
         nargs="*",
         metavar="KEY=VALUE",
@@ -420,12 +427,14 @@ def main() -> None:
     carry = None if args.carry_over is None else dict(_param(kv) for kv in args.carry_over)
 
     todo = streams(args.sets, args.streams, args.weeks, args.batch, args.seed)
+    if args.backend:  # the server reads it from its environment
+        os.environ["AXIAL_EMBEDDING_BACKEND"] = args.backend
     embed = None
     if not args.no_bertopic or library is not None:
         from clustering import make_embedder
 
         embedder = make_embedder(
-            "torch", "all-MiniLM-L6-v2", 64, REPO / "bench" / "results" / "cache"
+            args.backend or "torch", "all-MiniLM-L6-v2", 64, REPO / "bench" / "results" / "cache"
         )
         embed = embedder.embed_batch
     results = []
@@ -453,7 +462,8 @@ def main() -> None:
             if server is not None:
                 server.stop()
     print(table(results))
-    print(f"\nJSON: {write_json('effort', {'args': vars(args), 'streams': results})}")
+    name = f"effort-{args.backend}" if args.backend else "effort"
+    print(f"\nJSON: {write_json(name, {'args': vars(args), 'streams': results})}")
 
 
 if __name__ == "__main__":

@@ -1,26 +1,44 @@
-"""Embedding speed: torch (sentence-transformers) vs the int8 ONNX Runtime export.
+"""Embedding speed and the choice of the default backend.
 
-Embeds the same sample of real texts (drawn from every shared set) with both backends after
-a warm-up batch, and reports texts/s, the speed-up, the one-off export + quantization time
-(into a fresh folder) and the cosine between each text's two vectors.
+Speed (default mode): embeds the same sample of real texts (drawn from every shared set) with
+a plain ``SentenceTransformer.encode`` (the reference every goal is stated against) and with
+each backend of ``clustering.make_embedder`` (torch, torch-bf16 where the CPU computes
+bfloat16 natively, int8 ONNX), interleaved over ``--repeats`` rounds so that load from other
+processes hits them alike; reports the median texts/s, the speed-up over ``encode``, the ONNX
+export time (into a fresh folder) and each backend's cosine to torch's vectors.
+
+Decision (``--decide``): reads the many-small-tasks results (``bench/quality.py --small-tasks
+30 --methods axial --backend B``) and the review-effort results (``bench/effort.py --no-axial
+--no-bertopic --library --streams 3 --backend B``) of each backend and prints, against torch,
+the paired differences with 95% bootstrap intervals: mean F1 and AMI over the same tasks, and
+the total effort over the same streams (as a ratio). The rule (README, "Embedding"): the
+default is the fastest backend at least 2× ``encode`` whose intervals all contain zero (or
+favour it); else torch.
 
 Usage:
-    .venv/bin/python bench/embed_speed.py [--n 2000] [--batch-size 64] [--repeats 2]
+    .venv/bin/python bench/embed_speed.py [--n 2000] [--batch-size 64] [--repeats 3]
+    .venv/bin/python bench/embed_speed.py --decide onnx torch-bf16
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _data import SETS, load_set, write_json
+from _data import RESULTS, SETS, load_set, write_json
+from numpy.typing import NDArray
 
-from clustering import Embedder, OnnxEmbedder, SentenceTransformerEmbedder
+from clustering import make_embedder
+from clustering.embedder import cpu_has_bf16, resolve_model_path
+
+BOOTSTRAP = 10_000
 
 
 def sample_texts(n: int, seed: int = 0) -> list[str]:
@@ -29,54 +47,145 @@ def sample_texts(n: int, seed: int = 0) -> list[str]:
     return random.Random(seed).sample(pool, min(n, len(pool)))
 
 
-def throughput(embedder: Embedder, texts: list[str], repeats: int) -> tuple[float, np.ndarray]:
-    """Best-of-`repeats` texts per second, and the vectors."""
-    embedder.embed_batch(texts[:64])  # load + warm
-    best = float("inf")
-    X = np.empty(0)
-    for _ in range(repeats):
+def speed(n: int, batch_size: int, repeats: int) -> dict[str, Any]:
+    """texts/s of plain encode and of each backend, interleaved; cosines to torch."""
+    from sentence_transformers import SentenceTransformer
+
+    texts = sample_texts(n)
+    st = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")
+    backends = ["torch", "onnx"] + (["torch-bf16"] if cpu_has_bf16() else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        embedders = {
+            b: make_embedder(b, "all-MiniLM-L6-v2", batch_size, Path(tmp)) for b in backends
+        }  # type: ignore[arg-type]
         t0 = time.perf_counter()
-        X = embedder.embed_batch(texts)
-        best = min(best, time.perf_counter() - t0)
-    return len(texts) / best, X
+        embedders["onnx"].embed_batch(["export"])
+        export_s = time.perf_counter() - t0
+        runs: dict[str, list[float]] = {"encode": [], **{b: [] for b in backends}}
+        vectors: dict[str, NDArray[np.float32]] = {}
+        st.encode(texts[:64])
+        for e in embedders.values():
+            e.embed_batch(texts[:64])  # load + warm
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            st.encode(texts, batch_size=batch_size, normalize_embeddings=True)
+            runs["encode"].append(time.perf_counter() - t0)
+            for name, e in embedders.items():
+                t0 = time.perf_counter()
+                vectors[name] = e.embed_batch(texts)
+                runs[name].append(time.perf_counter() - t0)
+        model_ids = {b: e.model_id for b, e in embedders.items()}
+    rate = {k: len(texts) / statistics.median(v) for k, v in runs.items()}
+    rows = []
+    for name in ["encode", *backends]:
+        cos = (vectors[name] * vectors["torch"]).sum(axis=1) if name != "encode" else None
+        rows.append(
+            {
+                "backend": name,
+                "model_id": model_ids.get(name, "SentenceTransformer.encode"),
+                "texts_per_s": rate[name],
+                "vs_encode": rate[name] / rate["encode"],
+                "cosine": None
+                if cos is None
+                else [float(cos.mean()), float(np.quantile(cos, 0.01)), float(cos.min())],
+            }
+        )
+    return {"n": len(texts), "batch_size": batch_size, "export_s": export_s, "rows": rows}
+
+
+def print_speed(result: dict[str, Any]) -> None:
+    print("| backend | model_id | texts/s | vs encode | cosine to torch (mean / 1% / min) |")
+    print("| --- | --- | ---: | ---: | --- |")
+    for r in result["rows"]:
+        cos = "–" if r["cosine"] is None else " / ".join(f"{c:.4f}" for c in r["cosine"])
+        print(
+            f"| {r['backend']} | {r['model_id']} | {r['texts_per_s']:.0f} "
+            f"| {r['vs_encode']:.2f}× | {cos} |"
+        )
+    print(f"\nONNX export + int8 quantization into a fresh folder: {result['export_s']:.1f} s")
+
+
+def interval(values: NDArray[np.float64], stat: Any, seed: int = 0) -> tuple[float, float, float]:
+    """The statistic and its 95% percentile-bootstrap interval (resampling the rows)."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(values), size=(BOOTSTRAP, len(values)))
+    boot = np.array([stat(values[p]) for p in picks])
+    low, high = np.quantile(boot, [0.025, 0.975])
+    return float(stat(values)), float(low), float(high)
+
+
+def small_task_scores(backend: str) -> dict[tuple[str, int, int], dict[str, float]]:
+    """Per task of bench/quality.py --small-tasks: (set, size, index) -> scores."""
+    rows = json.loads((RESULTS / f"small-tasks-{backend}.json").read_text())
+    out = {}
+    for row in rows:
+        for i, task in enumerate(row["tasks"]):
+            out[(row["set"], row["n"], i)] = task
+    return out
+
+
+def stream_efforts(backend: str) -> dict[str, float]:
+    data = json.loads((RESULTS / f"effort-{backend}.json").read_text())
+    return {s["stream"]: s["total"]["library"]["effort"] for s in data["streams"]}
+
+
+def decide(backends: list[str]) -> dict[str, Any]:
+    """Paired differences to torch, with intervals, for each backend."""
+    base_tasks, base_effort = small_task_scores("torch"), stream_efforts("torch")
+    out: dict[str, Any] = {}
+    for backend in backends:
+        tasks, effort = small_task_scores(backend), stream_efforts(backend)
+        keys = sorted(base_tasks.keys() & tasks.keys())
+        streams = sorted(base_effort.keys() & effort.keys())
+        entry: dict[str, Any] = {"tasks": len(keys), "streams": len(streams)}
+        for metric in ("f1", "ami"):
+            diff = np.array([tasks[k][metric] - base_tasks[k][metric] for k in keys])
+            entry[metric] = interval(diff, np.mean)
+            entry[f"{metric}_torch"] = statistics.mean(base_tasks[k][metric] for k in keys)
+        pairs = np.array([[effort[s], base_effort[s]] for s in streams])
+        entry["effort_ratio"] = interval(pairs, lambda p: p[:, 0].sum() / p[:, 1].sum())
+        entry["within"] = (
+            entry["f1"][2] >= 0 and entry["ami"][2] >= 0 and entry["effort_ratio"][1] <= 1
+        )
+        out[backend] = entry
+    return out
+
+
+def print_decision(result: dict[str, Any]) -> None:
+    print(
+        "| backend | small tasks | mean F1 − torch [95%] | mean AMI − torch [95%] "
+        "| streams | effort / torch [95%] | within torch's intervals |"
+    )
+    print("| --- | ---: | --- | --- | ---: | --- | --- |")
+    for backend, e in result.items():
+        f1, ami, eff = e["f1"], e["ami"], e["effort_ratio"]
+        print(
+            f"| {backend} | {e['tasks']} | {f1[0]:+.4f} [{f1[1]:+.4f}, {f1[2]:+.4f}] "
+            f"| {ami[0]:+.4f} [{ami[1]:+.4f}, {ami[2]:+.4f}] | {e['streams']} "
+            f"| {eff[0]:.3f} [{eff[1]:.3f}, {eff[2]:.3f}] | {'yes' if e['within'] else 'no'} |"
+        )
+    first = next(iter(result.values()))
+    print(
+        f"\ntorch's own mean over the same tasks: F1 {first['f1_torch']:.4f}, "
+        f"AMI {first['ami_torch']:.4f}"
+    )
 
 
 def main() -> None:
-    """Measure both backends and print a markdown table; write JSON."""
+    """Measure speed, or decide the default from finished quality and effort runs."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--decide", nargs="+", metavar="BACKEND", default=None)
     args = parser.parse_args()
-    texts = sample_texts(args.n)
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx = OnnxEmbedder(batch_size=args.batch_size, cache_dir=Path(tmp))
-        t0 = time.perf_counter()
-        onnx.embed_batch(["export"])
-        export_s = time.perf_counter() - t0
-        onnx_rate, X_onnx = throughput(onnx, texts, args.repeats)
-    torch_emb = SentenceTransformerEmbedder(batch_size=args.batch_size)
-    torch_rate, X_torch = throughput(torch_emb, texts, args.repeats)
-    cos = (X_onnx * X_torch).sum(axis=1)
-    result: dict[str, Any] = {
-        "n": len(texts),
-        "batch_size": args.batch_size,
-        "torch_texts_per_s": torch_rate,
-        "onnx_texts_per_s": onnx_rate,
-        "speedup": onnx_rate / torch_rate,
-        "export_and_quantize_s": export_s,
-        "cosine_mean": float(cos.mean()),
-        "cosine_p01": float(np.quantile(cos, 0.01)),
-        "cosine_min": float(cos.min()),
-    }
-    print("| backend | model_id | texts/s | speed-up | cosine to torch (mean / 1% / min) |")
-    print("| --- | --- | ---: | ---: | --- |")
-    print(f"| torch | {torch_emb.model_id} | {torch_rate:.0f} | 1.0× | – |")
-    print(
-        f"| onnx int8 | {onnx.model_id} | {onnx_rate:.0f} | {result['speedup']:.1f}× "
-        f"| {result['cosine_mean']:.4f} / {result['cosine_p01']:.4f} / {result['cosine_min']:.4f} |"
-    )
-    print(f"\nExport + int8 quantization, offline, into a fresh folder: {export_s:.1f} s")
+    if args.decide:
+        decision = decide(args.decide)
+        print_decision(decision)
+        print(f"\nJSON: {write_json('embed_decision', decision)}")
+        return
+    result = speed(args.n, args.batch_size, args.repeats)
+    print_speed(result)
     print(f"JSON: {write_json('embed_speed', result)}")
 
 

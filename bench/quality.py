@@ -258,7 +258,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", nargs="+", default=list(SETS), help="set names or JSONL paths")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    parser.add_argument("--backend", choices=["torch", "torch-bf16", "onnx"], default="torch")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     parser.add_argument("--out", default=None, help="results name (default quality-<backend>)")
     parser.add_argument(

