@@ -1,4 +1,5 @@
-# Two commands: `make demo` (set up, then serve the demo on SQLite at http://127.0.0.1:8000)
+# Two commands: `make demo` (set up, then serve the demo on SQLite at http://127.0.0.1:8000;
+# `make demo PORT=8080` for another port)
 # and `make test` (set up, then run the whole test suite; it prints its 15 slowest tests).
 # `make check`: ruff (lint and format) and `mypy --strict` over service/, clustering/, judges/.
 PYTHON ?= python3.11
@@ -18,8 +19,10 @@ $(BIN)/axial: pyproject.toml constraints.txt
 
 setup: $(BIN)/axial
 
+PORT ?= 8000
+
 demo: setup
-	$(BIN)/axial --db sqlite:///axial-demo.db serve --demo --host 127.0.0.1 --port 8000
+	$(BIN)/axial --db sqlite:///axial-demo.db serve --demo --host 127.0.0.1 --port $(PORT)
 
 # Browser tests drive Debian's chromium; install it when missing (needs root or sudo).
 browser:

@@ -43,7 +43,24 @@ app.add_typer(users_app, name="users")
 console = Console(stderr=True)
 _state: dict[str, Any] = {}
 
+
+def _remember_db(value: str | None) -> str | None:
+    if value:
+        _state["db"] = value
+    return value
+
+
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
+# --db before the command (`axial --db URL keys create …`) or after it (`axial keys create … --db URL`)
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database URL (else AXIAL_DATABASE_URL).",
+        callback=_remember_db,
+        expose_value=False,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
@@ -53,7 +70,7 @@ def main(
         str | None, typer.Option("--db", help="Database URL (else AXIAL_DATABASE_URL).")
     ] = None,
 ) -> None:
-    _state["db"] = db
+    _remember_db(db)
 
 
 def settings() -> Settings:
@@ -89,6 +106,7 @@ def serve(
             "`axial worker` processes.",
         ),
     ] = True,
+    db: DbOpt = None,
 ) -> None:
     """Serve the API and the review UI."""
     import uvicorn
@@ -120,6 +138,7 @@ def worker(
     poll: Annotated[
         float, typer.Option(min=0.05, help="Seconds between polls of an empty queue.")
     ] = 0.5,
+    db: DbOpt = None,
 ) -> None:
     """Execute queued runs until stopped (SIGINT/SIGTERM release the run in hand).
 
@@ -180,6 +199,7 @@ def _failed_runs(svc: Any, run_ids: list[int]) -> list[int]:
 def ingest(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSONL file.")],
     project: ProjectOpt,
+    db: DbOpt = None,
 ) -> None:
     """Store the notes of a CSV/JSONL file (text, id/external_id, trace_id, author columns)."""
     from service.notes.batches import get_or_create_project, store_batch
@@ -214,6 +234,7 @@ def run(
     batch: Annotated[int | None, typer.Option(help="Cluster only this batch.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed (default from settings).")] = None,
     as_json: JsonOpt = False,
+    db: DbOpt = None,
 ) -> None:
     """Embed, cluster and judge the project's notes not yet decided (or one batch)."""
     from service.auth import project_by_name
@@ -306,7 +327,7 @@ def _print_run(finished: dict[str, Any]) -> None:
 
 
 @app.command()
-def categories(project: ProjectOpt, as_json: JsonOpt = False) -> None:
+def categories(project: ProjectOpt, as_json: JsonOpt = False, db: DbOpt = None) -> None:
     """Confirmed categories with counts, and the latest run's proposals still pending review."""
     from service.auth import project_by_name
     from service.review import views
@@ -341,12 +362,18 @@ def categories(project: ProjectOpt, as_json: JsonOpt = False) -> None:
         )
         return
     out = Console()
-    table = Table(title=f"confirmed categories of {project}")
-    for column in ("notes", "of", "category"):
-        table.add_column(column, justify="left" if column == "category" else "right")
-    for c in confirmed:
-        table.add_row(str(c.count), str(c.of), c.name)
-    out.print(table)
+    if confirmed:
+        table = Table(title=f"confirmed categories of {project}")
+        for column in ("notes", "of", "category"):
+            table.add_column(column, justify="left" if column == "category" else "right")
+        for c in confirmed:
+            table.add_row(str(c.count), str(c.of), c.name)
+        out.print(table)
+    else:
+        out.print(
+            f"{project} has no confirmed categories yet: a reviewer confirms a run's proposals "
+            "in the review UI (axial serve) or through the API."
+        )
     if pending:
         table = Table(title=f"proposed by run {run_id}, pending human review (not yet categories)")
         for column in ("notes", "proposal", "judge"):
@@ -361,6 +388,7 @@ def export_category(
     project: ProjectOpt,
     category: Annotated[int, typer.Option(help="Category id (see `axial categories --json`).")],
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    db: DbOpt = None,
 ) -> None:
     """Print a confirmed category's notes as golden eval cases."""
     from service.auth import project_by_name
@@ -376,7 +404,7 @@ def export_category(
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(db: DbOpt = None) -> None:
     """Apply all migrations."""
     from service.storage.db import Database
 
@@ -400,6 +428,7 @@ def keys_create(
     project: ProjectOpt,
     role: Annotated[Role, typer.Option(help="Role of the key.")],
     name: Annotated[str, typer.Option(help="A name for the key.")] = "cli",
+    db: DbOpt = None,
 ) -> None:
     """Print a new API key (shown once; stored hashed). Creates the project if needed."""
     from service.auth import create_key
@@ -415,6 +444,7 @@ def users_add(
     password: Annotated[
         str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
     ] = "",
+    db: DbOpt = None,
 ) -> None:
     """Create a UI login with a role in a project (or change an existing one's)."""
     from service.auth import add_user

@@ -145,3 +145,34 @@ def test_a_killed_run_is_marked_interrupted_and_nothing_is_lost(
     db.dispose()
     again = axial(db_url, "run", "--project", "k", "--json")
     assert again.exit_code == 0, again.output
+
+
+def test_db_is_taken_before_or_after_the_command(tmp_path: Path) -> None:
+    before, after = tmp_path / "before.db", tmp_path / "after.db"
+    _state.clear()
+    first = runner.invoke(
+        app, ["--db", f"sqlite:///{before}", "keys", "create", "-p", "a", "--role", "lead"]
+    )
+    _state.clear()
+    second = runner.invoke(
+        app, ["keys", "create", "-p", "b", "--role", "client", "--db", f"sqlite:///{after}"]
+    )
+    _state.clear()
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    assert before.exists() and after.exists()
+    listed = runner.invoke(app, ["categories", "-p", "b", "--json", "--db", f"sqlite:///{after}"])
+    _state.clear()
+    assert json.loads(listed.output)["project"] == "b"
+    missing = runner.invoke(app, ["categories", "-p", "a", "--db", f"sqlite:///{after}"])
+    _state.clear()
+    assert missing.exit_code != 0 and "a" in missing.output  # project a is in the other file
+
+
+def test_categories_says_when_nothing_is_confirmed_yet(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    _state.clear()
+    runner.invoke(app, ["--db", url, "keys", "create", "-p", "fresh", "--role", "lead"])
+    result = runner.invoke(app, ["--db", url, "categories", "-p", "fresh"])
+    _state.clear()
+    assert result.exit_code == 0
+    assert "no confirmed categories yet" in " ".join(result.output.split())
