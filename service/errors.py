@@ -37,7 +37,13 @@ class Unauthenticated(ServiceError):
 
 
 class Forbidden(ServiceError):
+    """The caller's role does not allow this; ``field`` names what was lacking (``role`` unless
+    a request field says more, e.g. ``batch_id``), ``needed`` the roles that would do."""
+
     status, code = 403, "forbidden"
+
+    def __init__(self, message: str, *, field: str = "role", **detail: Any) -> None:
+        super().__init__(message, field=field, **detail)
 
 
 class NotFound(ServiceError):

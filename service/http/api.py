@@ -213,7 +213,7 @@ def get_batch(batch_id: int, session: SessionDep, caller: CallerDep) -> BatchOut
         raise NotFound(f"no batch {batch_id}", field="batch_id")
     role = caller.require(batch.project_id, "read")
     if role is Role.client and batch.submitted_by != caller.name:
-        raise Forbidden("clients may read only the batches they submitted")
+        raise Forbidden("clients may read only the batches they submitted", field="batch_id")
     project = session.get(Project, batch.project_id)
     notes = session.scalars(select(Note).where(Note.batch_id == batch_id).order_by(Note.id))
     return BatchOut.model_validate(
@@ -269,7 +269,7 @@ def readable_run(session: Session, run_id: int, caller: Principal, permission: s
         raise NotFound(f"no run {run_id}", field="run_id")
     role = caller.require(run.project_id, permission)
     if role is Role.client and run.created_by != caller.name:
-        raise Forbidden("clients may read only the runs they started")
+        raise Forbidden("clients may read only the runs they started", field="run_id")
     return run
 
 

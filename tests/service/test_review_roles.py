@@ -74,6 +74,8 @@ def test_every_review_route_checks_the_role(client, keys, app) -> None:
                 failures.append(f"{method} {path} as {who}: {resp.status_code} {resp.text[:120]}")
             if resp.status_code in (401, 403):
                 assert resp.json()["message"], (path, who)
+            if resp.status_code == 403:  # the documented error shape: the field it concerns
+                assert resp.json()["field"] == "role", (path, who, resp.text)
     assert failures == []
     with app.state.services.db.transaction() as session:  # only permitted callers left events
         actors = set(session.scalars(select(ReviewEvent.actor)))
