@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from service.audit.gate import gated, require_audit_done
 from service.auth import Principal, Role, create_key, project_by_name
-from service.errors import BadInput, Forbidden, NotFound, PayloadTooLarge
+from service.errors import BadInput, Conflict, Forbidden, NotFound, PayloadTooLarge
 from service.http.deps import CallerDep, ServicesDep, SessionDep
 from service.http.schemas import ErrorOut, errors
 from service.http.schemas_api import (
@@ -182,7 +182,8 @@ async def post_batch(
 ) -> BatchCreated:
     """Submit notes as JSON ``{"notes": [...]}``, JSONL (``application/x-ndjson``), CSV
     (``text/csv``) or a multipart file upload. Resubmitting with the same ``Idempotency-Key``
-    returns the original batch; notes whose ``external_id`` the project has already are skipped."""
+    returns the original batch; notes whose ``external_id`` the project has already are skipped,
+    and a batch of nothing but such notes is refused (409) rather than stored empty."""
     settings = svc.settings
     body, ctype = await _read_body(request, settings.max_body_bytes)
     limits = Limits(settings.max_note_chars, settings.max_batch_notes)
@@ -199,6 +200,13 @@ async def post_batch(
         )
 
     result = await run_in_threadpool(parse_and_store)
+    if result.n_stored == 0 and not result.replayed:  # a resend without Idempotency-Key
+        raise Conflict(
+            f"all {result.n_received} notes are already stored (known external_id): "
+            "nothing new, no batch made; send an Idempotency-Key to replay a batch",
+            field="notes",
+            duplicates=result.duplicates,
+        )
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/api/v1/batches/{result.batch_id}"

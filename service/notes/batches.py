@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from service.errors import BadInput, Conflict
 from service.notes.ingest import NoteIn, find_internal_duplicates
-from service.storage.db import Database
+from service.storage.db import Database, savepoint
 from service.storage.models import Batch, Note, Project
 
 PROJECT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
@@ -113,7 +113,7 @@ def add_batch(
         if replay is not None:
             return replay
     try:
-        with session.begin_nested():
+        with savepoint(session):
             return _insert(
                 session, project_id, notes, source, submitted_by, idempotency_key, digest
             )

@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -46,6 +46,21 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A savepoint inside the session's transaction: an error inside rolls back to it only.
+
+    pysqlite (Python's sqlite3 in its default mode) sends BEGIN only before a write, so a
+    SAVEPOINT taken before any write opens the outermost transaction itself, and its RELEASE
+    commits: whatever the request does afterwards could no longer be rolled back. On SQLite
+    a write that changes nothing comes first, so the enclosing transaction has begun.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE alembic_version SET version_num = version_num WHERE 0"))
+    with session.begin_nested():
+        yield
 
 
 class Database:

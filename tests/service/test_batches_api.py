@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
+from service.storage.models import Batch
 from tests.conftest import auth
 
 URL = "/api/v1/projects/demo/batches"
@@ -113,6 +115,23 @@ def test_duplicate_external_ids_are_skipped(client: TestClient, keys: dict[str, 
     assert resp.status_code == 201
     assert (body["n_received"], body["n_stored"], body["n_duplicates"]) == (3, 1, 2)
     assert [d["external_id"] for d in body["duplicates"]] == ["x1"]
+
+
+def test_a_resend_of_known_notes_makes_no_empty_batch(
+    client: TestClient, keys: dict[str, str], app: Any
+) -> None:
+    notes = [{"text": "one", "external_id": "r1"}, {"text": "two", "external_id": "r2"}]
+    first = post_json(client, keys["client"], notes)
+    assert first.status_code == 201
+    with app.state.services.db.transaction() as session:
+        before = session.scalar(select(func.count()).select_from(Batch))
+    again = post_json(client, keys["client"], notes)  # no Idempotency-Key
+    assert again.status_code == 409
+    body = again.json()
+    assert body["field"] == "notes" and "already stored" in body["message"]
+    assert sorted(d["external_id"] for d in body["duplicates"]) == ["r1", "r2"]
+    with app.state.services.db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Batch)) == before
 
 
 BAD_INPUTS: list[tuple[str, Any, str, int, str, str]] = [
