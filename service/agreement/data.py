@@ -1,7 +1,7 @@
 """Gather stored runs (immutable judge output, audit draws) into the agreement library's inputs.
 
-A run contributes its notes, its judge proposals (``origin='judge'``; split children are human
-work, not judge output) and its audit draw. Combined with the folded log
+A run contributes its notes, its machine proposals (``origin`` ``judge`` or ``carry_over``:
+what the run proposed; split children are human work, not judge output) and its audit draw. Combined with the folded log
 (:mod:`service.agreement.log`) it gives, per METRICS.md §0:
 
 - ``m(j)``: each proposal mapped into the human codebook by its members' **workflow** labels.
@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from judges.agreement import AuditLabel, JudgeProposal, Label, map_proposals
 from service.agreement.log import LogState
-from service.domain import RunStatus
+from service.domain import MACHINE_ORIGINS, RunStatus
 from service.errors import BadInput
 from service.storage.models import AuditDraw, Proposal, ProposalMember, Run, RunNote
 
@@ -98,7 +98,7 @@ def _proposals(session: Session, run_id: int) -> tuple[JudgeProposal, ...]:
     rows = session.execute(
         select(Proposal.id, Proposal.name, ProposalMember.note_id)
         .join(ProposalMember, ProposalMember.proposal_id == Proposal.id)
-        .where(Proposal.run_id == run_id, Proposal.origin == "judge")
+        .where(Proposal.run_id == run_id, Proposal.origin.in_(MACHINE_ORIGINS))
         .order_by(Proposal.id, ProposalMember.rank)
     ).all()
     members: dict[int, list[int]] = {}
@@ -167,7 +167,7 @@ def judge_proposal_ids(session: Session, project_id: int) -> set[int]:
     rows = session.scalars(
         select(Proposal.id)
         .join(Run, Run.id == Proposal.run_id)
-        .where(Run.project_id == project_id, Proposal.origin == "judge")
+        .where(Run.project_id == project_id, Proposal.origin.in_(MACHINE_ORIGINS))
     )
     return {int(r) for r in rows}
 

@@ -48,6 +48,7 @@ WORKFLOW_ACTIONS = frozenset(
         ReviewAction.merge,
         ReviewAction.move,
         ReviewAction.assign,
+        ReviewAction.create_category,
     )
 )
 
@@ -150,6 +151,8 @@ class LogState:
     links: dict[tuple[int, str | None, str], LinkOverride] = field(default_factory=dict)
     decided: set[int] = field(default_factory=set)
     names: dict[str, str] = field(default_factory=dict)
+    _by_name: dict[str, list[tuple[int, int]]] = field(default_factory=dict, repr=False)
+    _indexed: int = field(default=0, repr=False)
 
     def provisional(self, name: str) -> int:
         """The label of an unlinked blind name: its own negative id ("new: <name>")."""
@@ -159,12 +162,14 @@ class LogState:
     def named_category(self, name: str, before_event: int | None = None) -> int | None:
         """The category a typed name names: the lowest id with that normalised name, created
         before ``before_event`` (default: at the watermark); ``None`` if there is none."""
-        key = normalise_name(name)
-        for cid in sorted(self.categories):
-            info = self.categories[cid]
-            if before_event is not None and info.event_id >= before_event:
-                continue
-            if normalise_name(info.name) == key:
+        if self._indexed != len(self.categories):  # (re)index once the fold is done
+            self._by_name.clear()
+            self._indexed = len(self.categories)
+            for cid in sorted(self.categories):
+                info = self.categories[cid]
+                self._by_name.setdefault(normalise_name(info.name), []).append((cid, info.event_id))
+        for cid, event in self._by_name.get(normalise_name(name), []):
+            if before_event is None or event < before_event:
                 return cid
         return None
 
@@ -258,6 +263,11 @@ def _apply(state: LogState, e: ReviewEvent) -> None:
         _deliver(state, e.note_ids, dest)
     elif e.action in (ReviewAction.move, ReviewAction.assign):
         _deliver(state, e.note_ids, e.after)
+    elif e.action == ReviewAction.create_category:  # a category from selected notes
+        category = int(e.after["category_id"])
+        name = str(e.after.get("name", ""))
+        state.categories[category] = CategoryInfo(category, name, None, e.id)
+        _set(state, e.note_ids, category)
 
 
 def _blind_choice(after: dict[str, Any]) -> tuple[str, Any]:

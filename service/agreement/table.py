@@ -1,6 +1,7 @@
 """The agreement figures as one long CSV table: one row per (scope, metric, label).
 
-Columns: ``scope_kind`` (project, run, batch, week, judge_version, reviewer), ``scope_key``,
+Columns: ``scope_kind`` (project, run, batch, week, judge_version, reviewer: keyed by its
+identity, ``key:<id>`` or ``user:<id>``), ``scope_key``,
 ``judge_version``, ``metric``, ``label``, ``value``, ``low``, ``high``, ``n``, ``tier``,
 ``watermark``, ``computed_at``. Every row of one export reflects the same watermark.
 """
@@ -49,7 +50,12 @@ def _iv(kind: str, key: Any, version: str, metric: str, block: dict[str, Any] | 
 
 
 def _project_rows(fig: dict[str, Any]) -> Iterator[list[Any]]:
-    yield _iv("project", "", "", "judge_error_rate", fig["judge_error_rate"])
+    error = fig["judge_error_rate"]
+    yield _iv("project", "", "", "judge_error_rate", error)
+    yield ["project", "", "", "judge_error_status", error["status"], error["pending_review"],
+           "", "", error["n"], ""]  # fmt: skip
+    persuasion = fig["judge_persuasion"]
+    yield _iv("project", "", "", "judge_persuasion", persuasion["rate"])
     yield _iv("project", "", "", "workflow_disagreement", fig["workflow_disagreement"])
     if fig["anchoring_gap"]:
         yield _iv("project", "", "", "anchoring_gap", fig["anchoring_gap"])
@@ -123,11 +129,16 @@ def _series_rows(snap: Snapshot, scope: Scope) -> Iterator[list[Any]]:
 
 
 def _reviewer_rows(snap: Snapshot, scope: Scope) -> Iterator[list[Any]]:
+    """Keyed by the reviewer's identity (two keys may share a display name); ``label`` is the
+    display name."""
     for r in reviewers_json(snap.state, snap.select(scope), snap.labels):
-        name = r["reviewer"]
-        yield ["reviewer", name, "", "blind_labelled", "", r["blind_labelled"], "", "", "", ""]
-        yield _iv("reviewer", name, "", "judge_disagreement", r["judge_disagreement"])
-        yield _iv("reviewer", name, "", "agreement_with_others", r["agreement_with_others"])
+        key, name = r["actor"], r["reviewer"]
+        yield ["reviewer", key, "", "blind_labelled", name, r["blind_labelled"], "", "", "", ""]
+        yield ["reviewer", key, "", "revisions", name, r["revisions"], "", "", "", ""]
+        for metric in ("judge_disagreement", "agreement_with_others"):
+            row = _iv("reviewer", key, "", metric, r[metric])
+            row[4] = name
+            yield row
 
 
 def agreement_csv(snap: Snapshot, scope: Scope) -> str:

@@ -156,7 +156,9 @@ def test_blind_labels_drive_the_headline_error(world: World) -> None:
     pending = world.agreement()["judge_error_rate"]
     assert (pending["n"], pending["awaiting_links"], pending["status"]) == (8, 1, "pending_review")
     # ... which the final review links: the lead puts the note in A, so "Something new" is A
-    world.post(f"/runs/{world.run}/unclustered/assign", {"note_ids": [n[21]], "to_category_id": cat_a})
+    world.post(
+        f"/runs/{world.run}/unclustered/assign", {"note_ids": [n[21]], "to_category_id": cat_a}
+    )
     error = world.agreement()["judge_error_rate"]
     assert (error["n"], error["disagreements"], error["awaiting_workflow"]) == (9, 3, 1)
     assert error["value"] == round(3 / 9, 4) and error["weighted"] is False
@@ -279,6 +281,26 @@ def test_the_fold_of_the_log_equals_the_projection(app: Any, world: World) -> No
         projected = {r.note_id: (None if r.is_noise else r.category_id) for r in rows}
         folded = fold(s, 1).workflow
     assert folded == projected and len(folded) == 8 + 4 + 4 + 1
+
+
+def test_a_category_made_from_selected_notes_is_folded_like_the_projection(
+    app: Any, world: World
+) -> None:
+    from service.agreement.log import fold
+    from service.storage.models import NoteAssignment
+
+    world.blind(world.notes[20], new_category_name="made by hand, blind")
+    made = world.post(
+        "/projects/demo/categories", {"name": "Made by hand", "note_ids": world.notes[20:22]}
+    )
+    with app.state.services.db.transaction() as s:
+        rows = s.scalars(select(NoteAssignment)).all()
+        projected = {r.note_id: (None if r.is_noise else r.category_id) for r in rows}
+        state = fold(s, 1)
+    assert state.workflow == projected == {n: made["id"] for n in world.notes[20:22]}
+    assert state.label_name(made["id"]) == "Made by hand"
+    error = world.agreement()["judge_error_rate"]  # the blind name links to it: judge noise
+    assert (error["n"], error["disagreements"], error["awaiting_links"]) == (1, 1, 0)
 
 
 def test_a_census_audit_gives_exact_tier_a_counts(world: World) -> None:
