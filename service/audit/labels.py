@@ -235,7 +235,8 @@ def label(
     new_category_name: str | None = None,
     noise: bool = False,
 ) -> dict[str, Any]:
-    """Record a blind label for one sample note; the run must be in blind mode."""
+    """Record a label for one sample note (the run must be in blind mode): blind while nothing of
+    the judge's for the run has been shown to the caller, a revision after (see module docs)."""
     run = load_run(session, principal, run_id, "review")
     if not run.blind_mode:
         raise Conflict(f"run {run_id} is not in blind mode; a lead turns it on first")

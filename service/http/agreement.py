@@ -46,13 +46,12 @@ from service.http.schemas_agreement import (
     AgreementOut,
     BatchesOut,
     GateOut,
-    LinkIn,
-    LinksOut,
     ReviewersOut,
     RunsOut,
     VersionsOut,
     WeeksOut,
 )
+from service.http.schemas_links import LinkIn, LinksOut
 from service.storage.models import Batch, Run
 
 router = APIRouter(prefix="/api/v1", tags=["agreement"])
