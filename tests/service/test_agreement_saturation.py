@@ -1,7 +1,7 @@
 """Saturation from the whole reviewed record (METRICS.md §5, issue #18), through the API.
 
 - code_bug-like: ten categories all confirmed in week 1, four more weeks of notes from the same
-  ten: the audits alone are too few (15 blind notes a week), the reviewed record reads saturated.
+  ten: the audits alone are too few (10 blind notes a week), the reviewed record reads saturated.
 - a category confirmed in a run without an audit, first drawn into a later run's audit: no
   discovery there.
 """
@@ -91,8 +91,8 @@ def test_a_codebook_that_stopped_growing_reads_saturated(
     app.state.services.settings.blind_first = True
     runs = []
     cats: dict[str, int] = {}
-    for week in range(5):  # 60 notes a week: audits of 15 (a quarter)
-        run, groups = _week(app, client, keys, f"w{week}", 6)
+    for week in range(5):  # 40 notes a week: audits of 10 (a quarter)
+        run, groups = _week(app, client, keys, f"w{week}", 4)
         truth = {
             n: (
                 {"category_id": cats[name]} if name in cats else {"new_category_name": name.lower()}
@@ -106,10 +106,10 @@ def test_a_codebook_that_stopped_growing_reads_saturated(
     assert len(set(cats.values())) == 10  # later weeks landed in week 1's categories
     sat = _saturation(client, keys)
     live, record = sat["live"], sat["retrospective"]["stream"]
-    assert live["non_noise"] == 75 and live["saturated"] is False  # 5 audits of 15: too few
+    assert live["non_noise"] == 50 and live["saturated"] is False  # 5 audits of 10: too few
     assert live["discoveries"] == 10  # week 1's names, linked by its review; never again
-    assert record["non_noise"] == 300 and record["discoveries"] == 10
-    assert record["since_last"] >= 240 and record["singletons"] == 0 and record["saturated"]
+    assert record["non_noise"] == 200 and record["discoveries"] == 10
+    assert record["since_last"] >= 160 and record["singletons"] == 0 and record["saturated"]
     assert sat["saturated"] is True and sat["signal"] == "retrospective"
     assert [r["new_categories"] for r in sat["retrospective"]["runs"]] == [10, 0, 0, 0, 0]
     assert sat["message"].startswith("saturated: the reviewed record's last")
