@@ -1,11 +1,13 @@
 """Embedding speed and the choice of the default backend.
 
 Speed (default mode): embeds the same sample of real texts (drawn from every shared set) with
-a plain ``SentenceTransformer.encode`` (the reference every goal is stated against) and with
+a plain ``SentenceTransformer.encode`` (the reference every goal is stated against), with
 each backend of ``clustering.make_embedder`` (torch, torch-bf16 where the CPU computes
-bfloat16 natively, int8 ONNX), interleaved over ``--repeats`` rounds so that load from other
-processes hits them alike; reports the median texts/s, the speed-up over ``encode``, the ONNX
-export time (into a fresh folder) and each backend's cosine to torch's vectors.
+bfloat16 natively, int8 ONNX), and through axial's embed stage as a run does it
+(``service.runs.embedding_cache.embed_with_cache`` on a fresh SQLite file: sorting, chunks,
+the writer thread), interleaved over ``--repeats`` rounds in one process so that load from
+other processes hits them alike; reports the median texts/s, the speed-up over ``encode``, the
+ONNX export time (into a fresh folder) and each one's cosine to torch's vectors.
 
 Decision (``--decide``): reads the many-small-tasks results (``bench/quality.py --small-tasks
 30 --methods axial --backend B``) and the review-effort results (``bench/effort.py --no-axial
@@ -47,8 +49,23 @@ def sample_texts(n: int, seed: int = 0) -> list[str]:
     return random.Random(seed).sample(pool, min(n, len(pool)))
 
 
+def stage(embedder: Any, texts: list[str]) -> NDArray[np.float32]:
+    """axial's embed stage as a run does it: the cache on a fresh SQLite file, all texts new."""
+    from service.notes.batches import sha256
+    from service.runs.embedding_cache import embed_with_cache
+    from service.storage.db import Database
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite:///{tmp}/stage.db")
+        db.upgrade()
+        try:
+            return embed_with_cache(db, embedder, texts, [sha256(t) for t in texts])
+        finally:
+            db.dispose()
+
+
 def speed(n: int, batch_size: int, repeats: int) -> dict[str, Any]:
-    """texts/s of plain encode and of each backend, interleaved; cosines to torch."""
+    """texts/s of plain encode, of each backend and of axial's embed stage, interleaved."""
     from sentence_transformers import SentenceTransformer
 
     texts = sample_texts(n)
@@ -61,7 +78,8 @@ def speed(n: int, batch_size: int, repeats: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         embedders["onnx"].embed_batch(["export"])
         export_s = time.perf_counter() - t0
-        runs: dict[str, list[float]] = {"encode": [], **{b: [] for b in backends}}
+        stages = [f"stage {b}" for b in ("torch", "onnx")]  # the cache path of a run
+        runs: dict[str, list[float]] = {"encode": [], **{b: [] for b in [*backends, *stages]}}
         vectors: dict[str, NDArray[np.float32]] = {}
         st.encode(texts[:64])
         for e in embedders.values():
@@ -74,15 +92,21 @@ def speed(n: int, batch_size: int, repeats: int) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 vectors[name] = e.embed_batch(texts)
                 runs[name].append(time.perf_counter() - t0)
+                if f"stage {name}" in runs:
+                    t0 = time.perf_counter()
+                    vectors[f"stage {name}"] = stage(e, texts)
+                    runs[f"stage {name}"].append(time.perf_counter() - t0)
         model_ids = {b: e.model_id for b, e in embedders.items()}
     rate = {k: len(texts) / statistics.median(v) for k, v in runs.items()}
     rows = []
-    for name in ["encode", *backends]:
+    for name in ["encode", *backends, *stages]:
         cos = (vectors[name] * vectors["torch"]).sum(axis=1) if name != "encode" else None
         rows.append(
             {
                 "backend": name,
-                "model_id": model_ids.get(name, "SentenceTransformer.encode"),
+                "model_id": model_ids.get(
+                    name.removeprefix("stage "), "SentenceTransformer.encode"
+                ),
                 "texts_per_s": rate[name],
                 "vs_encode": rate[name] / rate["encode"],
                 "cosine": None

@@ -205,14 +205,14 @@ def loadavg() -> str:
 
 def axial_row(n: int, r: dict[str, Any], label: str) -> str:
     run, t = r[label], r[label]["timings"]
-    stages = sum(t.get(k, 0.0) for k in ("load", "embed", "cluster", "judge", "store"))
+    stages = sum(t.get(k, 0.0) for k in ("load", "embed", "match", "cluster", "judge", "store"))
     end_to_end = r["ingest"]["wall_s"] + run["wall_s"]
     cells = [
         f"{r['ingest']['wall_s']:.1f}",
         f"{run['wall_s'] - stages:.1f}",
         f"{t.get('embed', 0):.1f}",
         f"{t.get('cluster', 0):.1f}",
-        f"{t.get('judge', 0) + t.get('store', 0):.1f}",
+        f"{t.get('load', 0) + t.get('match', 0) + t.get('judge', 0) + t.get('store', 0):.1f}",
         f"{end_to_end:.1f}",
         f"{max(run['rss_mb'], r['ingest']['rss_mb']):.0f}",
         f"{run['clusters']}",
@@ -270,7 +270,7 @@ def report(
 ) -> None:
     print(
         "| notes | pipeline | ingest s | start s (imports, load, compile) | embed s "
-        "| cluster / fit s | judge + store s | end to end s | peak RSS MB | clusters "
+        "| cluster / fit s | load, match, judge, store s | end to end s | peak RSS MB | clusters "
         "| unclustered |"
     )
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import nnls  # type: ignore[import-untyped,unused-ignore]
 
 from judges.agreement.counts import MIN_DRAWS
 from judges.agreement.data import AuditLabel, Label
@@ -112,6 +111,8 @@ def simplex_least_squares(matrix: FloatArray, observed: FloatArray) -> FloatArra
     k = matrix.shape[1]
     a = np.vstack([matrix, np.full((1, k), _PENALTY)])
     b = np.append(observed, _PENALTY)
+    from scipy.optimize import nnls  # type: ignore[import-untyped,unused-ignore]  # 0.3 s: here
+
     solution, _ = nnls(a, b)
     pi = np.asarray(solution, dtype=np.float64)
     total = float(pi.sum())

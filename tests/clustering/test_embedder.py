@@ -13,6 +13,7 @@ import pytest
 from clustering import (
     Embedder,
     OnnxEmbedder,
+    OpenAIEmbedder,
     SentenceTransformerEmbedder,
     make_embedder,
     resolve_model_path,
@@ -72,9 +73,25 @@ def test_resolve_model_path() -> None:
 
 def test_make_embedder() -> None:
     assert isinstance(make_embedder("torch", "all-MiniLM-L6-v2"), SentenceTransformerEmbedder)
+    bf16 = make_embedder("torch-bf16", "all-MiniLM-L6-v2")
+    assert isinstance(bf16, SentenceTransformerEmbedder) and bf16.precision == "bfloat16"
     assert isinstance(make_embedder("onnx", "all-MiniLM-L6-v2"), OnnxEmbedder)
+    remote = make_embedder("openai", "text-embedding-3-small", batch_size=100)
+    assert isinstance(remote, OpenAIEmbedder) and remote.batch_size == 100
     with pytest.raises(ValueError, match="backend"):
         make_embedder("tensorflow", "all-MiniLM-L6-v2")  # type: ignore[arg-type]
+
+
+def test_bfloat16_vectors_stay_close_to_float32(embedder: SentenceTransformerEmbedder) -> None:
+    """bfloat16 weights and activations (native on AVX512-BF16/AMX CPUs, emulated elsewhere)."""
+    bf16 = SentenceTransformerEmbedder(precision="bfloat16")
+    assert bf16.model_id == "sentence-transformers/all-MiniLM-L6-v2+bf16"
+    X = bf16.embed_batch(TEXTS)
+    assert X.dtype == np.float32 and X.shape == (len(TEXTS), 384)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    assert ((X * embedder.embed_batch(TEXTS)).sum(axis=1) > 0.99).all()
+    with pytest.raises(ValueError, match="precision"):
+        SentenceTransformerEmbedder(precision="float16")  # type: ignore[arg-type]
 
 
 def test_default_model_loads_offline(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 ``axial --help``, ``categories``, ``keys``, ``users``, ``export`` and ``db upgrade`` are run in a
 fresh interpreter (the way a shell runs them) and must leave torch, sentence-transformers,
-transformers, onnxruntime, UMAP, numba, scikit-learn and the openai SDK unimported: those are
+transformers, onnxruntime, UMAP, numba, scikit-learn, SciPy and the openai SDK unimported: those are
 what made them take seconds. Checked on ``sys.modules``, not on a timing.
 """
 
@@ -22,6 +22,7 @@ HEAVY = (
     "umap",
     "numba",
     "sklearn",
+    "scipy",
     "openai",
 )
 CODE = """
