@@ -2,16 +2,18 @@
 
 Usage: ``.venv/bin/python bench/simulate_agreement.py --repeats 200 [--jobs 2]``. Prints one
 row per cell of the grid batch N ∈ {50, 100, 500} × audit n ∈ {20, 50} × judge error rate
-ε ∈ {5%, 20%, 40%} and exits 1 when a cell misses a target.
+ε ∈ {5%, 20%, 40%} and per run kind (a project's **first** run, with an empty codebook, and a
+**later** run of the same project), and exits 1 when a cell misses a target.
 
 What is **real** (the product's own code, through its HTTP API, served in-process by the ASGI
 app through ``httpx.ASGITransport``, on a SQLite file in /dev/shm): ingesting each batch (``POST /projects/{p}/batches``), storing the
 judge's run through the run store (:func:`tests.replay.store_judge_output` →
 ``service.run_store.store_results``, which draws the stratified blind audit exactly as a live
-run does), turning blind mode on, every blind label (``POST /runs/{id}/audit/labels``), every
-workflow action (``confirm``, ``move``, ``unclustered/assign``) and every figure
-(``GET /projects/{p}/agreement?run_id=``: log fold, mapping ``m(j)``, Hájek/Wilson headline,
-stratified posterior-predictive counts).
+run does), turning blind mode on, every blind label and every revision
+(``POST /runs/{id}/audit/labels``), every read that reveals the judge's work (``GET
+/runs/{id}/queue``), every workflow action (``confirm``, ``move``, ``unclustered/assign``) and
+every figure (``GET /projects/{p}/agreement?run_id=``: log fold, links of blind names to the
+codebook, mapping ``m(j)``, Hájek/Wilson headline, stratified posterior-predictive counts).
 
 What is **simulated**:
 
@@ -23,12 +25,23 @@ What is **simulated**:
   inclusion); a categorised note goes to the judge's noise with probability 0.2 (false noise)
   or to another category drawn by prevalence. Proposals are the notes grouped by judge label,
   named by that label; the judge's noise is left unclustered.
-- The blind reviewer labels every audited note with its truth (human noise η = 0), as a new
-  category name (the project has no codebook yet), before the workflow starts (blind first).
-- The workflow reviewer confirms every proposal, then catches each misplaced note with
-  probability v (vigilance, default 0.7) and moves it to its true category or to noise (the
-  true category must exist); judge-noise notes are assigned to their true category when caught,
-  else accepted as noise.
+- The blind reviewer labels every audited note with its truth (human noise η = 0) **in their
+  own words**, before the workflow starts (blind first): a category the codebook lacks gets a
+  name that differs from the one confirmed later (a synonym or another word order, "edge case
+  missed" for "Missing Corner Case"; one note in five gets a second wording of the same
+  category); a category the codebook has (later runs) is picked from it; noise is noise.
+- The same reviewer then reviews through the API: confirms every proposal (the category keeps
+  the judge's name, the dataset's label), catches each misplaced note with probability v
+  (vigilance, default 1: a careful reviewer, so the links of blind names are right; lower it
+  to see what a sloppy review does to them) and moves it to its true category or to noise (the
+  true category must exist); judge-noise notes are assigned to their true category when
+  caught, else accepted as noise.
+- After the reveal, labels change: the reviewer relabels a third of the audited notes to the
+  judge's placement, and a second reviewer, who read the queue before ever labelling (a lead
+  had blind mode off for a moment), labels every audited note as the judge placed it. All of
+  these are revisions: the headline must not move (column ``moved``: repeats where it did;
+  the target is 0). Column ``pending``: runs whose headline read "pending review" after the
+  blind audit and before the review (every first run should: its blind names wait for links).
 
 Estimands: the judge error rate's interval is checked against the **set rate ε** (the issue's
 "true rate": the simulated judge errs on each note with probability ε) and, for information,
@@ -38,10 +51,10 @@ exact at a census). Corrected counts are checked against each category's true co
 batch (finite population), for every row the service reports.
 
 Targets: the error-rate interval covers ε in 93–97% of repeats; the count intervals cover the
-true counts in ≥ 90% of (repeat, category) rows. A cell misses a target when the 95% Monte
-Carlo interval of its coverage (Wilson) lies outside the target band: with 200 repeats that
-interval is about ±3 pp, so the point estimate alone would fail calibrated intervals by chance
-(``--strict`` judges the point estimate instead).
+true counts in ≥ 90% of (repeat, category) rows; no headline moved by a revision. A cell misses
+a target when the 95% Monte Carlo interval of its coverage (Wilson) lies outside the target
+band: with 200 repeats that interval is about ±3 pp, so the point estimate alone would fail
+calibrated intervals by chance (``--strict`` judges the point estimate instead).
 """
 
 from __future__ import annotations
@@ -77,8 +90,32 @@ from tests.replay import RecordedProposal, store_judge_output  # noqa: E402
 
 NOISE_SHARE = 0.05
 FALSE_NOISE = 0.2
+SECOND_WORDING = 0.2  # share of a category's blind notes written with its second wording
+RELABEL = 1 / 3  # share of audited notes the reviewer relabels to the judge after the reveal
 GRID = [(b, a, e) for b in (50, 100, 500) for a in (20, 50) for e in (0.05, 0.20, 0.40)]
+KINDS = ("first", "later")
 Truth = str | None
+
+# How a reviewer writes each llm_code_bug_notes category blind, in their own words: never the
+# dataset's label (the name the workflow confirms), two wordings each.
+OWN_WORDS = {
+    "Misinterpretation": ("misread the task", "task misunderstood"),
+    "Missing Corner Case": ("edge case missed", "corner cases not handled"),
+    "Wrong Attribute": ("attribute wrong", "bad attribute access"),
+    "Non-Prompted Consideration": ("unrequested extra logic", "consideration nobody asked for"),
+    "Wrong Input Type": ("input type wrong", "wrong type of input"),
+    "Hallucinated Object": ("invented object", "object that does not exist"),
+    "Silly Mistake": ("careless slip", "mistake, silly"),
+    "Syntax Error": ("error in syntax", "broken syntax"),
+    "Prompt-biased Code": ("code biased by the prompt", "prompt bias in code"),
+    "Incomplete Generation": ("generation cut short", "incomplete output"),
+}
+
+
+def own_words(label: str, rng: random.Random) -> str:
+    """A blind name for ``label`` in the reviewer's words (another word order if unknown)."""
+    first, second = OWN_WORDS.get(label, (" ".join(reversed(label.split())) + " (blind)",) * 2)
+    return second if rng.random() < SECOND_WORDING else first
 
 
 def datasets() -> Path:
@@ -130,8 +167,9 @@ def judge_label(truth: Truth, eps: float, pool: Pool, rng: random.Random) -> Tru
 
 @dataclass
 class Repeat:
-    """One repeat's outcome."""
+    """One run's outcome (a repeat has a first and a later run)."""
 
+    kind: str
     low: float | None
     high: float | None
     value: float | None
@@ -140,18 +178,26 @@ class Repeat:
     count_rows: int
     count_hits: int
     unlisted: int
+    moved: bool  # a revision moved the headline (must never happen)
+    pending: bool  # the headline read "pending review" between the blind audit and the review
 
 
 class Sim:
     """The real app on a SQLite file, driven through its HTTP API."""
 
     def __init__(self, db: Path, audit: int) -> None:
-        settings = Settings(database_url=f"sqlite:///{db}", audit_sample_size=audit)
+        settings = Settings(  # the grid's audit size exactly (no share, no floor)
+            database_url=f"sqlite:///{db}",
+            audit_sample_size=audit,
+            audit_max_share=1.0,
+            audit_min_size=0,
+        )
         self.app = create_app(settings, start_worker=False)
         self.svc = self.app.state.services
         transport = httpx.ASGITransport(app=self.app)
         self.client = httpx.AsyncClient(transport=transport, base_url="http://sim")
         self.headers: dict[str, dict[str, str]] = {}
+        self.project_ids: dict[str, int] = {}
 
     def project(self, name: str) -> int:
         with self.svc.db.transaction() as s:
@@ -159,6 +205,8 @@ class Sim:
             for role in (Role.lead, Role.reviewer):
                 key = create_key(s, project, role, f"sim-{role.value}")
                 self.headers[role.value] = {"Authorization": f"Bearer {key}"}
+            second = create_key(s, project, Role.reviewer, "sim-second")
+            self.headers["second"] = {"Authorization": f"Bearer {second}"}
             return int(project.id)
 
     async def call(self, method: str, path: str, who: str = "reviewer", **kw: Any) -> Any:
@@ -168,9 +216,11 @@ class Sim:
             raise RuntimeError(f"{method} {path}: {resp.status_code} {resp.text[:300]}")
         return resp.json()
 
-    async def ingest(self, name: str, notes: list[tuple[str, Truth]]) -> tuple[int, list[int]]:
+    async def ingest(
+        self, name: str, notes: list[tuple[str, Truth]], tag: str = "s"
+    ) -> tuple[int, list[int]]:
         lines = "\n".join(
-            json.dumps({"external_id": f"s{i}", "text": t}) for i, (t, _) in enumerate(notes)
+            json.dumps({"external_id": f"{tag}{i}", "text": t}) for i, (t, _) in enumerate(notes)
         )
         kind = {"Content-Type": "application/x-ndjson"}
         body = await self.call(
@@ -181,17 +231,45 @@ class Sim:
                 select(Note.id, Note.external_id).where(Note.batch_id == body["id"])
             ).all()
         by_ext = {ext: int(i) for i, ext in rows}
-        return int(body["id"]), [by_ext[f"s{i}"] for i in range(len(notes))]
+        return int(body["id"]), [by_ext[f"{tag}{i}"] for i in range(len(notes))]
 
 
-async def _blind(sim: Sim, run: int, truth: dict[int, Truth]) -> None:
-    """Blind mode on; the blind reviewer labels every audited note with its truth."""
+async def _blind(
+    sim: Sim, run: int, truth: dict[int, Truth], cats: dict[str, int], rng: random.Random
+) -> None:
+    """Blind mode on; the reviewer labels every audited note with its truth, in own words (a
+    category the codebook has is picked from it)."""
     await sim.call("POST", f"/runs/{run}/blind", "lead", json={"enabled": True})
     for item in (await sim.call("GET", f"/runs/{run}/audit"))["notes"]:
         label = truth[item["note_id"]]
-        choice = {"noise": True} if label is None else {"new_category_name": label}
+        if label is None:
+            choice: dict[str, Any] = {"noise": True}
+        elif label in cats:
+            choice = {"category_id": cats[label]}
+        else:
+            choice = {"new_category_name": own_words(label, rng)}
         body = {"note_id": item["note_id"], **choice}
         await sim.call("POST", f"/runs/{run}/audit/labels", json=body)
+
+
+async def _relabel(
+    sim: Sim, run: int, judged: dict[int, Truth], cats: dict[str, int], rng: random.Random
+) -> None:
+    """After the reveal: the reviewer moves a third of their audit labels to the judge's
+    placement; a second reviewer reads the queue, then labels every audited note the judge's
+    way. Every one of these is a revision."""
+    # the second reviewer sees the judge's work while a lead has blind mode off for a moment
+    await sim.call("POST", f"/runs/{run}/blind", "lead", json={"enabled": False})
+    await sim.call("GET", f"/runs/{run}/queue", "second")
+    await sim.call("POST", f"/runs/{run}/blind", "lead", json={"enabled": True})
+    for item in (await sim.call("GET", f"/runs/{run}/audit"))["notes"]:
+        said = judged[item["note_id"]]
+        choice = {"noise": True} if said is None else {"category_id": cats[said]}
+        body = {"note_id": item["note_id"], **choice}
+        if rng.random() < RELABEL:
+            done = await sim.call("POST", f"/runs/{run}/audit/labels", json=body)
+            assert done["mode"] == "revised", done
+        await sim.call("POST", f"/runs/{run}/audit/labels", "second", json=body)
 
 
 def _moves(
@@ -222,9 +300,10 @@ async def _workflow(
     truth: dict[int, Truth],
     v: float,
     rng: random.Random,
+    cats: dict[str, int],
 ) -> None:
-    """Confirm every proposal, then move the misplaced notes the reviewer catches."""
-    cats: dict[str, int] = {}
+    """Confirm every proposal (into the category of its name if the codebook has one), then
+    move the misplaced notes the reviewer catches; ``cats`` gains the new categories."""
     proposals = (await sim.call("GET", f"/runs/{run}/queue"))["proposals"]
     for p in proposals:
         path, body = f"/proposals/{p['proposal_id']}/confirm", {"version": p["version"]}
@@ -269,14 +348,22 @@ def _counts(body: dict[str, Any], truth: dict[int, Truth]) -> tuple[int, int, in
     return len(rows), hits, unlisted
 
 
-async def repeat(sim: Sim, pool: Pool, cell: tuple[int, int, float], v: float, seed: int) -> Repeat:
-    """One batch through the service: ingest, judge, blind audit, workflow, figures."""
+async def _run(
+    sim: Sim,
+    pool: Pool,
+    cell: tuple[int, int, float],
+    v: float,
+    rng: random.Random,
+    name: str,
+    kind: str,
+    cats: dict[str, int],
+) -> Repeat:
+    """One batch through the service: ingest, judge, blind audit, workflow, revisions, figures."""
     size, _, eps = cell
-    rng = random.Random(seed)
-    name = f"p{seed}"
-    project_id = sim.project(name)
+    project_id = sim.project(name) if kind == "first" else sim.project_ids[name]
+    sim.project_ids[name] = project_id
     notes = pool.batch(size, rng)
-    batch, ids = await sim.ingest(name, notes)
+    batch, ids = await sim.ingest(name, notes, tag=kind)
     truth = {nid: label for nid, (_, label) in zip(ids, notes, strict=True)}
     judged = {nid: judge_label(t, eps, pool, rng) for nid, t in truth.items()}
     groups: dict[str, list[int]] = {}
@@ -285,15 +372,29 @@ async def repeat(sim: Sim, pool: Pool, cell: tuple[int, int, float], v: float, s
             groups.setdefault(label, []).append(nid)
     proposals = [RecordedProposal(label, tuple(g)) for label, g in sorted(groups.items())]
     run = store_judge_output(sim.svc, project_id, batch, proposals, judge_id="simulated",
-                             judge_version=f"simulated/eps={eps}", seed=seed)  # fmt: skip
-    await _blind(sim, run, truth)
-    await _workflow(sim, run, groups, truth, v, rng)
+                             judge_version=f"simulated/eps={eps}", seed=rng.randrange(2**31))  # fmt: skip
+    await _blind(sim, run, truth, cats, rng)
+    before = await sim.call("GET", f"/projects/{name}/agreement", "lead", params={"run_id": run})
+    await _workflow(sim, run, groups, truth, v, rng, cats)
     body = await sim.call("GET", f"/projects/{name}/agreement", "lead", params={"run_id": run})
+    await _relabel(sim, run, judged, cats, rng)
+    after = await sim.call("GET", f"/projects/{name}/agreement", "lead", params={"run_id": run})
     error = body["judge_error_rate"]
     rows, hits, unlisted = _counts(body, truth)
     wf = body["workflow_disagreement"]
-    return Repeat(error["low"], error["high"], error["value"], _batch_rate(body, judged, truth),
-                  wf["value"] if wf else None, rows, hits, unlisted)  # fmt: skip
+    return Repeat(kind, error["low"], error["high"], error["value"],
+                  _batch_rate(body, judged, truth), wf["value"] if wf else None, rows, hits,
+                  unlisted, after["judge_error_rate"] != error,
+                  before["judge_error_rate"]["status"] == "pending_review")  # fmt: skip
+
+
+async def repeat(
+    sim: Sim, pool: Pool, cell: tuple[int, int, float], v: float, seed: int
+) -> list[Repeat]:
+    """A project's first run (empty codebook) and a later run (the codebook it left)."""
+    rng = random.Random(seed)
+    cats: dict[str, int] = {}
+    return [await _run(sim, pool, cell, v, rng, f"p{seed}", kind, cats) for kind in KINDS]
 
 
 @dataclass
@@ -322,7 +423,8 @@ def run_cell(args: tuple[tuple[int, int, float], int, float, int]) -> CellResult
 
         async def all_repeats() -> list[Repeat]:
             async with sim.client:
-                return [await repeat(sim, pool, cell, v, base_seed + i) for i in range(repeats)]
+                runs = [await repeat(sim, pool, cell, v, base_seed + i) for i in range(repeats)]
+                return [r for pair in runs for r in pair]
 
         out = asyncio.run(all_repeats())
         sim.svc.db.dispose()
@@ -344,8 +446,8 @@ def verdict(hits: int, n: int, low: float, high: float, strict: bool) -> bool:
 
 
 HEAD = (
-    "    N   n    ε  reps  cover(ε) [MC 95%]      ok  cover(E_N)  width  bias(ê−ε)"
-    "  wf bias  counts cover   ok  unlisted     s"
+    "    N   n    ε  run    reps  cover(ε) [MC 95%]      ok  cover(E_N)  width  bias(ê−ε)"
+    "  wf bias  counts cover   ok  unlisted  pending  moved     s"
 )
 
 
@@ -354,7 +456,18 @@ def _mean(xs: list[float]) -> float | None:
 
 
 def row(r: CellResult, strict: bool) -> tuple[str, bool]:
-    """One table line of a cell, and whether both of its targets are met."""
+    """The table lines of a cell (one per run kind), and whether all its targets are met."""
+    lines, all_ok = [], True
+    for kind in KINDS:
+        part = CellResult(r.cell, [x for x in r.repeats if x.kind == kind], r.seconds)
+        if part.repeats:
+            line, ok = _row(part, kind, strict)
+            lines.append(line)
+            all_ok &= ok
+    return "\n".join(lines), all_ok
+
+
+def _row(r: CellResult, kind: str, strict: bool) -> tuple[str, bool]:
     size, audit, eps = r.cell
     hits, n = r.coverage("set")
     mc = wilson(hits, n)
@@ -365,22 +478,26 @@ def row(r: CellResult, strict: bool) -> tuple[str, bool]:
     wf = _mean([x.workflow for x in r.repeats if x.workflow is not None])
     rows, chits = sum(x.count_rows for x in r.repeats), sum(x.count_hits for x in r.repeats)
     cok = verdict(chits, rows, 0.90, 1.0, strict)
+    moved = sum(x.moved for x in r.repeats)
+    pending = sum(x.pending for x in r.repeats) / n
     cells = [
-        f"{size:5d} {audit:3d} {eps:4.2f} {n:5d}  {_pct(hits / n)} [{_pct(mc.low)},{_pct(mc.high)}]",
+        f"{size:5d} {audit:3d} {eps:4.2f} {kind:6s} {n:4d}",
+        f" {_pct(hits / n)} [{_pct(mc.low)},{_pct(mc.high)}]",
         f"{'yes' if ok else 'NO':>4}  {_pct(bh / bn)}  {_pct(width)}",
         f"{_pct(None if value is None else value - eps):>9}",
         f"{_pct(None if wf is None else wf - eps):>7}",
         f"{_pct(chits / rows if rows else None):>12} {'yes' if cok else 'NO':>4}",
-        f"{sum(x.unlisted for x in r.repeats) / n:8.2f} {r.seconds:5.0f}",
+        f"{sum(x.unlisted for x in r.repeats) / n:8.2f}  {_pct(pending)} {moved:6d}",
+        f"{r.seconds:5.0f}",
     ]
-    return " ".join(cells), ok and cok
+    return " ".join(cells), ok and cok and moved == 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=200, help="repeats per cell (>= 200)")
     parser.add_argument("--jobs", type=int, default=1, help="cells simulated in parallel")
-    parser.add_argument("--vigilance", type=float, default=0.7, help="workflow catch rate v")
+    parser.add_argument("--vigilance", type=float, default=1.0, help="workflow catch rate v")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cells", default="", help="only these cells, e.g. 50:20:0.05,100:50:0.2")
     parser.add_argument("--strict", action="store_true", help="judge the point estimate only")
