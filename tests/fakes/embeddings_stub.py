@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import socket
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,9 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from tests.fakes.loopback import serve_on_loopback
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,31 +140,6 @@ class EmbeddingsStub:
 def running_embeddings_stub(dim: int = 32) -> Iterator[EmbeddingsStub]:
     """Serve a fresh embeddings stub on 127.0.0.1 and a free port for the ``with`` block."""
     stub = EmbeddingsStub(dim)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    stub.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    config = uvicorn.Config(
-        stub.app(),
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        ws="none",
-        http="h11",
-        loop="asyncio",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if not server.started:
-        raise RuntimeError("embeddings stub did not start")
-    try:
+    with serve_on_loopback(stub.app(), "embeddings stub") as base:
+        stub.url = f"{base}/v1"
         yield stub
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()
