@@ -37,6 +37,7 @@ from service.http.schemas_api import (
     ProposalOut,
     RunIn,
     RunOut,
+    RunRetried,
     RunStatusOut,
     UnclusteredNote,
     batch_request_body,
@@ -45,7 +46,7 @@ from service.notes import export
 from service.notes.batches import BatchResult, add_batch, count_notes, create_project
 from service.notes.ingest import Limits, NoteIn, parse_csv, parse_json_body, parse_jsonl
 from service.review import create_category, views
-from service.runs.create import project_runs, queue_run, run_by_id
+from service.runs.create import project_runs, queue_run, retry_run, run_by_id
 from service.runs.read import run_row
 from service.storage.models import Batch, Membership, Note, Project, Run, User
 
@@ -290,6 +291,30 @@ def get_run_status(run_id: RunId, session: SessionDep, caller: CallerDep) -> Run
     body["must_audit_first"] = bool(pending)  # for this caller: label the audit sample first
     body["audit_pending"] = len(pending)
     return RunStatusOut.model_validate(body)
+
+
+@router.post(
+    "/runs/{run_id}/retry",
+    status_code=202,
+    responses={
+        **errors(401, 403, 404, 422),
+        409: {
+            "model": ErrorOut,
+            "description": "Conflict — the run is not failed (`status` says what it is), or it "
+            "was already retried (`retried_as`: the run that retries it).",
+        },
+    },
+)
+def post_run_retry(
+    run_id: RunId, response: Response, session: SessionDep, svc: ServicesDep, caller: CallerDep
+) -> RunRetried:
+    """Retry a failed run (202): a new run with its batch, seed, min_cluster_size and creator,
+    queued for the workers; the failed run stays as it was. Its notes' cached embeddings are
+    reused. Leads, and the client who started it."""
+    failed = readable_run(session, run_id, caller, "submit")
+    run = retry_run(session, svc, failed)
+    response.headers["Location"] = f"/api/v1/runs/{run.id}"
+    return RunRetried.model_validate({**run_row(session, run).to_json(), "retry_of": failed.id})
 
 
 @router.get("/runs/{run_id}/proposals", responses=errors(401, 403, 404, 409, 422))

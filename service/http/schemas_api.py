@@ -221,6 +221,12 @@ class RunStatusOut(RunOut):
     audit_pending: int = Field(description="Audit notes this caller has still to label.")
 
 
+class RunRetried(RunOut):
+    """The new run queued by ``POST /runs/{id}/retry``."""
+
+    retry_of: int = Field(description="The failed run it retries (which stays as it was).")
+
+
 class Member(NoteOut):
     misfit: bool = Field(description="The judge said the note does not fit the proposal.")
     reassigned: bool = Field(

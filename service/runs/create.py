@@ -1,18 +1,18 @@
-"""Starting runs and reading their status.
+"""Starting runs, retrying failed ones, and reading their status.
 
-:func:`queue_run`, :func:`run_by_id` and :func:`project_runs` work in the caller's transaction
-(the API's one per request); :func:`create_run` and :func:`get_run` open their own (the CLI and
-the demo).
+:func:`queue_run`, :func:`retry_run`, :func:`run_by_id` and :func:`project_runs` work in the
+caller's transaction (the API's one per request); :func:`create_run` and :func:`get_run` open
+their own (the CLI and the demo).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from service.context import Services
 from service.domain import RunStatus
-from service.errors import BadInput, NotFound
+from service.errors import BadInput, Conflict, NotFound
 from service.runs.pipeline import config_hash, run_params
 from service.storage.models import Batch, Note, NoteAssignment, Project, Run
 
@@ -61,6 +61,56 @@ def queue_run(
     )
     session.add(run)
     session.flush()
+    return run
+
+
+def retry_run(session: Session, services: Services, failed: Run) -> Run:
+    """Queue a new run with the failed run's batch, seed, ``min_cluster_size`` and creator.
+
+    The failed run stays as it was (its error, stage and timings are its history); the new one
+    records ``params["retry_of"]``. Its notes' embeddings cached by the failed run (the cache
+    keeps every chunk stored before a failure) are not embedded again. A run is retried once:
+    retry the retry if it fails too.
+
+    Raises:
+        Conflict: the run is not failed, or was already retried (``retried_as`` names the run).
+        BadInput: its scope has fewer than 2 notes now.
+    """
+    # First statement: the failed run's row lock (SQLite: the write lock) until commit, so two
+    # retries of one run at once queue one run, and the other sees it.
+    locked = session.scalar(
+        update(Run)
+        .where(Run.id == failed.id, Run.status == RunStatus.failed)
+        .values(stage=Run.stage)
+        .returning(Run.id)
+    )
+    if locked is None:
+        session.refresh(failed)
+        raise Conflict(
+            f"run {failed.id} is {failed.status}: only a failed run can be retried",
+            field="run_id",
+            status=failed.status,
+        )
+    later = session.scalars(
+        select(Run).where(Run.project_id == failed.project_id, Run.id > failed.id)
+    )
+    again = next((r.id for r in later if (r.params or {}).get("retry_of") == failed.id), None)
+    if again is not None:
+        raise Conflict(
+            f"run {failed.id} was already retried as run {again}", field="run_id", retried_as=again
+        )
+    project = session.get(Project, failed.project_id)
+    assert project is not None
+    run = queue_run(
+        session,
+        services,
+        project,
+        batch_id=failed.batch_id,
+        seed=failed.seed,
+        min_cluster_size=(failed.params or {}).get("clusterer", {}).get("min_cluster_size"),
+        created_by=failed.created_by,
+    )
+    run.params = {**run.params, "retry_of": failed.id}  # after config_hash: same hash
     return run
 
 
