@@ -1,10 +1,37 @@
-"""Shapes every route shares: the error body and the documented error responses."""
+"""Shapes every route shares: the error body, the documented error responses, timestamps."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+
+def utc_timestamp(value: object) -> str:
+    """An instant as ISO 8601 in UTC with an explicit ``Z``: ``2026-12-02T16:44:05.123456Z``.
+
+    Takes a ``datetime`` or an ISO 8601 string. A value without an offset is UTC: every
+    timestamp is stored in UTC, and SQLite hands it back without its offset (PostgreSQL keeps
+    it, in the session's time zone, which is converted here).
+    """
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        moment = datetime.fromisoformat(value)  # ValueError: not a timestamp
+    else:
+        raise TypeError(f"a timestamp must be a datetime or an ISO 8601 string, not {value!r}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+UtcTimestamp = Annotated[
+    str,
+    BeforeValidator(utc_timestamp),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2026-12-02T16:44:05Z"]}),
+]
+"""Every timestamp of every response: ISO 8601, UTC, always with ``Z`` (:func:`utc_timestamp`)."""
 
 
 class ErrorOut(BaseModel):

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from judges.agreement import Outcome, Tier
+from service.http.schemas import UtcTimestamp
 
 Share = float | None  # a proportion or statistic, rounded; null when undefined
 
@@ -81,8 +82,8 @@ class Window(BaseModel):
     runs: list[int] = Field(description="Runs in the scope, oldest first.")
     weeks: list[str] = Field(description="Their ISO weeks.")
     judge_versions: list[str] = Field(description="Their judge versions.")
-    from_: str | None = Field(alias="from", description="Earliest run (ISO 8601).")
-    to: str | None = Field(description="Latest run (ISO 8601).")
+    from_: UtcTimestamp | None = Field(alias="from", description="Earliest run (ISO 8601).")
+    to: UtcTimestamp | None = Field(description="Latest run (ISO 8601).")
 
 
 class Excess(BaseModel):
@@ -287,7 +288,7 @@ class Persuasion(BaseModel):
 class Stamp(BaseModel):
     project: str = Field(description="Project name.")
     watermark: int = Field(description="The highest review event id reflected.")
-    computed_at: str = Field(description="When the figures were computed (ISO 8601).")
+    computed_at: UtcTimestamp = Field(description="When the figures were computed (ISO 8601).")
     scope: ScopeOut = Field(description="The filters applied.")
 
 
@@ -327,7 +328,7 @@ class RunRow(BaseModel):
     week: str = Field(description="Its ISO week.")
     judge_id: str = Field(description="Its judge.")
     judge_version: str = Field(description="Its judge version.")
-    created_at: str = Field(description="When it was queued (ISO 8601).")
+    created_at: UtcTimestamp = Field(description="When it was queued (ISO 8601).")
     drawn: int = Field(description="Notes drawn for its audit.")
     reviewed: bool = Field(description="No proposal of the run is pending.")
     runs: list[int] = Field(description=_RUNS)
@@ -440,5 +441,5 @@ class GateOut(BaseModel):
         description="The judge's work for the run was shown to the reviewer: their audit "
         "labels are revisions from then on, and the gate no longer holds them."
     )
-    revealed_at: str | None = Field(description="When it was first shown (ISO 8601).")
+    revealed_at: UtcTimestamp | None = Field(description="When it was first shown (ISO 8601).")
     must_audit_first: bool = Field(description="Label them before seeing proposals.")

@@ -2,7 +2,7 @@
 
 Every response model mirrors, key for key, the JSON the routes have always answered; keys that
 only some answers carry (``lead_key``) are optional and left out when absent (the routes use
-``response_model_exclude_unset``). Timestamps are ISO 8601 strings, as stored.
+``response_model_exclude_unset``). Timestamps are ISO 8601 in UTC with ``Z`` (``UtcTimestamp``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from service.auth import Role
 from service.domain import ProposalKind, ProposalStatus, RunStatus
+from service.http.schemas import UtcTimestamp
 from service.notes.batches import PROJECT_NAME_PATTERN
 from service.review.common import MAX_DEFINITION, MAX_NAME
 
@@ -128,7 +129,7 @@ def batch_request_body() -> dict[str, Any]:
 class ProjectCreated(BaseModel):
     id: int = Field(description="Project id.")
     name: str = Field(description="Project name.")
-    created_at: str = Field(description="When it was created (ISO 8601).")
+    created_at: UtcTimestamp = Field(description="When it was created (ISO 8601).")
     lead_key: str | None = Field(
         None,
         description="A lead API key for the new project, shown only here; only when the "
@@ -141,7 +142,7 @@ class ProjectOut(BaseModel):
     name: str = Field(description="Project name.")
     role: Role = Field(description="The caller's role in the project.")
     notes: int = Field(description="Notes stored in the project.")
-    created_at: str = Field(description="When it was created (ISO 8601).")
+    created_at: UtcTimestamp = Field(description="When it was created (ISO 8601).")
 
 
 class Duplicate(BaseModel):
@@ -181,7 +182,7 @@ class BatchOut(BaseModel):
     n_received: int = Field(description="Notes in the submission.")
     n_stored: int = Field(description="Notes stored (new).")
     n_duplicates: int = Field(description="Notes skipped as duplicates.")
-    created_at: str = Field(description="When it was stored (ISO 8601).")
+    created_at: UtcTimestamp = Field(description="When it was stored (ISO 8601).")
     notes: list[BatchNote] = Field(description="Its stored notes, by id.")
 
 
@@ -209,9 +210,9 @@ class RunOut(BaseModel):
     n_judge_failed: int = Field(description="Clusters the judge failed to name.")
     blind_mode: bool = Field(description="Reviewers label the audit sample blind first.")
     created_by: str | None = Field(description="Who started it.")
-    created_at: str = Field(description="Queued at (ISO 8601).")
-    started_at: str | None = Field(description="Started at (ISO 8601).")
-    finished_at: str | None = Field(description="Finished at (ISO 8601).")
+    created_at: UtcTimestamp = Field(description="Queued at (ISO 8601).")
+    started_at: UtcTimestamp | None = Field(description="Started at (ISO 8601).")
+    finished_at: UtcTimestamp | None = Field(description="Finished at (ISO 8601).")
 
 
 class RunStatusOut(RunOut):
@@ -281,7 +282,7 @@ class ProposalOut(BaseModel):
     category_id: int | None = Field(description="The category a confirmation made or joined.")
     updated_by: str | None = Field(description="Who last changed it.")
     claimed_by: str | None = Field(description="The reviewer holding a claim on it.")
-    claim_expires_at: str | None = Field(description="When that claim lapses (ISO 8601).")
+    claim_expires_at: UtcTimestamp | None = Field(description="When that claim lapses (ISO 8601).")
     count: int = Field(description="Members.")
     members: list[Member] = Field(description="Its notes.")
     merge_suggestions: list[MergeSuggestionOut] = Field(

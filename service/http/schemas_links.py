@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.http.schemas import UtcTimestamp
 from service.review.common import MAX_NAME
 
 
@@ -69,7 +70,7 @@ class BlindLinkOut(Strict):
         description="Where the rule links it (null: noise or pending)."
     )
     overridden_by: str | None = Field(None, description="The lead who set the link.")
-    overridden_at: str | None = Field(None, description="When (ISO 8601).")
+    overridden_at: UtcTimestamp | None = Field(None, description="When (ISO 8601).")
     override_event_id: int | None = Field(None, description="The audit_link event.")
 
 

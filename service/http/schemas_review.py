@@ -5,7 +5,7 @@ Every response model mirrors, key for key, the JSON the review routes have alway
 models). Response models forbid extra keys, so a handler answering a key its model does not name
 fails loudly in the tests instead of silently losing it. A blind label carries exactly one of
 ``category_id``, ``new_category_name`` and ``noise``; the audit routes leave the other two out
-(``response_model_exclude_unset``). Timestamps are ISO 8601 strings, as stored.
+(``response_model_exclude_unset``). Timestamps are ISO 8601 in UTC with ``Z`` (``UtcTimestamp``).
 
 Request models declare what the actions enforce (``version`` ≥ 1, name and definition lengths,
 2–9 split groups, non-empty note lists); an answer that breaks them is 422 naming the field.
@@ -28,7 +28,7 @@ from service.domain import (
     ReviewAction,
     RunStatus,
 )
-from service.http.schemas import ErrorOut, errors
+from service.http.schemas import ErrorOut, UtcTimestamp, errors
 from service.http.schemas_api import MergeSuggestionOut
 from service.review.common import MAX_DEFINITION, MAX_NAME
 from service.review.split import MAX_GROUPS
@@ -185,7 +185,7 @@ class ProposalStateOut(Out):
     member_note_ids: list[int] = Field(description="Current members.")
     size: int = Field(description="Number of members.")
     updated_by: str | None = Field(description="Who changed it last.")
-    updated_at: str | None = Field(description="When it was changed last (ISO 8601).")
+    updated_at: UtcTimestamp | None = Field(description="When it was changed last (ISO 8601).")
     last_event_id: int | None = Field(description="The last review event that touched it.")
 
 
@@ -238,7 +238,7 @@ class SuggestedSplitOut(Out):
 class ClaimOut(Out):
     proposal_id: int = Field(description="The proposal.")
     claimed_by: str = Field(description="You.")
-    expires_at: str = Field(description="When the claim lapses (ISO 8601).")
+    expires_at: UtcTimestamp = Field(description="When the claim lapses (ISO 8601).")
 
 
 class ReleaseOut(Out):
@@ -258,8 +258,8 @@ class RunRowOut(Out):
     n_unclustered: int = Field(description="Notes left unclustered.")
     n_judge_failed: int = Field(description="Clusters the judge failed to name.")
     blind_mode: bool = Field(description="Reviewers label the audit sample blind first.")
-    created_at: str | None = Field(description="Queued at (ISO 8601).")
-    finished_at: str | None = Field(description="Finished at (ISO 8601).")
+    created_at: UtcTimestamp | None = Field(description="Queued at (ISO 8601).")
+    finished_at: UtcTimestamp | None = Field(description="Finished at (ISO 8601).")
     error: str | None = Field(description="Why the run failed.")
     pending: int = Field(description="Proposals not decided yet.")
     decided: int = Field(description="Proposals decided.")
@@ -345,7 +345,7 @@ class ProposalDetailOut(ProposalRowOut):
         description="Other live proposals of the run (merge and move targets)."
     )
     pending_ids: list[int] = Field(description="Pending proposals of the run, in queue order.")
-    claim_expires_at: str | None = Field(description="When the current claim lapses.")
+    claim_expires_at: UtcTimestamp | None = Field(description="When the current claim lapses.")
     merge_suggestions: list[MergeSuggestionOut] = Field(
         description="Pending only: the closest other pending proposals and active categories, "
         "best first, at most 3 (the UI's merge default is the first)."
@@ -402,7 +402,9 @@ class AuditOut(Out):
     must_audit_first: bool = Field(description="You label the sample before seeing proposals.")
     pending: int = Field(description="Sample notes you have still to label (when gated).")
     revealed: bool = Field(description="The judge's work for this run has been shown to you.")
-    revealed_at: str | None = Field(description="When it was first shown to you (ISO 8601).")
+    revealed_at: UtcTimestamp | None = Field(
+        description="When it was first shown to you (ISO 8601)."
+    )
     accepts: Literal["blind", "revision"] = Field(
         description="What a label you post now is recorded as: blind, or a revision (after the "
         "reveal; never in the judge error rate)."
