@@ -112,10 +112,12 @@ def serve(
     import uvicorn
 
     from service.app import create_app
+    from service.runs.worker import fail_dead_runs
 
     cfg = settings()
     application = create_app(cfg, start_worker=with_worker)
     svc = application.state.services
+    _report_dead(fail_dead_runs(svc))  # at once, also when --no-worker
     if demo:
         from service.demo import prepare_demo, print_demo
 
@@ -146,12 +148,14 @@ def worker(
     executed by exactly one of them. On SIGINT or SIGTERM the worker stops claiming, puts the
     run it holds back in the queue (for itself later or another worker: results are stored only
     when a run succeeds, and its embeddings are cached) and exits 0. With ``--once`` it exits
-    when the queue is empty: 0, or 1 when a run it executed failed.
+    when the queue is empty: 0, or 1 when a run it executed failed. At start (and at every
+    poll) it fails the runs held by workers on this host whose process no longer exists.
     """
-    from service.runs.worker import Worker, new_worker_id
+    from service.runs.worker import Worker, fail_dead_runs, new_worker_id
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     svc = services()
+    _report_dead(fail_dead_runs(svc))  # at once, before the model loads
     runner = Worker(svc, poll_s=poll, warm=warm_up, once=once, worker_id=new_worker_id())
     stop = threading.Event()
 
@@ -178,6 +182,12 @@ def worker(
         sys.stderr.flush()
         os._exit(code)
     raise typer.Exit(code=code)
+
+
+def _report_dead(run_ids: list[int]) -> None:
+    """Say which runs a starting process failed because their worker on this host is gone."""
+    for run_id in run_ids:
+        typer.echo(f"run {run_id} failed: its worker is gone", err=True)
 
 
 def _failed_runs(svc: Any, run_ids: list[int]) -> list[int]:

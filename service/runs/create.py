@@ -111,6 +111,9 @@ def retry_run(session: Session, services: Services, failed: Run) -> Run:
         created_by=failed.created_by,
     )
     run.params = {**run.params, "retry_of": failed.id}  # after config_hash: same hash
+    for column in Run.__table__.c:  # created_by, and who that is (its actor)
+        if column.key.startswith("created_by"):
+            setattr(run, column.key, getattr(failed, column.key))
     return run
 
 

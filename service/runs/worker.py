@@ -1,10 +1,13 @@
 """Workers execute queued runs: a thread of the web process, or ``axial worker`` processes.
 
 Any number of workers, on any machines, share one database. A worker claims the oldest queued
-run and records itself as its holder (``run.worker``, ``host:pid:name``); every later write of
-the run (progress, heartbeat, failure, results) is conditional on that worker still holding it.
-A run whose worker died (no heartbeat for ``run_stale_after_s``) is marked failed with the stage
-it was in; a worker that stops releases the run it holds back to the queue.
+run and records itself as its holder (``run.worker``, ``host:pid:process:name``, see
+:mod:`service.runs.identity`); every later write of the run (progress, heartbeat, failure,
+results) is conditional on that worker still holding it. A run whose worker died is marked
+failed with the stage it was in: at once when the worker ran on this host (a starting process,
+and every poll of a worker, checks that the process behind each holder still exists), after
+``run_stale_after_s`` without a heartbeat otherwise. A worker that stops releases the run it
+holds back to the queue.
 
 Why the run table is the queue, claimed with ``SELECT … FOR UPDATE SKIP LOCKED``, rather than a
 job-queue package (Celery, RQ, Dramatiq, procrastinate): the run row already is the job. Its
@@ -21,9 +24,6 @@ SQLite has neither row locks nor SKIP LOCKED: there the same statement is a cond
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from service.domain import RunStatus
+from service.runs.identity import is_gone
+from service.runs.identity import new_worker_id as new_worker_id  # re-exported
 from service.runs.pipeline import execute_run
 from service.runs.store import held_by
 from service.storage.models import Run
@@ -40,14 +42,6 @@ if TYPE_CHECKING:
     from service.context import Services
 
 log = logging.getLogger("axial.jobs")
-
-
-def new_worker_id(name: str = "worker") -> str:
-    """A worker's id as recorded on the runs it holds: ``host:pid:name-xxxx``.
-
-    Host and pid say where to look; the random suffix keeps two workers of one process apart.
-    """
-    return f"{socket.gethostname()}:{os.getpid()}:{name}-{secrets.token_hex(2)}"[:200]
 
 
 def _claimed_values(worker_id: str) -> dict[str, object]:
@@ -136,6 +130,49 @@ def fail_interrupted(services: Services) -> int:
         return len(stale)
 
 
+def fail_dead_workers(services: Services) -> list[int]:
+    """Fail at once the running runs whose worker's process on this host no longer exists.
+
+    The error names the stage and the worker: ``embed: worker host:pid:… is gone``. Workers on
+    other hosts are left to :func:`fail_interrupted` (their heartbeat). Each run is failed only
+    if the same dead worker still holds it (a conditional UPDATE), so two processes starting at
+    once fail it once.
+
+    Returns:
+        The ids of the runs failed.
+    """
+    with services.db.transaction() as session:
+        held = session.execute(
+            select(Run.id, Run.worker, Run.stage).where(Run.status == RunStatus.running)
+        ).all()
+    failed: list[int] = []
+    for run_id, holder, stage in held:
+        if not is_gone(holder):
+            continue
+        with services.db.transaction() as session:
+            done = session.scalar(
+                update(Run)
+                .where(*held_by(run_id, holder))
+                .values(
+                    status=RunStatus.failed,
+                    error=f"{stage}: worker {holder} is gone (its process no longer exists)",
+                    finished_at=datetime.now(UTC),
+                )
+                .returning(Run.id)
+            )
+        if done is not None:
+            log.warning("run %s failed: worker %s is gone", run_id, holder)
+            failed.append(run_id)
+    return failed
+
+
+def fail_dead_runs(services: Services) -> list[int]:
+    """Both checks: dead workers of this host at once, then stale heartbeats of any host."""
+    failed = fail_dead_workers(services)
+    fail_interrupted(services)
+    return failed
+
+
 class Worker:
     """A thread that claims queued runs and executes them, one at a time.
 
@@ -149,7 +186,8 @@ class Worker:
         warm: load and run the model, build the judge and compile the clustering kernels
             before the first claim (see ``_warm_up``).
         once: return when the queue is empty instead of polling on.
-        worker_id: recorded on the runs it claims; ``host:pid:worker-xxxx`` by default.
+        worker_id: recorded on the runs it claims; ``host:pid:process:worker-xxxx`` by
+            default (:func:`service.runs.identity.new_worker_id`).
 
     Example::
 
@@ -222,7 +260,7 @@ class Worker:
 
     def _loop(self) -> None:
         try:
-            fail_interrupted(self.services)  # before the warm-up: say so at once
+            fail_dead_runs(self.services)  # before the warm-up: say so at once
         except Exception:
             log.exception("could not check for interrupted runs")
         if self.warm:
@@ -240,7 +278,7 @@ class Worker:
 
     def _claim(self) -> int | None:
         try:
-            fail_interrupted(self.services)
+            fail_dead_runs(self.services)
             run_id = claim_next(self.services, self.worker_id)
         except Exception:  # database briefly unavailable: try again later
             log.exception("worker could not poll for runs")

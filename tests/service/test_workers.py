@@ -200,8 +200,9 @@ def test_axial_worker_once_executes_the_queue(tmp_path: Path) -> None:
         stored = session.scalar(select(func.count()).where(Proposal.run_id == run_id))
         assert stored == run.n_clusters
         assert run.worker is not None
-        _host, pid, name = run.worker.split(":")
+        host, pid, process, name = run.worker.split(":")
         assert int(pid) != os.getpid() and name.startswith("worker-")  # the worker process's
+        assert host == socket.gethostname() and process != "-"  # its start time, boot, pid ns
     services.db.dispose()
 
 
