@@ -200,24 +200,41 @@ def blind(
     return see_other(f"/runs/{run_id}")
 
 
+def _audit_choice(
+    session: Session, who: Principal, run_id: int, label: str, typed: str
+) -> dict[str, Any]:
+    """The audit form's label: a typed name wins over the select. Typed "noise" is noise and
+    the name of an active category (any case) is that category; any other name is new."""
+    name = typed.strip()
+    if name:
+        if name.casefold() == "noise":
+            return {"noise": True}
+        run, _ = views.run_header(session, who, run_id)
+        project = views.project_id(session, who, run.project, "read")
+        for category in views.active_categories(session, project):
+            if category.name.casefold() == name.casefold():
+                return {"category_id": category.category_id}
+        return {"new_category_name": name}
+    if label == "noise":
+        return {"noise": True}
+    if label.startswith("c:") and label[2:].isdigit():
+        return {"category_id": int(label[2:])}
+    raise BadInput("type a name for the note's failure, or pick a category or noise", field="label")
+
+
 @router.post("/runs/{run_id}/audit/labels")
 def audit_label(
     request: Request, run_id: int, session: SessionDep, who: CallerDep,
     note_id: Annotated[int, Form()], label: Annotated[str, Form()] = "",
     new_category_name: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
-    if new_category_name.strip():
-        choice: dict[str, Any] = {"new_category_name": new_category_name}
-    elif label == "noise":
-        choice = {"noise": True}
-    elif label.startswith("c:") and label[2:].isdigit():
-        choice = {"category_id": int(label[2:])}
-    else:
-        raise BadInput("pick a category, name a new one, or choose noise", field="label")
+    choice = _audit_choice(session, who, run_id, label, new_category_name)
     done = audit_labels.label(session, who, run_id, note_id, **choice)
     if done["mode"] == EventMode.revised:
         pages.flash(request, "Revision recorded: your blind label still counts, this one does not.")
     if done["proposals_opened"]:  # the whole sample is labelled
         pages.flash(request, "Blind audit done: your labels are recorded; the proposals are open.")
         return see_other(f"/runs/{run_id}")
-    return see_other(f"/runs/{run_id}/audit#note-{note_id}")
+    # ?after= (not a #fragment, whose scroll takes the focus away): review.js focuses the next
+    # note after this one that still needs a label
+    return see_other(f"/runs/{run_id}/audit?after={note_id}")

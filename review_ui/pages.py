@@ -113,6 +113,7 @@ class CategoriesPage:
     chrome: Chrome
     project: str
     categories: list[CategoryView]
+    notes: int = 0  # notes in the project: "77 of 203 notes labelled"
 
     @property
     def total(self) -> int:
@@ -134,6 +135,23 @@ class AuditPage:
     @property
     def labelled(self) -> int:
         return self.audit.labelled
+
+    def category_name(self, category_id: int | None) -> str:
+        names = {c.category_id: c.name for c in self.categories}
+        return names.get(category_id or 0, f"category {category_id}")
+
+    @property
+    def names(self) -> list[str]:
+        """Names to offer while typing a label: noise, the active categories, and the new
+        category names this reviewer already gave in this sample (to reuse them exactly)."""
+        given = [
+            str(label["new_category_name"])
+            for item in self.items
+            for label in (item.my_label, item.my_revision)
+            if label and label.get("new_category_name")
+        ]
+        names = ["noise", *(c.name for c in self.categories), *given]
+        return list(dict.fromkeys(names))
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,9 +213,9 @@ def categories_page(
     request: Request, session: Session, who: Principal, project: str
 ) -> CategoriesPage:
     cats = views.categories(session, who, project)
-    return CategoriesPage(
-        chrome(request, who, f"{project} — categories", project=project), project, cats
-    )
+    notes = views.project_note_count(session, views.project_id(session, who, project, "read"))
+    where = chrome(request, who, f"{project} — categories", project=project)
+    return CategoriesPage(where, project, cats, notes)
 
 
 def runs_page(request: Request, session: Session, who: Principal, project: str) -> RunsPage:

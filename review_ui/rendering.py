@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
-from review_ui import pages
+from review_ui import humane, pages
 from service.auth import Role
 from service.domain import ProposalStatus, RejectReason
 from service.errors import MustAuditFirst, ServiceError, Unauthenticated
@@ -30,6 +30,9 @@ templates = Jinja2Templates(
 )
 # Templates compare states and roles with the service's enums, not with raw strings.
 templates.env.globals.update(ProposalStatus=ProposalStatus, RejectReason=RejectReason, Role=Role)
+# Dates in words (the ISO form in a title), durations, and a run's progress stage by stage.
+templates.env.globals.update(run_progress=humane.run_progress)
+templates.env.filters.update(when=humane.when, ago=humane.ago, seconds=humane.seconds)
 
 
 def render(request: Request, name: str, page: object, status: int = 200) -> Response:

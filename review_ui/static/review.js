@@ -7,6 +7,10 @@
   const $ = (sel) => document.querySelector(sel);
   const $$ = (sel) => Array.from(document.querySelectorAll(sel));
   let current = -1;
+  const notes = $$("[data-note]"); // in page order, even while split groups regroup them
+  const auditPage = body.classList.contains("audit-page");
+
+  const splitting = () => body.classList.contains("splitting");
 
   function isTyping(el) {
     if (!el || !el.tagName) return false;
@@ -17,16 +21,46 @@
   }
 
   function items() {
-    const notes = $$("[data-note]");
     return notes.length ? notes : $$("[data-row]");
+  }
+
+  function markCurrent(index) {
+    const list = items();
+    current = index;
+    list.forEach((el, i) => el.classList.toggle("current", i === current));
   }
 
   function focusItem(index) {
     const list = items();
     if (!list.length) return;
-    current = Math.max(0, Math.min(list.length - 1, index));
-    list.forEach((el, i) => el.classList.toggle("current", i === current));
+    markCurrent(Math.max(0, Math.min(list.length - 1, index)));
     list[current].scrollIntoView({ block: "nearest" });
+    if (auditPage) focusField(list[current], ".label-name");
+  }
+
+  // Audit page: a note's field (its name, or its category list) takes the focus.
+  function focusField(item, selector) {
+    const field = item && item.querySelector(selector);
+    if (!field) return false;
+    field.focus();
+    return true;
+  }
+
+  // Audit page on load: the note after the one just labelled (the URL's ?after=<note id>) that
+  // still needs a label, else the first that does; after the reveal, simply the next note.
+  function focusNextTodo() {
+    if (!notes.length) return;
+    const labelled = new URLSearchParams(window.location.search).get("after");
+    const after = notes.findIndex((el) => el.getAttribute("data-note") === labelled);
+    const order = notes.slice(after + 1).concat(notes.slice(0, after + 1));
+    const todo = notes.some((el) => el.hasAttribute("data-todo"));
+    const next = todo ? order.find((el) => el.hasAttribute("data-todo")) : (after >= 0 ? order[0] : null);
+    if (next) focusItem(notes.indexOf(next));
+  }
+
+  function labelCurrent() {
+    if (current < 0) focusNextTodo();
+    return focusField(currentItem(), ".label-pick");
   }
 
   function currentItem() {
@@ -42,7 +76,64 @@
 
   function closePanels() {
     $$(".panel").forEach((p) => { p.hidden = true; });
+    if (splitting()) ungroup();
     body.classList.remove("splitting");
+  }
+
+  // Split view: the notes shown in one column per group, each with its colour and count.
+  const groupOf = (li) => Number((li.querySelector("select.group") || {}).value || 1);
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+  function showGroups() {
+    const list = $("#notes");
+    if (!list) return;
+    let box = $("#split-groups");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "split-groups";
+      box.className = "split-groups";
+      list.parentNode.insertBefore(box, list);
+    }
+    const byGroup = new Map();
+    notes.forEach((li) => {
+      const g = groupOf(li);
+      if (!byGroup.has(g)) byGroup.set(g, []);
+      byGroup.get(g).push(li);
+    });
+    const numbers = Array.from(byGroup.keys()).sort((a, b) => a - b);
+    box.textContent = "";
+    numbers.forEach((g) => {
+      const section = document.createElement("section");
+      section.className = `split-group group-${g}`;
+      section.setAttribute("data-group", String(g));
+      const heading = document.createElement("h3");
+      heading.textContent = `Group ${g} · ${plural(byGroup.get(g).length, "note")}`;
+      const ol = document.createElement("ol");
+      ol.className = "notes";
+      byGroup.get(g).forEach((li) => {
+        li.className = li.className.replace(/\s*group-\d/g, "") + ` group-${g}`;
+        ol.appendChild(li);
+      });
+      section.append(heading, ol);
+      box.appendChild(section);
+    });
+    const summary = $("#split-summary");
+    if (summary) {
+      summary.textContent = numbers.length > 1
+        ? `${plural(numbers.length, "group")}: ${numbers.map((g) => byGroup.get(g).length).join(" + ")} notes; each becomes its own proposal.`
+        : `Every note is in group ${numbers[0]}: press another number on a note to start a second group.`;
+    }
+  }
+
+  function ungroup() {
+    const list = $("#notes");
+    const box = $("#split-groups");
+    if (!list || !box) return;
+    notes.forEach((li) => {
+      li.className = li.className.replace(/\s*group-\d/g, "");
+      list.appendChild(li);
+    });
+    box.remove();
   }
 
   function openPanel(id) {
@@ -52,6 +143,7 @@
     panel.hidden = false;
     if (id === "split-form") {
       body.classList.add("splitting");
+      showGroups();
       if (current < 0) focusItem(0);
       return true;
     }
@@ -92,6 +184,7 @@
     const select = item && item.querySelector("select.group");
     if (!select) return false;
     select.value = String(n);
+    showGroups();
     focusItem(current + 1);
     return true;
   }
@@ -102,7 +195,6 @@
     return true;
   }
 
-  const splitting = () => body.classList.contains("splitting");
 
   const shortcuts = {
     c: () => submit("confirm-form"),
@@ -113,7 +205,14 @@
     s: () => openPanel("split-form"),
     m: () => openPanel("merge-panel"),
     v: () => { if (!$("#move-form")) return false; selectCurrentIfNone(); return openPanel("move-form"); },
-    a: () => { if (!$("#assign-form")) return false; selectCurrentIfNone(); const s = $("#assign-to"); if (s) s.focus(); return true; },
+    a: () => {
+      if (auditPage) return labelCurrent();
+      if (!$("#assign-form")) return false;
+      selectCurrentIfNone();
+      const s = $("#assign-to");
+      if (s) s.focus();
+      return true;
+    },
     t: () => { const name = $("#new-category-name"); if (!name) return false; selectCurrentIfNone(); name.focus(); return true; },
     g: () => splitting() && follow("g"),
     j: () => { focusItem(current + 1); return true; },
@@ -170,5 +269,16 @@
     if (event.target.closest && event.target.closest("[data-help-toggle]")) toggleHelp();
   });
 
+  // Tabbing into a note makes it the current one, so j/k go on from there.
+  document.addEventListener("focusin", (event) => {
+    const item = event.target.closest && event.target.closest("[data-note]");
+    if (item && notes.includes(item)) markCurrent(notes.indexOf(item));
+  });
+
+  document.addEventListener("change", (event) => {
+    if (splitting() && event.target.matches && event.target.matches("select.group")) showGroups();
+  });
+
   if (window.location.hash === "#split") openPanel("split-form");
+  if (auditPage) focusNextTodo();
 })();

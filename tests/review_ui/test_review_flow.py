@@ -72,17 +72,16 @@ def blind_audit(page: Any, live: LiveServer) -> None:
     assert names and not any(f">{escape(name)}<" in content for name in names)
     total = page.locator("form.label-form").count()
     assert total == live.app.state.services.settings.audit_sample_size
-    for i in range(total):
+    for i in range(total):  # the next unlabelled note's name field has the focus each time
         item = page.locator("li.note").nth(i)
         label = truth[str(item.locator(".text").text_content())]
-        if label != "noise":  # the select's first option is noise
-            item.locator("input[name=new_category_name]").fill(label)
         nid = item.get_attribute("data-note")
+        assert page.evaluate("document.activeElement.closest('li').dataset.note") == nid
+        page.keyboard.type(label)  # a name, or "noise"
         with page.expect_navigation():
-            item.locator("select").focus()
             page.keyboard.press("Enter")
         if i < total - 1:
-            assert page.url.endswith(f"/runs/{run_id}/audit#note-{nid}")
+            assert page.url.endswith(f"/runs/{run_id}/audit?after={nid}")
     assert page.url.endswith(f"/runs/{run_id}")  # the last label opens the proposals
     assert "Blind audit done" in str(page.text_content(".flash"))
 

@@ -11,7 +11,7 @@
   (:func:`proposal_detail`); a row's ``kind`` says whether it proposes a new category or carries
   notes over into a confirmed one;
 - a category: :class:`CategoryRow` with its count, in all and per week (:class:`WeekCount`)
-  (:func:`project_categories`),
+  (:func:`project_categories`; :func:`project_note_count`, the "of" of "31 of 100 notes"),
   :class:`CategoryView` with its member notes too (:func:`categories`), and
   :class:`~service.review.similarity.CategoryRef` as a target (:func:`active_categories`);
 - the unclustered notes: every one of a run's (:func:`unclustered_notes`), and
@@ -31,6 +31,7 @@ from service.review.views.build import (
     pending_proposals,
     project_categories,
     project_id,
+    project_note_count,
     project_runs,
     proposal_detail,
     queue,
@@ -71,6 +72,7 @@ __all__ = [
     "pending_proposals",
     "project_categories",
     "project_id",
+    "project_note_count",
     "project_runs",
     "proposal_detail",
     "queue",

@@ -195,6 +195,26 @@ def _rows(session: Session, run_id: int) -> list[ProposalRow]:
     return rows
 
 
+def confidence_meaning(p: Proposal) -> str | None:
+    """What the proposal's ``confidence`` measures, in words, or ``None`` when it says nothing.
+
+    A carry-over proposal's is the mean match with its category's notes; the keyword judge's is
+    the coverage of its name (not a probability that the name is right); an LLM judge's is the
+    share of its name samples that agreed, meaningful only with more than one sample.
+    """
+    raw = p.raw_output or {}
+    if p.origin == ProposalOrigin.carry_over:
+        return f"mean match {p.confidence:.2f} with the category's confirmed notes"
+    coverage = raw.get("coverage")
+    if isinstance(coverage, dict) and coverage.get("of"):
+        return f"the name's words occur in {coverage.get('notes', 0)} of {coverage['of']} notes"
+    samples = raw.get("samples")
+    if isinstance(samples, list) and len(samples) > 1:
+        n = len(samples)
+        return f"{round(p.confidence * n)} of {n} name samples agreed"
+    return None
+
+
 def _detail(
     p: Proposal,
     s: ProposalState,
@@ -212,7 +232,7 @@ def _detail(
         misfit_note_ids=misfits, tokens=p.tokens, latency_ms=p.latency_ms,
         claim_holder=s.claimed_by, claim_expires_at=_iso(s.claim_expires_at),
         members=_flagged(notes, ids, reassigned, set(misfits)),
-        merge_suggestions=suggestions,
+        merge_suggestions=suggestions, confidence_meaning=confidence_meaning(p),
     )  # fmt: skip
 
 
@@ -249,6 +269,23 @@ def queue(session: Session, caller: Principal, run_id: int) -> QueueView:
     return QueueView(row, role, _rows(session, run_id), merge_suggestions(session, run), names)
 
 
+def _targets(
+    rows: list[ProposalRow], categories: list[CategoryRef], me: int | None = None
+) -> list[ProposalRow]:
+    """Proposals notes may go to, one target per category: pending proposals, and confirmed
+    ones only while they have no active category (a category stands for its proposal)."""
+    active = {c.category_id for c in categories}
+    return [
+        r
+        for r in rows
+        if r.proposal_id != me
+        and (
+            r.status == ProposalStatus.pending
+            or (r.status in LIVE and (r.category_id is None or r.category_id not in active))
+        )
+    ]
+
+
 def proposal_detail(session: Session, caller: Principal, proposal_id: int) -> ProposalView:
     """A proposal in full, with what a reviewer needs to decide and where notes may go."""
     t = load_proposal(session, caller, proposal_id, "read")
@@ -266,7 +303,7 @@ def proposal_detail(session: Session, caller: Principal, proposal_id: int) -> Pr
         matched=by_id.get(p.matched_category_id) if p.matched_category_id else None,
         nearest=nearest_categories(session, t.run, ids, categories),
         categories=categories,
-        targets=[r for r in rows if r.status in LIVE and r.proposal_id != p.id],
+        targets=_targets(rows, categories, p.id),
         queue_ids=[r.proposal_id for r in rows],
         pending_ids=[r.proposal_id for r in rows if r.status == ProposalStatus.pending],
     )  # fmt: skip
@@ -292,7 +329,6 @@ def unclustered(session: Session, caller: Principal, run_id: int) -> Unclustered
     """The run's unclustered notes not (now) in a live proposal, each with its current label."""
     run = load_run(session, caller, run_id, "read")
     require_audit_done(session, run, caller)
-    live = [r for r in _rows(session, run_id) if r.status in LIVE]
     held = {
         int(n)
         for st in session.scalars(
@@ -305,7 +341,8 @@ def unclustered(session: Session, caller: Principal, run_id: int) -> Unclustered
     notes = [n for n in unclustered_notes(session, run_id) if n.note_id not in held]
     role = caller.role_in(run.project_id)
     cats = active_categories(session, run.project_id)
-    return UnclusteredView(run_row(session, run), role.value if role else "", notes, cats, live)
+    targets = _targets(_rows(session, run_id), cats)
+    return UnclusteredView(run_row(session, run), role.value if role else "", notes, cats, targets)
 
 
 # -- categories ---------------------------------------------------------------------------------
@@ -342,9 +379,14 @@ def _weeks(session: Session, project_id: int) -> dict[int, list[WeekCount]]:
     return weeks
 
 
+def project_note_count(session: Session, project_id: int) -> int:
+    """How many notes the project holds (the "of" of "31 of 100 notes")."""
+    return int(session.scalar(select(func.count()).where(Note.project_id == project_id)) or 0)
+
+
 def project_categories(session: Session, project_id: int) -> list[CategoryRow]:
     """Active categories with their note counts (in all and per week), largest first."""
-    total = session.scalar(select(func.count()).where(Note.project_id == project_id)) or 0
+    total = project_note_count(session, project_id)
     counts = _counts(session, project_id)
     weeks = _weeks(session, project_id)
     rows = [

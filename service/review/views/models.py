@@ -92,6 +92,8 @@ class ProposalDetail:
     claim_expires_at: str | None
     members: list[NoteRow]
     merge_suggestions: list[MergeSuggestion]  # pending only: the closest merge targets
+    # What ``row.confidence`` measures, in words (``None``: it says nothing for this judge)
+    confidence_meaning: str | None
 
     @property
     def misfits(self) -> list[NoteRow]:
@@ -135,6 +137,12 @@ class ProposalView(ProposalDetail):
         if me not in ids or not 0 <= ids.index(me) + step < len(ids):
             return None
         return ids[ids.index(me) + step]
+
+    def target_size(self, target: str) -> int | None:
+        """How many notes a destination (``p:<id>`` or ``c:<id>``) holds, if it is listed."""
+        sizes = {f"p:{t.proposal_id}": t.size for t in self.targets}
+        sizes.update({f"c:{c.category_id}": c.count for c in self.categories})
+        return sizes.get(target)
 
     def next_pending(self) -> int | None:
         """The next pending proposal after this one in queue order (wrapping)."""
