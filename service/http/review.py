@@ -18,6 +18,7 @@ from service import review
 from service.audit import labels as audit_labels
 from service.audit.draw import AuditSize
 from service.http.deps import CallerDep, ServicesDep, SessionDep
+from service.http.retry import RetryingRoute
 from service.http.schemas_review import (
     ActionOut,
     AssignIn,
@@ -48,7 +49,7 @@ from service.http.schemas_review import (
 )
 from service.review import projection, views
 
-router = APIRouter(prefix="/api/v1", tags=["review"])
+router = APIRouter(prefix="/api/v1", tags=["review"], route_class=RetryingRoute)
 
 # What an action on a proposal can answer besides 200.
 ACTION = review_errors(

@@ -32,8 +32,9 @@ from service.auth import Principal, project_by_name
 from service.domain import CategoryStatus, ProposalStatus, ReviewAction
 from service.errors import BadInput, Conflict, NotFound
 from service.review import projection
-from service.review.common import check_version, clean_definition, clean_name, record, unique_ids
+from service.review.common import clean_definition, clean_name, record, unique_ids
 from service.review.events import CreateCategoryAfter, Footprint, TakenFrom
+from service.storage.db import lock_review_state
 from service.storage.models import (
     Category,
     Note,
@@ -110,7 +111,8 @@ def _check_name(session: Session, project_id: int, name: str) -> None:
 
 
 def _sources(session: Session, project_id: int, ids: list[int]) -> list[ProposalState]:
-    """The pending proposals of the project holding any of the notes, by id, each locked."""
+    """The pending proposals of the project holding any of the notes, by id (read under the
+    project's review lock, so they cannot change under us)."""
     wanted = set(ids)
     states = session.scalars(
         select(ProposalState)
@@ -119,8 +121,7 @@ def _sources(session: Session, project_id: int, ids: list[int]) -> list[Proposal
         .order_by(ProposalState.proposal_id)
     ).all()
     held = [s for s in states if wanted.intersection(int(n) for n in s.member_note_ids)]
-    for state in held:  # the row lock: what we read cannot change under us
-        check_version(session, state, state.version)
+    for state in held:
         members = [int(n) for n in state.member_note_ids]
         if all(n in wanted for n in members):
             raise BadInput(
@@ -173,6 +174,7 @@ def create_category(
     """
     found = project_by_name(session, project)
     principal.require(found.id, "review")
+    lock_review_state(session, found.id)
     clean = clean_name(name)
     text = clean_definition(definition or "")
     ids = unique_ids(note_ids, "note_ids")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from service.auth import Principal, Role
 from service.errors import Conflict, Forbidden
 from service.review import projection
-from service.review.common import load_proposal
+from service.review.common import load_for_action
 from service.storage.models import ProposalState, utcnow
 
 
@@ -37,7 +37,7 @@ def claim(
     session: Session, principal: Principal, proposal_id: int, ttl_s: int
 ) -> dict[str, object]:
     """Claim a proposal for ``ttl_s`` seconds (renewing one's own claim); 409 if someone else holds it."""
-    t = load_proposal(session, principal, proposal_id)
+    t = load_for_action(session, principal, proposal_id)
     now = utcnow()
     until = now + timedelta(seconds=ttl_s)
     result = session.execute(
@@ -70,7 +70,7 @@ def claim(
 
 def release(session: Session, principal: Principal, proposal_id: int) -> dict[str, object]:
     """Release one's claim (a lead may release anyone's)."""
-    t = load_proposal(session, principal, proposal_id)
+    t = load_for_action(session, principal, proposal_id)
     holder = active_claim(t.state)
     is_lead = principal.role_in(t.run.project_id) == Role.lead
     if holder is not None and holder != principal.name and not is_lead:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.audit.gate import require_audit_done
@@ -13,9 +13,19 @@ from service.auth import Principal
 from service.domain import CategoryStatus, EventMode, ProposalStatus, ReviewAction
 from service.errors import AlreadyDecided, BadInput, NotFound
 from service.review import projection
-from service.review.events import Footprint, MoveAfter, Payload, encode
+from service.review.events import (
+    Footprint,
+    MoveAfter,
+    Payload,
+    Prior,
+    PriorLabel,
+    PriorState,
+    encode,
+)
+from service.storage.db import lock_review_state
 from service.storage.models import (
     Category,
+    NoteAssignment,
     Proposal,
     ProposalState,
     ReviewEvent,
@@ -26,6 +36,7 @@ from service.storage.models import (
 
 MAX_NAME = 300
 MAX_DEFINITION = 4000
+CHUNK = 500  # ids per IN (...) query
 LIVE = (ProposalStatus.pending, ProposalStatus.confirmed)
 
 
@@ -99,22 +110,42 @@ def load_proposal(
     return Target(proposal, state, run)
 
 
-def check_version(session: Session, state: ProposalState, version: int) -> None:
-    """Lock the proposal at ``version``, or 409 ``stale_version`` (who changed it, new state).
+def lock_run(session: Session, principal: Principal, run_id: int) -> Run:
+    """The run (404, 403 without ``review``), its project's review state locked for this
+    transaction (:func:`~service.storage.db.lock_review_state`)."""
+    run = load_run(session, principal, run_id, "review")
+    lock_review_state(session, run.project_id)
+    return run
 
-    A no-op conditional ``UPDATE`` takes the row lock (PostgreSQL) or the write lock (SQLite)
-    before anything else is read, so what the action validates cannot change under it; the
-    event's own conditional version bump then cannot fail for this proposal.
+
+def load_for_action(session: Session, principal: Principal, proposal_id: int) -> Target:
+    """:func:`load_proposal` for an action: the project's review state is locked first.
+
+    Authorisation reads only immutable rows (the proposal and its run); then the lock; then
+    the proposal's state, read fresh, so what the action validates cannot change under it.
+    Every writer takes this one lock before any row lock, so writers never deadlock.
     """
-    result = session.execute(
-        update(ProposalState)
-        .where(ProposalState.proposal_id == state.proposal_id, ProposalState.version == version)
-        .values(version=ProposalState.version)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None:
+        raise NotFound(f"no proposal {proposal_id}", field="proposal_id")
+    run = lock_run(session, principal, proposal.run_id)
+    state = session.scalars(
+        select(ProposalState)
+        .where(ProposalState.proposal_id == proposal_id)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if state is None:
+        raise NotFound(f"no proposal {proposal_id}", field="proposal_id")
+    require_audit_done(session, run, principal)
+    return Target(proposal, state, run)
+
+
+def check_version(session: Session, state: ProposalState, version: int) -> None:
+    """409 ``stale_version`` (who changed it, its new state) unless the proposal is at
+    ``version``. Read under the review lock (:func:`load_for_action`), so it stays so; the
+    event's own conditional version bump then cannot fail for this proposal."""
+    if state.version != version:
         raise projection.stale_error(session, state.proposal_id, version)
-    session.refresh(state)
 
 
 def require_status(state: ProposalState, *allowed: ProposalStatus) -> None:
@@ -231,7 +262,10 @@ def record(
     ``after`` and ``before`` must be the payload models :mod:`~service.review.events` names for
     ``action`` (``TypeError`` otherwise); they are stored as JSON with ``touched`` in ``after``.
     """
-    after_json, before_json = encode(action, after, touched, before)
+    prior = (
+        _prior(session, touched) if mode == EventMode.workflow and not reverts_event_id else None
+    )
+    after_json, before_json = encode(action, after, touched, before, prior)
     event = ReviewEvent(
         project_id=run.project_id,
         run_id=run.id,
@@ -252,6 +286,31 @@ def record(
     session.add(event)
     session.flush()
     return event
+
+
+def _prior(session: Session, touched: Footprint) -> Prior:
+    """The touched proposals' states and the touched notes' labels, before the event applies."""
+    states = [session.get_one(ProposalState, pid) for pid in touched.proposals]
+    labels: list[NoteAssignment] = []
+    notes = sorted(set(touched.notes))
+    for i in range(0, len(notes), CHUNK):
+        chunk = notes[i : i + CHUNK]
+        labels += session.scalars(select(NoteAssignment).where(NoteAssignment.note_id.in_(chunk)))
+    return Prior(
+        proposals=[
+            PriorState(
+                proposal_id=s.proposal_id, status=ProposalStatus(s.status), name=s.name,
+                definition=s.definition, category_id=s.category_id,
+                member_note_ids=[int(n) for n in s.member_note_ids],
+            )
+            for s in states
+        ],
+        labels=[
+            PriorLabel(note_id=a.note_id, category_id=a.category_id, is_noise=a.is_noise,
+                       event_id=a.event_id)
+            for a in sorted(labels, key=lambda a: a.note_id)
+        ],
+    )  # fmt: skip
 
 
 def state_result(event: ReviewEvent, state: ProposalState | None, **extra: Any) -> ActionResult:

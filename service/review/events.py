@@ -21,6 +21,9 @@ create_category  :class:`CreateCategoryAfter`  —
 
 :func:`encode` checks that a payload is the model its action stores and turns it into JSON;
 :func:`after_of` and :func:`footprint_of` read events back (projection, undo, audit labels).
+A workflow action also stores, under ``after["prior"]`` (a :class:`Prior`), the touched
+proposals' states and the touched notes' labels as it found them: what undo puts back
+(:func:`prior_of`; ``None`` for events recorded before it was stored).
 A payload stores exactly the keys it was given (``exclude_unset``), in field order, so the
 JSON is what the actions have always written and old logs read back, and replay, unchanged.
 """
@@ -62,6 +65,33 @@ class Footprint(Payload):
     def complete(self) -> Footprint:
         """The same footprint with every key set (a revert records its target's in full)."""
         return Footprint.model_validate(self.model_dump())
+
+
+class PriorState(Payload):
+    """A touched proposal's state as the event found it (its version aside: versions only grow)."""
+
+    proposal_id: int
+    status: ProposalStatus
+    name: str
+    definition: str
+    category_id: int | None = None
+    member_note_ids: list[int]
+
+
+class PriorLabel(Payload):
+    """A touched note's label as the event found it (a note without a label is not listed)."""
+
+    note_id: int
+    category_id: int | None = None
+    is_noise: bool
+    event_id: int
+
+
+class Prior(Payload):
+    """``after["prior"]``: what the event's footprint looked like before it; undo restores it."""
+
+    proposals: list[PriorState] = Field(default_factory=list)
+    labels: list[PriorLabel] = Field(default_factory=list)
 
 
 class StatusBefore(Payload):
@@ -194,8 +224,15 @@ BEFORE: dict[ReviewAction, type[Payload]] = {
 P = TypeVar("P", bound=Payload)
 
 
+BOOKKEEPING = ("touched", "prior")  # keys of ``after`` beside the action's payload
+
+
 def encode(
-    action: ReviewAction, after: Payload, touched: Footprint, before: Payload | None = None
+    action: ReviewAction,
+    after: Payload,
+    touched: Footprint,
+    before: Payload | None = None,
+    prior: Prior | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The ``after`` and ``before`` JSON of a new event; ``TypeError`` for the wrong models."""
     if type(after) is not AFTER[action]:
@@ -203,15 +240,25 @@ def encode(
     wanted = BEFORE.get(action)
     if (None if before is None else type(before)) is not wanted:
         raise TypeError(f"{action} stores before={wanted and wanted.__name__}, not {before!r}")
-    return {**after.stored(), "touched": touched.stored()}, before.stored() if before else {}
+    stored = {**after.stored(), "touched": touched.stored()}
+    if prior is not None:
+        stored["prior"] = prior.model_dump(mode="json")
+    return stored, before.stored() if before else {}
 
 
 def after_of(event: ReviewEvent, kind: type[P]) -> P:
-    """The event's ``after`` payload (``touched`` aside) as ``kind``, its action's model."""
+    """The event's ``after`` payload (``touched`` and ``prior`` aside) as ``kind``."""
     action = ReviewAction(event.action)
     if AFTER[action] is not kind:
         raise TypeError(f"{action} stores {AFTER[action].__name__}, not {kind.__name__}")
-    return kind.model_validate({k: v for k, v in (event.after or {}).items() if k != "touched"})
+    payload = {k: v for k, v in (event.after or {}).items() if k not in BOOKKEEPING}
+    return kind.model_validate(payload)
+
+
+def prior_of(event: ReviewEvent) -> Prior | None:
+    """What the event found (``None`` for events recorded before ``prior`` was stored)."""
+    raw = (event.after or {}).get("prior")
+    return None if raw is None else Prior.model_validate(raw)
 
 
 def footprint_of(event: ReviewEvent) -> Footprint:

@@ -33,6 +33,8 @@ states it changes; each gets ``version + 1``), ``created_proposals``, ``notes`` 
 Versions are monotonic: a proposal's version is 1 + the number of events that touched it,
 reverted ones and reverts included, so a page showing an older state can never win (no ABA).
 A rebuild keeps claims (ephemeral, not events) and reproduces everything else exactly.
+Undo does not rebuild: it restores what the undone event stored under ``after["prior"]``
+(:mod:`service.review.undo`), which equals a rebuild without the undone event.
 Blind-audit labels (``mode='blind'``) are a separate label stream and never change projections.
 """
 
@@ -62,6 +64,7 @@ from service.review.events import (
     after_of,
     footprint_of,
 )
+from service.storage.db import lock_review_state
 from service.storage.models import (
     Category,
     NoteAssignment,
@@ -139,7 +142,7 @@ def state_json(state: ProposalState) -> dict[str, Any]:
     }
 
 
-def _bump(session: Session, event: ReviewEvent, expected: dict[int, int] | None) -> None:
+def bump_versions(session: Session, event: ReviewEvent, expected: dict[int, int] | None) -> None:
     """``version + 1`` on each touched proposal; conditional on ``expected`` when given."""
     for pid in footprint_of(event).proposals:
         stmt = update(ProposalState).where(ProposalState.proposal_id == pid)
@@ -173,7 +176,7 @@ def apply_event(
     Raises:
         StaleVersion: a touched proposal changed since the version the caller acted on.
     """
-    _bump(session, event, expected)
+    bump_versions(session, event, expected)
     handler = _HANDLERS.get(ReviewAction(event.action))
     if handler is not None:
         handler(session, event)
@@ -360,8 +363,12 @@ def rebuild(session: Session, project_id: int) -> None:
     Initial states are the pending states of the proposals the runs made (judge and carry-over);
     then each event is applied, except reverted events and the reverts themselves, which only
     count towards versions.
-    Claims on proposals survive the rebuild.
+    Claims on proposals survive the rebuild. The project's review lock is taken first
+    (:func:`~service.storage.db.lock_review_state`), so a rebuild runs alone — no action, undo
+    or other rebuild of the project interleaves with it — and two rebuilds one after the other
+    leave the same state as one.
     """
+    lock_review_state(session, project_id)
     run_ids = _runs_to_rebuild(session, project_id)
     claims = {
         s.proposal_id: (s.claimed_by, s.claim_expires_at)
@@ -383,7 +390,7 @@ def rebuild(session: Session, project_id: int) -> None:
     reverted = {e.reverts_event_id for e in events if e.action == ReviewAction.revert}
     for event in events:
         if event.action == ReviewAction.revert or event.id in reverted:
-            _bump(session, event, None)
+            bump_versions(session, event, None)
         else:
             apply_event(session, event)
     for pid, (who, until) in claims.items():

@@ -1,4 +1,4 @@
-"""Undo: a ``revert`` event naming the undone event, then a rebuild of the project's projection.
+"""Undo: a ``revert`` event naming the undone event, applied as the undone event's inverse.
 
 A reviewer undoes their own last action in a run (a lead may name any event of the run with
 ``event_id``). Undo is refused with 409 when a later, non-reverted event built on what the
@@ -9,20 +9,28 @@ A category created from selected notes (:func:`service.review.categories.create_
 undone like any action, through the run its event was recorded in: the project's latest run
 that held any of the notes (see there). Undoing it removes the category and puts its notes back
 where they were (their pending proposals, or unclustered).
+
+The inverse: every workflow event stores, under ``after["prior"]``, the touched proposals'
+states and the touched notes' labels as it found them. Because undo refuses when a later
+event built on any of them, putting those back (and removing the proposals and categories the
+event created) gives exactly the state a rebuild without the undone event gives; the revert
+bumps the versions of the proposals the undone event touched, as a rebuild counts it. Only an
+event recorded before ``prior`` was stored falls back to rebuilding the project. Undo runs
+under the project's review lock, like every action and every rebuild.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from service.auth import Principal, Role
 from service.domain import EventMode, ReviewAction
 from service.errors import Conflict, Forbidden, NotFound
 from service.review import projection
-from service.review.common import ActionResult, load_run, record
-from service.review.events import RevertAfter, RevertBefore, footprint_of
-from service.storage.models import ProposalState, ReviewEvent, Run
+from service.review.common import ActionResult, load_run, lock_run, record
+from service.review.events import Prior, RevertAfter, RevertBefore, footprint_of, prior_of
+from service.storage.models import Category, NoteAssignment, ProposalState, ReviewEvent, Run
 
 UNDOABLE = (
     ReviewAction.confirm,
@@ -112,7 +120,7 @@ def undo(
     session: Session, principal: Principal, run_id: int, event_id: int | None = None
 ) -> ActionResult:
     """Revert the caller's last action in the run (or ``event_id``); 409 if built upon."""
-    run = load_run(session, principal, run_id, "review")
+    run = lock_run(session, principal, run_id)
     target = _pick(session, principal, run, event_id)
     blocker = _blocker(session, target)
     if blocker is not None:
@@ -130,7 +138,12 @@ def undo(
         note_ids=list(target.note_ids), before=RevertBefore(action=undone),
         after=RevertAfter(undone_action=undone), touched=footprint_of(target).complete(),
     )  # fmt: skip
-    projection.rebuild(session, run.project_id)
+    prior = prior_of(target)
+    if prior is None:  # recorded before events stored what they found
+        projection.rebuild(session, run.project_id)
+    else:
+        _restore(session, target, prior)
+        projection.bump_versions(session, event, None)
     state = session.get(ProposalState, target.proposal_id) if target.proposal_id else None
     return ActionResult(
         event_id=event.id,
@@ -140,3 +153,32 @@ def undo(
         state=projection.state_json(state) if state else None,
         extra={"reverted_event_id": target.id, "undone_action": undone},
     )
+
+
+def _restore(session: Session, target: ReviewEvent, prior: Prior) -> None:
+    """Put back what ``target`` found: its proposals' states and its notes' labels; remove the
+    proposal states and categories it created."""
+    touched = footprint_of(target)
+    for pid in touched.created_proposals:
+        child = session.get(ProposalState, pid)
+        if child is not None:
+            session.delete(child)
+    for old in prior.proposals:
+        state = session.get_one(ProposalState, old.proposal_id)
+        state.status, state.name, state.definition = old.status, old.name, old.definition
+        state.category_id, state.member_note_ids = old.category_id, list(old.member_note_ids)
+    labels = {label.note_id: label for label in prior.labels}
+    for nid in touched.notes:
+        row, old_label = session.get(NoteAssignment, nid), labels.get(nid)
+        if old_label is None:
+            if row is not None:
+                session.delete(row)
+            continue
+        if row is None:
+            row = NoteAssignment(note_id=nid, project_id=target.project_id)
+            session.add(row)
+        row.category_id, row.is_noise = old_label.category_id, old_label.is_noise
+        row.event_id = old_label.event_id
+    session.flush()
+    if touched.created_categories:
+        session.execute(delete(Category).where(Category.id.in_(touched.created_categories)))

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# pg_advisory_xact_lock keys of review state: this namespace in the high bits, the project id
+# in the low 32 (ids stay far below 2**32).
+REVIEW_LOCK_NAMESPACE = 0x6178 << 32
+# SQLSTATEs of a transaction PostgreSQL rolled back so that it may be retried.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
@@ -61,6 +70,51 @@ def savepoint(session: Session) -> Iterator[None]:
         session.execute(text("UPDATE alembic_version SET version_num = version_num WHERE 0"))
     with session.begin_nested():
         yield
+
+
+def lock_review_state(session: Session, project_id: int) -> None:
+    """Make the session the only writer of the project's review state until it ends.
+
+    Every review action, undo and rebuild takes this lock first, before it reads the state it
+    validates, so writers of a project's projection queue up in one place instead of taking row
+    locks in different orders (the deadlocks of issue #15). PostgreSQL: a transaction-scoped
+    advisory lock per project (``pg_advisory_xact_lock``), released at commit or rollback; other
+    projects are not held up. SQLite: a write that changes nothing, which opens the transaction
+    and takes SQLite's one write lock at once (``BEGIN IMMEDIATE`` in effect; pysqlite would
+    otherwise begin only at the first real write, after the reads).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        key = REVIEW_LOCK_NAMESPACE | int(project_id)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    else:
+        session.execute(text("UPDATE alembic_version SET version_num = version_num WHERE 0"))
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A deadlock or serialization failure: the database rolled the transaction back, and
+    running it again from the start may succeed."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def backoff_s(attempt: int, base_s: float = 0.01, cap_s: float = 0.2) -> float:
+    """Full jitter: a random wait in ``[0, min(cap, base * 2**attempt)]`` seconds."""
+    return random.uniform(0, min(cap_s, base_s * 2**attempt))
+
+
+def retrying(work: Callable[[], T], attempts: int = 5) -> T:
+    """Run ``work`` (one whole transaction) again after a retryable failure, with jittered
+    backoff, at most ``attempts`` times; the last failure propagates."""
+    for attempt in range(attempts):
+        try:
+            return work()
+        except DBAPIError as exc:
+            if not is_retryable(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(backoff_s(attempt))
+    raise AssertionError("unreachable")
 
 
 class Database:

@@ -27,6 +27,7 @@ from service.review.events import (
     after_of,
     encode,
     footprint_of,
+    prior_of,
 )
 from service.storage.db import Database
 from service.storage.models import Category, NoteAssignment, ProposalState, ReviewEvent
@@ -248,7 +249,7 @@ def test_typed_payloads_store_exactly_what_the_log_holds(db: Database, seeded: S
             action = ReviewAction(e.action)
             after = after_of(e, AFTER[action])
             before = BEFORE[action].model_validate(e.before) if action in BEFORE else None
-            again = encode(action, after, footprint_of(e), before)
+            again = encode(action, after, footprint_of(e), before, prior_of(e))
             assert json.dumps(again) == json.dumps((e.after, e.before)), action
         by_action = {e.action: e for e in events}
     rename, revert = by_action["rename"], by_action["revert"]
@@ -256,7 +257,15 @@ def test_typed_payloads_store_exactly_what_the_log_holds(db: Database, seeded: S
         "name": "Too casual tone",
         "definition": "Slang with an upset customer.",
         "touched": {"proposals": [ids["left"]]},
-    }
+        "prior": {  # what undo puts back: the child as the split made it
+            "proposals": [{"proposal_id": ids["left"], "status": "pending",
+                           "name": "Wrong refund amount (1/2)",
+                           "definition": rename.after["prior"]["proposals"][0]["definition"],
+                           "category_id": None, "member_note_ids": seeded.halves[1]}],
+            "labels": [],
+        },
+    }  # fmt: skip
+    assert "prior" not in revert.after  # a revert is not undone
     assert list(rename.before) == ["name", "definition"]
     assert revert.before == {"action": "reject"}
     assert list(revert.after["touched"]) == [
@@ -269,6 +278,7 @@ def test_typed_payloads_store_exactly_what_the_log_holds(db: Database, seeded: S
         "to_noise": False,
         "touched": {"proposals": [], "notes": [seeded.unclustered[0]],
                     "categories": [ids["cat_status"]]},
+        "prior": {"proposals": [], "labels": []},
     }  # fmt: skip
 
 
