@@ -42,6 +42,9 @@ from tests.fakes.embeddings_stub import EmbeddingsStub, Fault, running_embedding
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = socket.gethostname()
+linux = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="a process is told apart through /proc (Linux)"
+)
 N_NOTES, CHUNK = 300, 256  # the embed stage's first chunk (256 texts) is cached before the kill
 
 
@@ -56,6 +59,7 @@ def dead_holder() -> Iterator[str]:
     yield holder
 
 
+@linux
 def test_a_worker_is_gone_only_when_this_host_can_tell(dead_holder: str) -> None:
     me = new_worker_id()
     assert me.startswith(f"{HOST}:{os.getpid()}:") and not is_gone(me)
@@ -69,6 +73,7 @@ def test_a_worker_is_gone_only_when_this_host_can_tell(dead_holder: str) -> None
     assert not is_gone(f"{HOST}:{pid}:worker-x") and not is_gone("first") and not is_gone(None)
 
 
+@linux
 def test_a_zombie_is_gone() -> None:
     proc = subprocess.Popen(["sleep", "30"])
     holder = f"{HOST}:{proc.pid}:{process_token(proc.pid)}:worker-z"
@@ -103,6 +108,7 @@ def running_run(services: Services, holder: str, stage: str = "embed") -> int:
         return run.id
 
 
+@linux
 def test_a_starting_process_fails_only_the_runs_of_dead_workers_here(
     db_url: str, dead_holder: str
 ) -> None:
@@ -238,6 +244,7 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
     return found
 
 
+@linux
 def test_a_killed_worker_s_run_fails_at_once_and_its_retry_reuses_the_cache(
     db_url: str,
 ) -> None:
