@@ -166,6 +166,9 @@ def _undo_label(session: Session, who: Principal, run_id: int) -> str | None:
     event = review.last_undoable(session, who, run_id)
     if event is None:
         return None
+    named = (event.before or {}).get("name") or (event.after or {}).get("name")
+    if named:
+        return f"{event.action} of “{named}”"
     target = f" of proposal {event.proposal_id}" if event.proposal_id else ""
     return f"{event.action}{target}"
 

@@ -147,3 +147,21 @@ def test_one_merge_target_per_category_and_no_default_without_a_suggestion(
     with app.state.services.db.transaction() as session:
         state = session.get_one(ProposalState, big)
         assert (state.status, state.version) == ("pending", 1)
+
+
+def test_rename_offers_the_keyword_judges_text_without_keeping_it(client, seeded) -> None:
+    big = seeded.proposals[0]
+    sign_in(client)
+    text = client.get(f"/proposals/{big}", headers=HTML).text
+    textarea = text.split('<textarea name="definition"', 1)[1].split("</textarea>", 1)[0]
+    assert (
+        'placeholder="Which notes belong here, in your words. The keyword judge wrote:' in textarea
+    )
+    assert textarea.endswith(">")  # empty: Enter in the name field does not keep the judge's text
+    resp = client.post(f"/proposals/{big}/rename", data={"version": "1", "name": "Refunds wrong",
+                       "definition": ""}, headers=HTML)  # fmt: skip
+    assert resp.status_code == 200 and "Undo rename of “" in resp.text
+    view = client.get(f"/proposals/{big}", headers=HTML).context["page"].view
+    assert (view.row.name, view.definition) == ("Refunds wrong", "")
+    text = client.get(f"/proposals/{big}", headers=HTML).text
+    assert ">Refunds wrong</h1>" in text and 'placeholder="Which notes' not in text
