@@ -64,6 +64,23 @@ def ensure_offline() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def quiet_model_libraries() -> None:
+    """Keep the model libraries' own progress bars and chatter off our output.
+
+    transformers draws a "Loading weights" tqdm bar each time a model loads, and
+    huggingface_hub draws download bars; axial shows its own progress per stage. Call it
+    after importing sentence-transformers (it switches off what is already imported).
+    """
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from huggingface_hub.utils import disable_progress_bars  # type: ignore[attr-defined]
+    from transformers.utils import logging as transformers_logging
+
+    disable_progress_bars()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+
+
 def packaged_model_dir() -> Path:
     """Return the folder of the packaged all-MiniLM-L6-v2 weights.
 
@@ -180,6 +197,7 @@ class SentenceTransformerEmbedder:
             import torch
             from sentence_transformers import SentenceTransformer
 
+            quiet_model_libraries()
             st = SentenceTransformer(resolve_model_path(self.model), device=self.device)
             if self.precision == "bfloat16":
                 st = st.to(torch.bfloat16)

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ from clustering.embedder import (
     empty_embeddings,
     ensure_offline,
     normalize_rows,
+    quiet_model_libraries,
     resolve_model_path,
 )
 
@@ -82,6 +86,7 @@ def _export(model: str, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from sentence_transformers import SentenceTransformer
 
+    quiet_model_libraries()
     st = SentenceTransformer(resolve_model_path(model), device="cpu")
     hf_model = st[0].auto_model.eval()
     tokenizer = st.tokenizer
@@ -113,7 +118,7 @@ def _export(model: str, target: Path) -> None:
             opset_version=17,
             dynamo=False,
         )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_root_logger("onnxruntime"):
         warnings.simplefilter("ignore")
         quantize_dynamic(
             str(fp32),
@@ -126,6 +131,33 @@ def _export(model: str, target: Path) -> None:
     dim = int(hf_model.config.hidden_size)
     meta = ExportMeta(_pooling_mode(st), int(st.max_seq_length), names, dim)
     (target / "meta.json").write_text(json.dumps(_meta_dict(meta)))
+
+
+class _DropFrom(logging.Filter):
+    """Drop the records logged from a package's files."""
+
+    def __init__(self, package: str) -> None:
+        super().__init__()
+        self.part = f"{os.sep}{package}{os.sep}"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.part not in record.pathname
+
+
+@contextmanager
+def _quiet_root_logger(package: str) -> Iterator[None]:
+    """Silence what ``package`` logs on the root logger ("WARNING:root:Please consider to run
+    pre-processing before quantization"), and keep its ``logging.warning`` calls from
+    installing a handler on the root logger (they do when it has none)."""
+    root = logging.getLogger()
+    guard, drop = logging.NullHandler(), _DropFrom(package)
+    root.addHandler(guard)
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+        root.removeHandler(guard)
 
 
 def _meta_dict(meta: ExportMeta) -> dict[str, Any]:

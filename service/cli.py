@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -248,48 +247,22 @@ def run(
 ) -> None:
     """Embed, cluster and judge the project's notes not yet decided (or one batch)."""
     from service.auth import project_by_name
-    from service.runs.create import create_run
+    from service.cli_progress import run_with_progress
 
     svc = services()
     try:
         with svc.db.transaction() as session:
             proj = project_by_name(session, project)
-        new = create_run(svc, proj, batch_id=batch, seed=seed, created_by="cli")
+        run_id = run_with_progress(svc, proj, batch, seed, console)
     except ServiceError as exc:
         raise fail(exc) from exc
-    _execute_with_progress(svc, new.id)
-    finished = _finished_run(svc, new.id)
+    finished = _finished_run(svc, run_id)
     if as_json:
         typer.echo(json.dumps(finished, indent=2, default=str))
     else:
         _print_run(finished)
     if finished["run"]["status"] != RunStatus.succeeded:
         raise typer.Exit(code=1)
-
-
-def _execute_with_progress(svc: Any, run_id: int) -> None:
-    from service.runs.create import get_run
-    from service.runs.pipeline import execute_run
-    from service.runs.worker import claim_run
-
-    with _progress() as bar:
-        tasks: dict[str, Any] = {}
-
-        def echo(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=max(total, 1))
-            bar.update(tasks[stage], completed=done, total=max(total, 1))
-
-        if claim_run(svc, run_id):
-            execute_run(svc, run_id, echo=echo)  # a failure is recorded on the run
-            return
-        while get_run(svc, run_id).status in (
-            RunStatus.queued,
-            RunStatus.running,
-        ):  # a worker has it
-            current = get_run(svc, run_id)
-            echo(current.stage, current.done, current.total)
-            time.sleep(0.5)
 
 
 def _finished_run(svc: Any, run_id: int) -> dict[str, Any]:
@@ -324,16 +297,19 @@ def _print_run(finished: dict[str, Any]) -> None:
     if r["status"] != RunStatus.succeeded:
         console.print(f"[red]run {r['id']} {r['status']}[/red]: {r['error']}")
         return
-    table = Table(
-        title=f"run {r['id']}: {r['n_notes']} notes, {r['n_clusters']} proposals, "
-        f"{r['n_unclustered']} unclustered · judge {r['judge_id']}"
+    out = Console()
+    out.print(  # a heading line, not the table's title: a title wraps to the table's width
+        f"run {r['id']}: {r['n_notes']} notes, {r['n_clusters']} proposals, "
+        f"{r['n_unclustered']} unclustered · judge {r['judge_id']}",
+        style="bold",
     )
+    table = Table()
     table.add_column("proposal", justify="right")
     table.add_column("notes", justify="right")
     table.add_column("name")
     for p in finished["proposals"]:
         table.add_row(str(p["id"]), str(p["count"]), p["name"])
-    Console().print(table)
+    out.print(table)
 
 
 @app.command()
@@ -373,7 +349,8 @@ def categories(project: ProjectOpt, as_json: JsonOpt = False, db: DbOpt = None) 
         return
     out = Console()
     if confirmed:
-        table = Table(title=f"confirmed categories of {project}")
+        out.print(f"confirmed categories of {project}", style="bold")
+        table = Table()
         for column in ("notes", "of", "category"):
             table.add_column(column, justify="left" if column == "category" else "right")
         for c in confirmed:
@@ -385,9 +362,12 @@ def categories(project: ProjectOpt, as_json: JsonOpt = False, db: DbOpt = None) 
             "in the review UI (axial serve) or through the API."
         )
     if pending:
-        table = Table(title=f"proposed by run {run_id}, pending human review (not yet categories)")
+        out.print(
+            f"proposed by run {run_id}, pending human review (not yet categories)", style="bold"
+        )
+        table = Table()
         for column in ("notes", "proposal", "judge"):
-            table.add_column(column)
+            table.add_column(column, justify="right" if column == "notes" else "left")
         for p in pending:
             table.add_row(str(p.size), p.name, p.judge_id)
         out.print(table)

@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from sqlalchemy import select
 
+from service.audit.draw import drawn_notes
 from service.auth import Role, add_user, create_key
 from service.context import Services
 from service.notes.batches import get_or_create_project, store_batch
@@ -30,6 +31,7 @@ class DemoInfo:
     run_id: int
     users: tuple[tuple[str, str, Role], ...]
     keys: dict[str, str]
+    audit_size: int = 0
 
 
 def answer_key() -> dict[str, Any]:
@@ -71,23 +73,48 @@ def prepare_demo(services: Services) -> DemoInfo:
         if claim_run(services, run.id):
             execute_run(services, run.id, echo=lambda *_: None)
         finished = run.id
-    return DemoInfo(DEMO_PROJECT, finished, DEMO_USERS, keys)
+    with services.db.transaction() as session:
+        audit_size = len(drawn_notes(session, finished))
+    return DemoInfo(DEMO_PROJECT, finished, DEMO_USERS, keys, audit_size)
+
+
+KEY_NOTES = {Role.reviewer.value: "a reviewer of its own, not the `reviewer` login"}
 
 
 def print_demo(info: DemoInfo, base_url: str, console: Console) -> None:
-    console.print(
-        f"\n[bold]axial demo[/bold]: project {info.project!r}, run {info.run_id} "
-        f"ready to review at {base_url}/runs/{info.run_id}"
-    )
-    for username, password, role in info.users:
-        console.print(
-            f"  sign in as {role.value}: username [bold]{username}[/bold] "
-            f"password [bold]{password}[/bold]"
-        )
-    console.print(
-        "  the run starts in blind mode: a reviewer labels its audit sample first; "
-        f"the lead dashboard is {base_url}/projects/{info.project}/dashboard"
-    )
-    for role_name, key in info.keys.items():
-        console.print(f"  API key ({role_name}): {key}")
-    console.print(f"  API docs: {base_url}/docs\n")
+    """What a newcomer needs: where to sign in, as whom, the API keys and what each one is.
+
+    Lines are not broken by the console (``soft_wrap``): URLs and keys stay whole to copy.
+    """
+    api = f"{base_url}/api/v1"
+    lines = [
+        "",
+        f"[bold]axial demo[/bold]: project {info.project!r}, run {info.run_id} ready to review",
+        f"  {base_url}/runs/{info.run_id}",
+        f"Sign in at {base_url}/login as",
+        *(
+            f"  {role.value:<9} username [bold]{user:<9}[/bold] password [bold]{password}[/bold]"
+            for user, password, role in info.users
+        ),
+        f"The run starts in blind mode: a reviewer first labels its audit sample "
+        f"({info.audit_size} notes) without the judge's proposals; a lead is never gated.",
+        f"Lead dashboard: {base_url}/projects/{info.project}/dashboard",
+        "",
+        "API keys (send `Authorization: Bearer KEY`; new ones at every start):",
+        *(
+            f"  {role:<9} {key}  {KEY_NOTES.get(role, '')}".rstrip()
+            for role, key in info.keys.items()
+        ),
+        "A key and a login are two reviewers, each with a blind audit of its own: labels given "
+        "as the `reviewer` login do not unlock the reviewer key, nor the other way round. "
+        f"Until the key has labelled {api}/runs/{info.run_id}/audit, its reads of proposals "
+        "answer 409 must_audit_first. Review as one of them, or audit as both: two reviewers' "
+        "blind labels also measure how often people disagree (human_noise).",
+        "",
+        f"Try: curl -s -H 'Authorization: Bearer {info.keys.get(Role.lead.value, 'KEY')}' "
+        f"{api}/runs/{info.run_id}",
+        f"API docs: {base_url}/docs",
+        "",
+    ]
+    for line in lines:
+        console.print(line, soft_wrap=True)
