@@ -2,8 +2,10 @@
 
 All mutating proposal routes take the proposal ``version`` the caller acted on; a stale one
 answers 409 ``stale_version`` with ``changed_by`` and ``current`` (the new state). Acting on a
-decided proposal answers 409 ``already_decided``; an unknown proposal 404; no key 401; a role
-that may not review 403 (blind-mode switches and rebuilds need a lead).
+decided proposal answers 409 ``already_decided``; an unknown proposal 404, and so does one of a
+project the caller has no role in (``service.http.deps.hide_other_projects``); no key 401; a
+role that may not review 403 (blind-mode switches and rebuilds need a lead). A client reads
+only the queues and proposals of the runs it started.
 
 Each request is one unit of work (:data:`~service.http.deps.SessionDep`): the caller is
 authenticated and the action applied in the same transaction, committed when the handler
@@ -17,6 +19,7 @@ from fastapi import APIRouter
 from service import review
 from service.audit import labels as audit_labels
 from service.audit.draw import AuditSize
+from service.http.api import readable_run
 from service.http.deps import CallerDep, ServicesDep, SessionDep
 from service.http.retry import RetryingRoute
 from service.http.schemas_review import (
@@ -26,6 +29,9 @@ from service.http.schemas_review import (
     BlindIn,
     BlindOut,
     ClaimOut,
+    ConfirmCarryOversIn,
+    ConfirmCarryOversOut,
+    ConfirmedOut,
     ConfirmIn,
     ConfirmOut,
     LabelIn,
@@ -48,6 +54,7 @@ from service.http.schemas_review import (
     review_errors,
 )
 from service.review import projection, views
+from service.storage.models import Proposal
 
 router = APIRouter(prefix="/api/v1", tags=["review"], route_class=RetryingRoute)
 
@@ -60,7 +67,11 @@ READ = review_errors(401, 403, 404, 422, conflicts=("must_audit_first",))
 
 @router.get("/proposals/{proposal_id}", responses=READ)
 def get_proposal(proposal_id: int, session: SessionDep, caller: CallerDep) -> ProposalDetailOut:
-    """A proposal in full: state, judge output, members, misfits, nearest categories."""
+    """A proposal in full: state, judge output, members, misfits, nearest categories.
+    A client reads only proposals of the runs it started."""
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is not None:  # unknown ones answer 404 below
+        readable_run(session, proposal.run_id, caller)
     view = views.proposal_detail(session, caller, proposal_id)
     return ProposalDetailOut.model_validate(view.to_json())
 
@@ -72,6 +83,25 @@ def post_confirm(
     """Confirm a pending proposal into a category (the judge's match, same name, or new)."""
     result = review.confirm(session, caller, proposal_id, body.version, body.into)
     return ConfirmOut.model_validate(result.to_json())
+
+
+@router.post("/runs/{run_id}/carry-overs/confirm", responses=ACTION)
+def post_confirm_carry_overs(
+    run_id: int, body: ConfirmCarryOversIn, session: SessionDep, caller: CallerDep
+) -> ConfirmCarryOversOut:
+    """Accept carry-over proposals at once, each into the category it matched (one action:
+    one undo reverts them all); all or nothing."""
+    items = [(p.id, p.version) for p in body.proposals]
+    results = review.confirm_carry_overs(session, caller, run_id, items)
+    confirmed = [
+        ConfirmedOut(
+            proposal_id=int(r.proposal_id or 0),
+            category_id=int(r.extra["category_id"]),
+            event_id=r.event_id,
+        )
+        for r in results
+    ]
+    return ConfirmCarryOversOut(run_id=run_id, confirmed=confirmed)
 
 
 @router.post("/proposals/{proposal_id}/rename", responses=ACTION)
@@ -156,7 +186,9 @@ def post_release(proposal_id: int, session: SessionDep, caller: CallerDep) -> Re
 
 @router.get("/runs/{run_id}/queue", responses=READ)
 def get_queue(run_id: int, session: SessionDep, caller: CallerDep) -> QueueOut:
-    """The run's proposals, pending first and largest first, with pending and decided counts."""
+    """The run's proposals, pending first and largest first, with pending and decided counts.
+    A client reads only the queues of the runs it started."""
+    readable_run(session, run_id, caller)
     return QueueOut.model_validate(views.queue(session, caller, run_id).to_json())
 
 

@@ -83,6 +83,18 @@ class ConfirmIn(Versioned):
     )
 
 
+class ProposalAt(Versioned):
+    id: int = Field(ge=1, description="A carry-over proposal of the run.")
+
+
+class ConfirmCarryOversIn(BaseModel):
+    proposals: list[ProposalAt] = Field(
+        min_length=1,
+        max_length=1000,
+        description="The carry-over proposals to accept, each with the version you looked at.",
+    )
+
+
 class RenameIn(Versioned):
     name: str = Field(
         min_length=1,
@@ -204,6 +216,17 @@ class ConfirmOut(ActionOut):
     new_category: bool = Field(description="The confirm created that category.")
 
 
+class ConfirmedOut(Out):
+    proposal_id: int = Field(description="A proposal accepted.")
+    category_id: int = Field(description="The category it was confirmed into (its match).")
+    event_id: int = Field(description="Its confirm event.")
+
+
+class ConfirmCarryOversOut(Out):
+    run_id: int = Field(description="The run.")
+    confirmed: list[ConfirmedOut] = Field(description="One entry per proposal, in order.")
+
+
 class SplitOut(ActionOut):
     child_proposal_ids: list[int] = Field(description="The new pending proposals, in order.")
     groups: list[list[int]] = Field(description="Their members, in the proposal's order.")
@@ -228,6 +251,9 @@ class UndoOut(ActionOut):
 
     reverted_event_id: int = Field(description="The event undone.")
     undone_action: ReviewAction = Field(description="What it did.")
+    reverted_event_ids: list[int] | None = Field(
+        None, description="Every event undone, when the action was a bulk confirm."
+    )
 
 
 class SuggestedSplitOut(Out):

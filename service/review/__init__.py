@@ -10,7 +10,8 @@ ids (404), missing roles (403), decided proposals (409 ``already_decided``) and 
 Actions (each one insert-only ``review_event`` applied by :mod:`~service.review.projection`):
 :func:`confirm`, :func:`rename`, :func:`reject`, :func:`split`, :func:`merge`, :func:`move`,
 :func:`assign` (unclustered notes), :func:`create_category` (a confirmed category from selected
-notes of the project), :func:`undo`. Claims: :func:`claim`, :func:`release`.
+notes of the project), :func:`confirm_carry_overs` (many carry-over proposals at once, one undo),
+:func:`undo`. Claims: :func:`claim`, :func:`release`.
 The current state is a projection of the events (:mod:`~service.review.projection`). Reads for
 pages, API and CLI: :mod:`~service.review.views`, one read model per entity. The blind audit's
 labels are review events too, recorded by :mod:`service.audit.labels`. What each event stores is
@@ -18,6 +19,7 @@ one typed payload per action (:mod:`~service.review.events`).
 """
 
 from service.review.actions import assign, confirm, merge, move, reject, rename
+from service.review.bulk import confirm_carry_overs
 from service.review.categories import CreatedCategory, create_category
 from service.review.claims import active_claim, claim, release
 from service.review.common import ActionResult
@@ -31,6 +33,7 @@ __all__ = [
     "assign",
     "claim",
     "confirm",
+    "confirm_carry_overs",
     "create_category",
     "last_undoable",
     "merge",

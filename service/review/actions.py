@@ -54,7 +54,7 @@ from service.storage.models import Category, ProposalState, ReviewEvent, Run
 CONFIRM_INTO = ("auto", "new", "matched")
 
 
-def _matched_category(session: Session, t: Target) -> Category | None:
+def matched_category(session: Session, t: Target) -> Category | None:
     cid = t.proposal.matched_category_id
     category = session.get(Category, cid) if cid is not None else None
     if category is None or category.project_id != t.run.project_id:
@@ -78,7 +78,7 @@ def _pick_category(session: Session, t: Target, into: str) -> tuple[Category, bo
     """The category a confirm lands in, and whether it is new (not yet flushed ids aside)."""
     if into not in CONFIRM_INTO:
         raise BadInput(f"into must be one of {', '.join(CONFIRM_INTO)}", field="into")
-    matched = _matched_category(session, t)
+    matched = matched_category(session, t)
     if into == "matched" and matched is None:
         raise BadInput("the proposal matches no active existing category", field="into")
     carried = t.proposal.origin == ProposalOrigin.carry_over
@@ -111,7 +111,12 @@ def _pick_category(session: Session, t: Target, into: str) -> tuple[Category, bo
 
 
 def confirm(
-    session: Session, principal: Principal, proposal_id: int, version: int, into: str = "auto"
+    session: Session,
+    principal: Principal,
+    proposal_id: int,
+    version: int,
+    into: str = "auto",
+    group: str | None = None,
 ) -> ActionResult:
     """Confirm a pending proposal: into its matched category, or as a new one.
 
@@ -132,6 +137,7 @@ def confirm(
         after=ConfirmAfter(
             category_id=category.id, new_category=new, name=t.state.name,
             definition=t.state.definition, origin=category.origin,
+            **({"group": group} if group is not None else {}),
         ),
         touched=Footprint(
             proposals=[proposal_id], notes=members, categories=[category.id],

@@ -115,6 +115,7 @@ class ConfirmAfter(Payload):
     name: str
     definition: str
     origin: str
+    group: str | None = None  # set by a bulk confirm: one undo reverts the whole group
 
 
 class RejectAfter(Payload):

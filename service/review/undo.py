@@ -21,6 +21,8 @@ under the project's review lock, like every action and every rebuild.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -89,8 +91,10 @@ def _pick(session: Session, principal: Principal, run: Run, event_id: int | None
     return event
 
 
-def _blocker(session: Session, event: ReviewEvent) -> ReviewEvent | None:
-    """A later, non-reverted event that built on what ``event`` changed."""
+def _blocker(
+    session: Session, event: ReviewEvent, ignore: Collection[int] = ()
+) -> ReviewEvent | None:
+    """A later, non-reverted event (not in ``ignore``) that built on what ``event`` changed."""
     mine = footprint_of(event)
     keys = {("p", p) for p in mine.proposals + mine.created_proposals}
     keys |= {("n", n) for n in mine.notes} | {("c", c) for c in mine.created_categories}
@@ -106,7 +110,7 @@ def _blocker(session: Session, event: ReviewEvent) -> ReviewEvent | None:
         .order_by(ReviewEvent.id)
     ).all()
     for other in later:
-        if other.id in reverted:
+        if other.id in reverted or other.id in ignore:
             continue
         theirs = footprint_of(other)
         other_keys = {("p", p) for p in theirs.proposals + theirs.created_proposals}
@@ -116,21 +120,56 @@ def _blocker(session: Session, event: ReviewEvent) -> ReviewEvent | None:
     return None
 
 
+def _group(session: Session, run: Run, target: ReviewEvent) -> list[ReviewEvent]:
+    """The events one undo reverts, newest first: ``target``, or every event of its bulk
+    confirm (:mod:`service.review.bulk`) not yet reverted."""
+    group = (target.after or {}).get("group") if target.action == ReviewAction.confirm else None
+    if group is None:
+        return [target]
+    return [
+        e
+        for e in _undoable(session, run)
+        if e.action == ReviewAction.confirm and (e.after or {}).get("group") == group
+    ]
+
+
 def undo(
     session: Session, principal: Principal, run_id: int, event_id: int | None = None
 ) -> ActionResult:
-    """Revert the caller's last action in the run (or ``event_id``); 409 if built upon."""
+    """Revert the caller's last action in the run (or ``event_id``); 409 if built upon.
+
+    A bulk confirm is one action: undoing any of its events reverts all of them."""
     run = lock_run(session, principal, run_id)
-    target = _pick(session, principal, run, event_id)
-    blocker = _blocker(session, target)
-    if blocker is not None:
-        raise Conflict(
-            f"cannot undo {target.action} (event {target.id}): {blocker.actor} has since "
-            f"done {blocker.action} (event {blocker.id}) on the same notes or proposals",
-            event_id=target.id,
-            blocked_by_event_id=blocker.id,
-            blocked_by=blocker.actor,
-        )
+    targets = _group(session, run, _pick(session, principal, run, event_id))
+    ours = {e.id for e in targets}
+    for target in targets:
+        blocker = _blocker(session, target, ignore=ours)
+        if blocker is not None:
+            raise Conflict(
+                f"cannot undo {target.action} (event {target.id}): {blocker.actor} has since "
+                f"done {blocker.action} (event {blocker.id}) on the same notes or proposals",
+                event_id=target.id,
+                blocked_by_event_id=blocker.id,
+                blocked_by=blocker.actor,
+            )
+    events = [_revert(session, principal, run, target) for target in targets]
+    target, event = targets[-1], events[-1]
+    state = session.get(ProposalState, target.proposal_id) if target.proposal_id else None
+    extra: dict[str, object] = {"reverted_event_id": target.id, "undone_action": target.action}
+    if len(targets) > 1:
+        extra["reverted_event_ids"] = sorted(ours)
+    return ActionResult(
+        event_id=event.id,
+        action=ReviewAction.revert,
+        proposal_id=target.proposal_id,
+        run_id=run.id,
+        state=projection.state_json(state) if state else None,
+        extra=extra,
+    )
+
+
+def _revert(session: Session, principal: Principal, run: Run, target: ReviewEvent) -> ReviewEvent:
+    """Record the revert of ``target`` and apply its inverse."""
     undone = ReviewAction(target.action)
     event = record(
         session, principal, run, ReviewAction.revert, reverts_event_id=target.id,
@@ -144,15 +183,7 @@ def undo(
     else:
         _restore(session, target, prior)
         projection.bump_versions(session, event, None)
-    state = session.get(ProposalState, target.proposal_id) if target.proposal_id else None
-    return ActionResult(
-        event_id=event.id,
-        action=ReviewAction.revert,
-        proposal_id=target.proposal_id,
-        run_id=run.id,
-        state=projection.state_json(state) if state else None,
-        extra={"reverted_event_id": target.id, "undone_action": undone},
-    )
+    return event
 
 
 def _restore(session: Session, target: ReviewEvent, prior: Prior) -> None:
