@@ -24,6 +24,7 @@ from service.errors import ServiceError
 from service.http import agreement as http_agreement
 from service.http import api as http_api
 from service.http import review as http_review
+from service.http.limits import BodyLimitMiddleware
 from service.runs.worker import Worker, new_worker_id
 from service.settings import Settings
 
@@ -84,6 +85,8 @@ def create_app(
     )
     _install_error_handlers(app)
     _include_routers(app)
+    # Outermost: bodies are counted (413) and hostile input refused (422) before anything else.
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
     return app
 
 

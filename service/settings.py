@@ -34,7 +34,19 @@ class Settings(BaseSettings):
     max_note_chars: int = Field(4000, ge=1, description="Longest note accepted, in characters.")
     max_batch_notes: int = Field(10000, ge=1, description="Most notes in one submitted batch.")
     max_body_bytes: int = Field(
-        50_000_000, ge=1, description="Largest request body accepted, in bytes."
+        50_000_000,
+        ge=1,
+        description="Largest batch upload body (POST /api/v1/projects/{project}/batches), in bytes; counted as it arrives, a larger one is refused (413) as soon as it crosses the limit.",
+    )
+    max_json_body_bytes: int = Field(
+        1_000_000,
+        ge=1,
+        description="Largest request body of every other API route, in bytes (413 beyond).",
+    )
+    max_form_body_bytes: int = Field(
+        1_000_000,
+        ge=1,
+        description="Largest form post of the review pages (sign-in, review actions), in bytes (413 beyond).",
     )
 
     # embedding and clustering
@@ -74,9 +86,14 @@ class Settings(BaseSettings):
         description="Retries of one embeddings request on 429, 5xx, timeouts and dropped connections, with backoff.",
     )
     min_cluster_size: int | None = Field(
-        None, ge=2, description="HDBSCAN min_cluster_size; unset = the documented rule of n."
+        None,
+        ge=2,
+        le=10_000,  # larger than any batch (AXIAL_MAX_BATCH_NOTES' default): all noise
+        description="HDBSCAN min_cluster_size; unset = the documented rule of n.",
     )
-    seed: int = Field(0, description="Default seed for runs that do not give one.")
+    seed: int = Field(
+        0, ge=0, le=2**31 - 1, description="Default seed for runs that do not give one."
+    )
 
     run_stale_after_s: float = Field(
         90.0,

@@ -3,7 +3,9 @@
 Columns: ``scope_kind`` (project, run, batch, week, judge_version, reviewer: keyed by its
 identity, ``key:<id>`` or ``user:<id>``), ``scope_key``,
 ``judge_version``, ``metric``, ``label``, ``value``, ``low``, ``high``, ``n``, ``tier``,
-``watermark``, ``computed_at``. Every row of one export reflects the same watermark.
+``watermark``, ``computed_at``. Every row of one export reflects the same watermark. Text
+cells that a spreadsheet would run as a formula (names, labels) get a leading ``'``
+(:func:`service.notes.export.spreadsheet_safe`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from service.agreement.figures import Scope, Snapshot, figures
 from service.agreement.reviewers import reviewers_json
 from service.agreement.timeline import batches_json, runs_json, versions_json, weeks_json
+from service.notes.export import spreadsheet_safe
 
 COLUMNS = (
     "scope_kind",
@@ -150,5 +153,5 @@ def agreement_csv(snap: Snapshot, scope: Scope) -> str:
     writer.writerow(COLUMNS)
     for rows in (_project_rows(fig), _series_rows(snap, scope), _reviewer_rows(snap, scope)):
         for row in rows:
-            writer.writerow([*row, *stamp])
+            writer.writerow([spreadsheet_safe(cell) for cell in [*row, *stamp]])
     return out.getvalue()

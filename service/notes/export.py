@@ -2,6 +2,10 @@
 
 The top category of an error analysis becomes a permanent eval that gates the next release;
 its confirmed notes (with their traces) are the golden cases that eval starts from.
+
+CSV is written for spreadsheets, so every text cell that a spreadsheet would run as a formula
+(starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading single quote
+(:func:`spreadsheet_safe`, OWASP's CSV-injection rule); JSONL keeps the text unchanged.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ class Format(StrEnum):
     jsonl = "jsonl"
     csv = "csv"
 
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 MEDIA_TYPES = {Format.jsonl: "application/x-ndjson", Format.csv: "text/csv"}
 
@@ -81,9 +87,18 @@ def to_jsonl(cases: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(case, ensure_ascii=False) + "\n" for case in cases)
 
 
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: text starting like a formula gets a leading
+    ``'`` (OWASP); numbers and everything else are left as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def to_csv(cases: list[dict[str, Any]]) -> str:
+    """The cases as CSV, a header row first, formula-like text neutralised."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(cases)
+    writer.writerows({k: spreadsheet_safe(v) for k, v in case.items()} for case in cases)
     return out.getvalue()

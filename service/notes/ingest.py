@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from service.errors import BadInput, PayloadTooLarge
+from service.inputs import bracketed, check_http_url, check_text, check_tree, load_json
 
 FIELDS = ("text", "external_id", "trace_id", "trace_url", "author", "metadata")
 _STR_LIMITS = {"external_id": 200, "trace_id": 200, "trace_url": 2000, "author": 200}
@@ -49,15 +49,10 @@ def decode_utf8(body: bytes) -> str:
 
 
 def parse_json_body(body: bytes, limits: Limits) -> list[NoteIn]:
-    """``{"notes": [{text, ...}, ...]}``."""
-    try:
-        data = json.loads(decode_utf8(body))
-    except json.JSONDecodeError as exc:
-        raise BadInput(
-            f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
-            field="body",
-            line=exc.lineno,
-        ) from exc
+    """``{"notes": [{text, ...}, ...]}``; hostile JSON (too deep, NUL, lone surrogates,
+    non-finite numbers) is refused naming the field (:mod:`service.inputs`)."""
+    data = load_json(decode_utf8(body))
+    check_tree(data, bracketed(""), check_ints=False)
     if not isinstance(data, dict) or not isinstance(data.get("notes"), list):
         raise BadInput('expected an object {"notes": [...]}', field="notes")
     rows = data["notes"]
@@ -71,12 +66,8 @@ def parse_jsonl(body: bytes, limits: Limits) -> list[NoteIn]:
     for lineno, line in enumerate(decode_utf8(body).splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadInput(
-                f"line {lineno}: malformed JSON: {exc.msg}", field=f"line {lineno}", line=lineno
-            ) from exc
+        row = load_json(line, field=f"line {lineno}", line=lineno)
+        check_tree(row, bracketed(f"line {lineno}"), check_ints=False, line=lineno)
         notes.append(validate_note(_with_id_alias(row), f"line {lineno}", limits, line=lineno))
         _check_count(len(notes), limits)
     return _nonempty(notes)
@@ -95,6 +86,8 @@ def parse_csv(body: bytes, limits: Limits) -> list[NoteIn]:
     except csv.Error as exc:
         raise BadInput(f"line 1: malformed CSV: {exc}", field="line 1", line=1) from exc
     header = [h.strip() for h in header]
+    for cell in header:
+        check_text(cell, "line 1", line=1)
     if "text" not in header:
         raise BadInput("CSV header has no 'text' column", field="line 1", line=1, header=header)
     notes: list[NoteIn] = []
@@ -109,6 +102,8 @@ def parse_csv(body: bytes, limits: Limits) -> list[NoteIn]:
                     field=f"line {lineno}",
                     line=lineno,
                 )
+            for column, cell in zip(header, row, strict=True):
+                check_text(cell, f"line {lineno}.{column}", line=lineno)
             record = _csv_record(dict(zip(header, row, strict=True)))
             notes.append(validate_note(record, f"line {lineno}", limits, line=lineno))
             _check_count(len(notes), limits)
@@ -171,6 +166,8 @@ def validate_note(row: Any, where: str, limits: Limits, line: int | None = None)
         raise BadInput(f"{where}.metadata: must be an object", field=f"{where}.metadata", **extra)
     if unknown:
         metadata = {**(metadata or {}), **{k: row[k] for k in unknown}}
+    if values["trace_url"] is not None:
+        check_http_url(values["trace_url"], f"{where}.trace_url", **extra)
     values["metadata"] = metadata or None
     return NoteIn(**values)
 
