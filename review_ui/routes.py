@@ -1,6 +1,7 @@
 """Server-rendered review pages, mounted on the app by ``install(app)``.
 
-Pages: ``/login``, ``/`` (your projects), ``/projects/{project}/runs``, ``/runs/{id}`` (the
+Pages: ``/login`` (and ``POST /logout``; ``/account/password`` in :mod:`review_ui.account`),
+``/`` (your projects), ``/projects/{project}/runs``, ``/runs/{id}`` (the
 queue), ``/proposals/{id}``, ``/runs/{id}/unclustered``, ``/projects/{project}/categories``,
 ``/runs/{id}/audit``. Actions are plain form posts (``review_ui.forms``) answered by 303.
 Rendering and error pages live in :mod:`review_ui.rendering`. Each request is one unit of work:
@@ -17,15 +18,18 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from review_ui import pages
+from review_ui.account import router as account_router
 from review_ui.docs import router as docs_router
 from review_ui.forms import router as forms_router
 from review_ui.rendering import HERE, render, safe_next, see_other
 from review_ui.security import SecurityMiddleware
 from service.audit.draw import AuditSize
 from service.auth import login, principal_for_key
+from service.context import Services
 from service.errors import Unauthenticated
 from service.http.deps import CallerDep, ServicesDep, SessionDep
 from service.review.views import my_projects
+from service.sessions import COOKIE, LoginThrottle, end_session, start_session
 
 router = APIRouter(include_in_schema=False)
 
@@ -33,10 +37,16 @@ router = APIRouter(include_in_schema=False)
 def install(app: FastAPI) -> None:
     """Mount the review UI on ``app``: pages, form posts, static files, security headers."""
     app.add_middleware(SecurityMiddleware)
+    settings = app.state.services.settings
+    app.state.login_throttle = LoginThrottle(
+        settings.login_max_failures, settings.login_max_failures_per_address,
+        settings.login_window_s,
+    )  # fmt: skip
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
     app.include_router(forms_router)
     app.include_router(docs_router)
+    app.include_router(account_router)
 
 
 @router.get("/login")
@@ -48,32 +58,73 @@ def login_form(request: Request, next: str = "/") -> Response:
     )
 
 
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _set_session_cookie(request: Request, response: Response, token: str, svc: Services) -> None:
+    settings = svc.settings
+    secure = settings.cookie_secure == "true" or (
+        settings.cookie_secure == "auto" and request.url.scheme == "https"
+    )
+    response.set_cookie(
+        COOKIE, token, max_age=settings.session_ttl_s, path="/", secure=secure,
+        httponly=True, samesite="lax",
+    )  # fmt: skip
+
+
+def _login_page(request: Request, next: str, error: str, status: int) -> Response:
+    page = pages.LoginPage(pages.chrome(request, None, "Sign in"), safe_next(next), error)
+    return render(request, "login.html", page, status)
+
+
 @router.post("/login")
 def login_post(
     request: Request,
     session: SessionDep,
+    svc: ServicesDep,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     api_key: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    """Sign in with a username and password, or with an API key (the session keeps its id)."""
-    request.session.clear()
+    """Sign in with a username and password, or with an API key: a new server-side session
+    (:mod:`service.sessions`). Too many failures for the username or from the address: 429."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    name = "" if api_key.strip() else username
+    wait = throttle.retry_after(name, _address(request))
+    if wait:
+        response = _login_page(
+            request, next, f"Too many failed sign-ins: try again in {wait} s.", 429
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
     try:
         if api_key.strip():
-            request.session["key_id"] = principal_for_key(session, api_key.strip()).key_id
+            key_id = principal_for_key(session, api_key.strip()).key_id
+            token = start_session(session, svc.settings.session_ttl_s, key_id=key_id)
         else:
-            request.session["user_id"] = login(session, username, password).id
+            user = login(session, username, password)
+            token = start_session(session, svc.settings.session_ttl_s, user_id=user.id)
     except Unauthenticated as exc:
-        page = pages.LoginPage(pages.chrome(request, None, "Sign in"), safe_next(next), exc.message)
-        return render(request, "login.html", page, 401)
-    return see_other(safe_next(next))
+        throttle.failed(name, _address(request))
+        return _login_page(request, next, exc.message, 401)
+    throttle.succeeded(name)
+    end_session(session, request.cookies.get(COOKIE, ""))  # the browser's previous one
+    request.session.clear()
+    response = see_other(safe_next(next))
+    _set_session_cookie(request, response, token, svc)
+    return response
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
+def logout(request: Request, session: SessionDep) -> Response:
+    """Sign out: the session is deleted on the server, so its cookie no longer works anywhere."""
+    end_session(session, request.cookies.get(COOKIE, ""))
     request.session.clear()
-    return see_other("/login")
+    response = see_other("/login")
+    response.delete_cookie(COOKIE, path="/")
+    return response
 
 
 @router.get("/")

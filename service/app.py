@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
@@ -21,9 +21,11 @@ from review_ui.rendering import render_error
 from review_ui.routes import install as install_ui
 from service.context import Services
 from service.errors import ServiceError
+from service.http import account as http_account
 from service.http import agreement as http_agreement
 from service.http import api as http_api
 from service.http import review as http_review
+from service.http.deps import hide_other_projects
 from service.http.limits import BodyLimitMiddleware
 from service.runs.worker import Worker, new_worker_id
 from service.settings import Settings
@@ -79,9 +81,9 @@ def create_app(
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret or secrets.token_urlsafe(32),
-        session_cookie="axial_session",
+        session_cookie="axial_ui",  # flash messages only; who is signed in: service.sessions
         same_site="lax",
-        https_only=False,
+        https_only=settings.cookie_secure == "true",
     )
     _install_error_handlers(app)
     _include_routers(app)
@@ -91,9 +93,11 @@ def create_app(
 
 
 def _include_routers(app: FastAPI) -> None:
-    app.include_router(http_api.router)
-    app.include_router(http_review.router)
-    app.include_router(http_agreement.router)
+    hidden = [Depends(hide_other_projects)]  # another project's ids answer as unknown ones
+    app.include_router(http_api.router, dependencies=hidden)
+    app.include_router(http_review.router, dependencies=hidden)
+    app.include_router(http_agreement.router, dependencies=hidden)
+    app.include_router(http_account.router, dependencies=hidden)
     install_ui(app)
     app.include_router(dashboard_router)
 

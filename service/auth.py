@@ -7,17 +7,18 @@ keys). API clients send ``Authorization: Bearer <key>``; the UI keeps a signed s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from service.errors import BadInput, Forbidden, NotFound, Unauthenticated
-from service.storage.models import ApiKey, Membership, Project, User
+from service.storage.models import ApiKey, ApiKeyGrant, Membership, Project, UiSession, User
 
 KEY_PREFIX = "axk_"
 
@@ -81,6 +82,11 @@ class Principal:
             )
         return role
 
+    def owns(self, actor: str | None) -> bool:
+        """Whether a batch or run recorded as made by ``actor`` is the caller's own (an unknown
+        maker, NULL on rows older than migration 0004 with an ambiguous name, is no one's)."""
+        return actor is not None and actor == self.actor
+
     @property
     def is_lead_anywhere(self) -> bool:
         return Role.lead in self.roles.values()
@@ -106,13 +112,21 @@ def create_key(session: Session, project: Project, role: Role, name: str) -> str
     return key
 
 
+def _key_principal(session: Session, row: ApiKey) -> Principal:
+    """A key's principal: its role in its project, plus its grants elsewhere."""
+    roles = {
+        g.project_id: Role(g.role)
+        for g in session.scalars(select(ApiKeyGrant).where(ApiKeyGrant.key_id == row.id))
+    }
+    roles[row.project_id] = Role(row.role)
+    return Principal(name=f"key:{row.name}", kind="key", roles=roles, key_id=row.id)
+
+
 def principal_for_key(session: Session, key: str) -> Principal:
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("unknown or revoked API key")
-    return Principal(
-        name=f"key:{row.name}", kind="key", roles={row.project_id: Role(row.role)}, key_id=row.id
-    )
+    return _key_principal(session, row)
 
 
 def principal_for_key_id(session: Session, key_id: int) -> Principal:
@@ -120,15 +134,26 @@ def principal_for_key_id(session: Session, key_id: int) -> Principal:
     row = session.get(ApiKey, key_id)
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("the key this session signed in with was revoked; sign in again")
-    return Principal(
-        name=f"key:{row.name}", kind="key", roles={row.project_id: Role(row.role)}, key_id=row.id
-    )
+    return _key_principal(session, row)
+
+
+def grant_key(session: Session, key_id: int, project: Project, role: Role) -> None:
+    """Give a key a role in another project (the lead key that created it through the API)."""
+    session.add(ApiKeyGrant(key_id=key_id, project_id=project.id, role=role.value))
+    session.flush()
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
     salt = salt or secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
     return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+@functools.cache
+def _no_user_hash() -> str:
+    """Checked instead when the username is unknown: the same scrypt work, so the time a wrong
+    sign-in takes does not tell whether the user exists (made once, on first use)."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def check_password(password: str, stored: str) -> bool:
@@ -151,8 +176,8 @@ def add_user(session: Session, username: str, password: str, project: Project, r
         user = User(username=username, password_hash=hash_password(password))
         session.add(user)
         session.flush()
-    else:
-        user.password_hash = hash_password(password)
+    elif not check_password(password, user.password_hash):
+        set_password(session, user, password)
     membership = session.get(Membership, (user.id, project.id))
     if membership is None:
         session.add(Membership(user_id=user.id, project_id=project.id, role=role.value))
@@ -176,10 +201,27 @@ def principal_for_user(session: Session, user_id: int) -> Principal:
 
 
 def login(session: Session, username: str, password: str) -> User:
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None or not check_password(password, user.password_hash):
-        raise Unauthenticated("wrong username or password")
+    """The user, if the password is theirs; else 401. An unknown username costs the same scrypt
+    work as a known one and gets the same answer."""
+    user = session.scalar(select(User).where(User.username == username)) if username else None
+    right = check_password(password, user.password_hash if user else _no_user_hash())
+    if user is None or not right:
+        raise Unauthenticated("wrong username or password", field="username")
     return user
+
+
+def set_password(session: Session, user: User, password: str, keep_token: str | None = None) -> int:
+    """Change a user's password and end every session of theirs (but ``keep_token``'s, the
+    browser that changed it); returns how many sessions ended."""
+    if len(password) < 8:
+        raise BadInput("password must have at least 8 characters", field="password")
+    user.password_hash = hash_password(password)
+    query = delete(UiSession).where(UiSession.user_id == user.id)
+    if keep_token:
+        query = query.where(UiSession.token_hash != hashlib.sha256(keep_token.encode()).hexdigest())
+    ended = session.execute(query).rowcount  # type: ignore[attr-defined]
+    session.flush()
+    return int(ended or 0)
 
 
 def project_by_name(session: Session, name: str) -> Project:
@@ -187,3 +229,22 @@ def project_by_name(session: Session, name: str) -> Project:
     if project is None:
         raise NotFound(f"no project named {name!r}", field="project")
     return project
+
+
+def change_password(
+    session: Session, caller: Principal, current: str, new: str, keep_token: str | None = None
+) -> int:
+    """A signed-in user changes their own password (the current one first); every other session
+    of theirs ends. Returns how many ended.
+
+    Raises:
+        BadInput: a key session (no password), a wrong current password, a new one too short.
+    """
+    user = session.get(User, caller.user_id) if caller.kind == "user" and caller.user_id else None
+    if user is None:
+        raise BadInput("this session signed in with an API key: it has no password", field="role")
+    if not check_password(current, user.password_hash):
+        raise BadInput("the current password is wrong", field="current_password")
+    if new == current:
+        raise BadInput("the new password is the current one", field="new_password")
+    return set_password(session, user, new, keep_token)

@@ -154,6 +154,34 @@ class Settings(BaseSettings):
         None,
         description="Secret that signs UI session cookies; unset = random per process (sessions end on restart).",
     )
+    session_ttl_s: int = Field(
+        43_200,
+        ge=60,
+        le=31_536_000,
+        description="How long a UI sign-in lasts, in seconds; then the browser signs in again.",
+    )
+    cookie_secure: Literal["auto", "true", "false"] = Field(
+        "auto",
+        description="Secure flag of the UI cookies: auto = when the request came over https (behind a proxy: uvicorn --proxy-headers), true = always, false = never.",
+    )
+    login_max_failures: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Failed sign-ins per username within login_window_s before the form answers 429.",
+    )
+    login_max_failures_per_address: int = Field(
+        20,
+        ge=1,
+        le=100_000,
+        description="Failed sign-ins per client address within login_window_s before the form answers 429.",
+    )
+    login_window_s: int = Field(
+        300,
+        ge=1,
+        le=86_400,
+        description="The window of the sign-in throttle, in seconds (Retry-After says when it reopens).",
+    )
 
     # paths
     datasets: Path = Field(

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.audit.gate import gated, require_audit_done
-from service.auth import Principal, Role, create_key, project_by_name
+from service.auth import Principal, Role, create_key, grant_key, project_by_name
 from service.errors import BadInput, Conflict, Forbidden, NotFound, PayloadTooLarge
 from service.http.deps import CallerDep, ServicesDep, SessionDep
 from service.http.schemas import ErrorOut, errors
@@ -48,7 +48,7 @@ from service.notes.ingest import Limits, NoteIn, parse_csv, parse_json_body, par
 from service.review import create_category, views
 from service.runs.create import project_runs, queue_run, retry_run, run_by_id
 from service.runs.read import run_row
-from service.storage.models import Batch, Membership, Note, Project, Run, User
+from service.storage.models import Batch, Membership, Note, Project, Run
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
@@ -80,16 +80,18 @@ SubmittableProject = Annotated[Project, Depends(_project_for("submit"))]
     responses=errors(401, 403, 409, 422),
 )
 def post_project(body: ProjectIn, session: SessionDep, caller: CallerDep) -> ProjectCreated:
-    """Create a project (any lead may). The caller becomes its lead; a key caller gets a new
-    lead key for the project, shown only in this response."""
+    """Create a project (any lead may). The caller becomes its lead (a key caller's key leads
+    it too, so ``GET /projects`` lists it) and a key caller also gets a new lead key for the
+    project, shown only in this response."""
     if not caller.is_lead_anywhere:
         raise Forbidden("only a lead may create projects", needed=["lead"])
     project = create_project(session, body.name)
     out = {"id": project.id, "name": project.name, "created_at": project.created_at.isoformat()}
-    if caller.kind == "user":
-        user_id = session.scalar(select(User.id).where(User.username == caller.name))
-        session.add(Membership(user_id=user_id, project_id=project.id, role=Role.lead.value))
+    if caller.kind == "user" and caller.user_id is not None:
+        session.add(Membership(user_id=caller.user_id, project_id=project.id, role=Role.lead.value))
         return ProjectCreated.model_validate(out)
+    if caller.key_id is not None:
+        grant_key(session, caller.key_id, project, Role.lead)
     key = create_key(session, project, Role.lead, f"created-by-{caller.name}")
     return ProjectCreated.model_validate({**out, "lead_key": key})
 
@@ -191,7 +193,7 @@ async def post_batch(
 
     def parse_and_store() -> BatchResult:  # parsing and the database stay off the event loop
         notes, source = _parse(body, ctype, limits)
-        return add_batch(
+        result = add_batch(
             session,
             proj.id,
             notes,
@@ -199,6 +201,10 @@ async def post_batch(
             submitted_by=caller.name,
             idempotency_key=idempotency_key,
         )
+        batch = None if result.replayed else session.get(Batch, result.batch_id)
+        if batch is not None:  # who it was; submitted_by is the name people read
+            batch.submitted_by_actor = caller.actor
+        return result
 
     result = await run_in_threadpool(parse_and_store)
     if result.n_stored == 0 and not result.replayed:  # a resend without Idempotency-Key
@@ -221,7 +227,7 @@ def get_batch(batch_id: int, session: SessionDep, caller: CallerDep) -> BatchOut
     if batch is None or batch.project_id not in caller.roles:
         raise NotFound(f"no batch {batch_id}", field="batch_id")
     role = caller.require(batch.project_id, "read")
-    if role is Role.client and batch.submitted_by != caller.name:
+    if role is Role.client and not caller.owns(batch.submitted_by_actor):
         raise Forbidden("clients may read only the batches they submitted", field="batch_id")
     project = session.get(Project, batch.project_id)
     notes = session.scalars(select(Note).where(Note.batch_id == batch_id).order_by(Note.id))
@@ -259,6 +265,7 @@ def post_run(
         min_cluster_size=body.min_cluster_size,
         created_by=caller.name,
     )
+    run.created_by_actor = caller.actor  # who it was; created_by is the name people read
     response.headers["Location"] = f"/api/v1/runs/{run.id}"
     return RunOut.model_validate(run_row(session, run).to_json())
 
@@ -277,7 +284,7 @@ def readable_run(session: Session, run_id: int, caller: Principal, permission: s
     if run.project_id not in caller.roles:
         raise NotFound(f"no run {run_id}", field="run_id")
     role = caller.require(run.project_id, permission)
-    if role is Role.client and run.created_by != caller.name:
+    if role is Role.client and not caller.owns(run.created_by_actor):
         raise Forbidden("clients may read only the runs they started", field="run_id")
     return run
 
@@ -407,12 +414,23 @@ def export_category(
     proj: ReadableProject,
     category_id: Annotated[int, Path(description="A confirmed category of the project.")],
     session: SessionDep,
+    caller: CallerDep,
     format: Annotated[
         export.Format, Query(description="jsonl (default) or csv.")
     ] = export.Format.jsonl,
 ) -> Response:
-    """A confirmed category's notes as golden eval cases (JSONL or CSV), one per note."""
+    """A confirmed category's notes as golden eval cases (JSONL or CSV), one per note.
+    A client gets only the notes of the batches it submitted."""
     cases = export.golden_cases(session, proj.id, category_id)
+    if caller.role_in(proj.id) is Role.client:
+        own = set(
+            session.scalars(
+                select(Note.id)
+                .join(Batch, Batch.id == Note.batch_id)
+                .where(Batch.project_id == proj.id, Batch.submitted_by_actor == caller.actor)
+            )
+        )
+        cases = [c for c in cases if c["note_id"] in own]
     body = export.to_csv(cases) if format is export.Format.csv else export.to_jsonl(cases)
     filename = f"{proj.name}-category-{category_id}.{format.value}"
     return Response(

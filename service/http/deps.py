@@ -13,11 +13,14 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.auth import Principal, principal_for_key, principal_for_key_id, principal_for_user
+from service.auth import Principal, principal_for_key
 from service.context import Services
-from service.errors import Unauthenticated
+from service.errors import NotFound, Unauthenticated
+from service.sessions import COOKIE, session_principal
+from service.storage.models import Batch, Project, Proposal, Run
 
 
 def services(request: Request) -> Services:
@@ -39,11 +42,9 @@ def authenticate(request: Request, session: Session) -> Principal:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("Authorization header must be 'Bearer <API key>'")
         return principal_for_key(session, token.strip())
-    cookie = request.session if "session" in request.scope else {}
-    if cookie.get("user_id") is not None:
-        return principal_for_user(session, int(cookie["user_id"]))
-    if cookie.get("key_id") is not None:
-        return principal_for_key_id(session, int(cookie["key_id"]))
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        return session_principal(session, cookie)
     raise Unauthenticated(
         "sign in: send 'Authorization: Bearer <API key>' (create one with "
         "'axial keys create --project P --role R')"
@@ -62,3 +63,53 @@ def principal(request: Request, session: SessionDep) -> Principal:
 
 
 CallerDep = Annotated[Principal, Depends(principal)]
+
+
+# -- one answer for "elsewhere" and "nowhere" ---------------------------------------------------
+
+MAX_ID = 2**63 - 1
+
+
+def _path_id(request: Request, name: str) -> int | None:
+    """A path (or query) id to check, or None when it is absent or not a valid id (validation
+    answers those)."""
+    raw = request.path_params.get(name, request.query_params.get(name))
+    if not isinstance(raw, str) or not raw.isdigit() or int(raw) > MAX_ID:
+        return None
+    return int(raw)
+
+
+def _project_of(session: Session, field: str, row_id: int) -> int | None:
+    """The project a batch, run or proposal belongs to; None if there is no such thing."""
+    if field == "batch_id":
+        batch = session.get(Batch, row_id)
+        return batch.project_id if batch else None
+    run_id: int | None = row_id
+    if field == "proposal_id":
+        proposal = session.get(Proposal, row_id)
+        run_id = proposal.run_id if proposal else None
+    run = session.get(Run, run_id) if run_id is not None else None
+    return run.project_id if run else None
+
+
+def _visible_ids(request: Request, session: Session, caller: Principal) -> None:
+    for field, noun in (("batch_id", "batch"), ("run_id", "run"), ("proposal_id", "proposal")):
+        found_id = _path_id(request, field)
+        if found_id is None:
+            continue
+        if _project_of(session, field, found_id) not in caller.roles:
+            raise NotFound(f"no {noun} {found_id}", field=field)
+
+
+def hide_other_projects(request: Request, session: SessionDep, caller: CallerDep) -> None:
+    """Every ``/api/v1`` route: a project, batch, run or proposal the caller has no role in
+    answers exactly as one that does not exist (404 naming the path field; ``run_id`` and
+    ``batch_id`` in the query too), so a key cannot learn what other projects hold. Role
+    checks (403) come after, inside the caller's projects.
+    """
+    name = request.path_params.get("project")
+    if isinstance(name, str):
+        project_id = session.scalar(select(Project.id).where(Project.name == name))
+        if project_id is None or project_id not in caller.roles:
+            raise NotFound(f"no project named {name!r}", field="project")
+    _visible_ids(request, session, caller)

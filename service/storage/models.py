@@ -76,6 +76,29 @@ class Membership(Base):
     role: Mapped[str] = mapped_column(String(20))
 
 
+class ApiKeyGrant(Base):
+    """A role for a key in a project other than its own (a lead key that created the project)."""
+
+    __tablename__ = "api_key_grant"
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_key.id"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))
+
+
+class UiSession(Base):
+    """A signed-in browser: the cookie carries a random token, this row its SHA-256.
+
+    Deleted on logout, by a password change, by a lead (revoke) and when expired."""
+
+    __tablename__ = "ui_session"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Batch(Base):
     __tablename__ = "batch"
     __table_args__ = (UniqueConstraint("project_id", "idempotency_key"),)
@@ -85,6 +108,8 @@ class Batch(Base):
     payload_sha256: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(20))
     submitted_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    # who it was (Principal.actor: "key:<id>" | "user:<id>"); NULL when unknown (before 0004)
+    submitted_by_actor: Mapped[str | None] = mapped_column(String(100), default=None)
     n_received: Mapped[int] = mapped_column(Integer)
     n_stored: Mapped[int] = mapped_column(Integer)
     n_duplicates: Mapped[int] = mapped_column(Integer)
@@ -139,6 +164,8 @@ class Run(Base):
     n_judge_failed: Mapped[int] = mapped_column(Integer, default=0)
     blind_mode: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    # who started it (Principal.actor); NULL when unknown (before 0004)
+    created_by_actor: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)

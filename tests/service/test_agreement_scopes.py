@@ -155,7 +155,7 @@ def test_only_leads_read_agreement_and_bad_scopes_are_refused(
 ) -> None:
     assert get(client, keys["reviewer"], "").status_code == 403
     assert get(client, keys["client"], "/runs").status_code == 403
-    assert get(client, keys["outsider"], "/weeks").status_code == 403
+    assert get(client, keys["outsider"], "/weeks").status_code == 404  # as if no project
     assert client.get("/api/v1/projects/demo/agreement").status_code == 401
     assert get(client, keys["lead"], "", week="2026-48").status_code == 422
     assert get(client, keys["lead"], "", week="2026-W54").status_code == 422

@@ -1,4 +1,5 @@
-"""Who may call each review route: 401 without a key, 403 for the wrong role or project."""
+"""Who may call each review route: 401 without a key, 403 for the wrong role, 404 for a key of
+another project (as for a run or proposal that does not exist)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def routes(
 
 
 ALLOWED = {
-    "read": {"client", "reviewer", "lead"},
+    # a client reads only the runs it started; the seeded run was not (403 naming run_id)
+    "read": {"reviewer", "lead"},
     "review": {"reviewer", "lead"},
     "lead": {"lead"},
 }
@@ -61,6 +63,8 @@ def test_every_review_route_checks_the_role(client, keys, app) -> None:
             resp = client.request(method, url, json=body, headers=headers)
             if who == "anonymous":
                 want: set[int] | str = {401}
+            elif who == "outsider":
+                want = {404}
             elif who in ALLOWED[permission]:
                 want = "allowed"
             else:
@@ -75,7 +79,8 @@ def test_every_review_route_checks_the_role(client, keys, app) -> None:
             if resp.status_code in (401, 403):
                 assert resp.json()["message"], (path, who)
             if resp.status_code == 403:  # the documented error shape: the field it concerns
-                assert resp.json()["field"] == "role", (path, who, resp.text)
+                field = "run_id" if permission == "read" else "role"
+                assert resp.json()["field"] == field, (path, who, resp.text)
     assert failures == []
     with app.state.services.db.transaction() as session:  # only permitted callers left events
         actors = set(session.scalars(select(ReviewEvent.actor)))
