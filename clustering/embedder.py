@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,6 +78,7 @@ def quiet_model_libraries() -> None:
     from transformers.utils import logging as transformers_logging
 
     disable_progress_bars()
+    logging.getLogger("sentence_transformers").setLevel(logging.WARNING)  # "Loading … model from"
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
 

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from service.auth import Role
 from service.domain import RunStatus
-from service.errors import ServiceError
+from service.errors import NotFound, ServiceError
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -87,6 +87,15 @@ def services() -> Services:
 
 def fail(exc: ServiceError) -> typer.Exit:
     console.print(f"[red]error[/red]: {exc.message}")
+    if isinstance(exc, NotFound) and exc.detail.get("field") == "project":  # another db file?
+        from sqlalchemy.engine import make_url
+
+        url = make_url(settings().database_url).render_as_string(hide_password=True)
+        console.print(
+            f"  (in {url}; name another database with --db URL or AXIAL_DATABASE_URL: "
+            "`make demo`'s is sqlite:///axial-demo.db)",
+            soft_wrap=True,
+        )
     return typer.Exit(code=2)
 
 

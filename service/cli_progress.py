@@ -6,9 +6,11 @@ stages that report no counts (``load``, ``cluster``, ``store``) and is all there
 worker process executes the run. A stage without counts shows a pulsing bar and its elapsed
 time; a line is finished, and its clock stopped, when the next stage begins.
 
-Loading the model is a line of its own (``model``), paid before the run starts and only when
-some note has no cached vector: the ``embed`` line then moves with the notes, not with the
-seconds the model takes to load (or, on first use of the ONNX backend, to be exported).
+Two lines come before the run: ``start`` (importing the clustering libraries and checking the
+embedding cache: seconds on a busy machine, which would otherwise pass in silence) and
+``model``, loading the model, only when some note has no cached vector: the ``embed`` line then
+moves with the notes, not with the seconds the model takes to load (or, on first use of the
+ONNX backend, to be exported).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     from service.context import Services
     from service.storage.models import Project
 
-STAGES = ("model", "load", "embed", "match", "cluster", "judge", "store")
+STAGES = ("start", "model", "load", "embed", "match", "cluster", "judge", "store")
 """Every line ``axial run`` can show, in the order they happen."""
 COUNTED = frozenset({"embed", "match", "judge"})
 """Stages whose ``done``/``total`` move as they go; the others pulse until they end."""
@@ -119,6 +121,7 @@ class RunProgress:
         """
         self._close(ok=True)
         start = STAGES.index(self._current) + 1 if self._current else STAGES.index("load")
+        start = max(start, STAGES.index("load"))  # start and model are shown only when they run
         end = STAGES.index(stage) if stage is not None else len(STAGES)
         for passed in STAGES[start:end]:
             self._current = passed
@@ -174,6 +177,7 @@ def run_with_progress(
     from service.runs.worker import claim_run
 
     with RunProgress(console) as view:
+        view.update("start", 0, 0)
         if needs_model(services, project.id, batch_id):
             load_model(services, view)
         run = create_run(services, project, batch_id=batch_id, seed=seed, created_by="cli")

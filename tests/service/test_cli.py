@@ -211,7 +211,8 @@ def test_run_shows_every_stage_and_no_third_party_progress(tmp_path: Path) -> No
     printed = ran.stdout + ran.stderr
     assert [bad for bad in THIRD_PARTY if bad in printed] == [], printed
     shown = [line.split()[0] for line in ran.stderr.splitlines() if line.strip()]
-    assert shown == ["model", "load", "embed", "match", "cluster", "judge", "store"], ran.stderr
+    stages = ["start", "model", "load", "embed", "match", "cluster", "judge", "store"]
+    assert shown == stages, ran.stderr
     assert "40/40" in ran.stderr  # the embed line counts notes
     heading = ran.stdout.splitlines()[0]  # on one line, not wrapped to the table's width
     assert heading.startswith("run 1: 40 notes,") and heading.endswith("judge keyword-not-an-llm")
@@ -242,3 +243,42 @@ def test_the_demo_says_the_reviewer_key_is_not_the_reviewer_login() -> None:
     assert "each with a blind audit of its own" in text and "409 must_audit_first" in text
     assert "http://127.0.0.1:8766/api/v1/runs/7/audit" in text and "(30 notes)" in text
     assert "Bearer axk_l' http://127.0.0.1:8766/api/v1/runs/7" in text  # curl with the lead key
+
+
+def test_stage_lines_only_move_forward_and_every_stage_gets_one() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from service.cli_progress import RunProgress
+
+    view = RunProgress(Console(file=StringIO()))
+    with view:
+        view.update("embed", 5, 10)
+        view.update("load", 0, 0)  # a stale read of the run row: ignored
+        view.update("embed", 3, 10)  # fewer than shown: ignored
+        embed = view.bar.tasks[-1]
+        assert (embed.description, embed.completed, embed.total) == ("embed", 5, 10)
+        view.update("judge", 1, 4)  # match and cluster passed between two reads
+        view.finish(ok=True, timings={"cluster": 1.5, "reduce": 0.5})
+    assert view.shown == ["load", "embed", "match", "cluster", "judge", "store"]
+    tasks = {t.description: t for t in view.bar.tasks}
+    assert all(t.finished for t in tasks.values())
+    assert tasks["cluster"].fields["seconds"] == 1.5 and tasks["judge"].fields["count"] == "4/4"
+
+    failing = RunProgress(Console(file=StringIO()))
+    with failing:
+        failing.update("cluster", 0, 40)
+        failing.finish(ok=False)
+    assert failing.shown == ["load", "embed", "match", "cluster"]  # nothing after the failure
+    assert failing.bar.tasks[-1].fields["count"] == "failed"
+
+
+def test_an_unknown_project_names_the_database_it_was_looked_for_in(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    _state.clear()
+    result = runner.invoke(app, ["--db", url, "categories", "-p", "demo"])
+    _state.clear()
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "no project named 'demo'" in text
+    assert f"(in {url};" in text and "sqlite:///axial-demo.db" in text
