@@ -51,6 +51,7 @@ def row(**changes: Any) -> RunRow:
 def test_dates_read_as_words_with_the_iso_form_kept() -> None:
     naive, aware = "2026-12-02T16:44:05", "2026-12-02T17:44:05+01:00"
     assert human_date(naive) == human_date(aware) == "2 Dec 2026, 16:44 UTC"
+    assert human_date("2026-12-02T16:44:05.123456Z") == "2 Dec 2026, 16:44 UTC"  # the API's form
     tag = str(when(naive))
     assert tag.startswith('<time datetime="2026-12-02T16:44:05+00:00" title="2026-12-02T16:44:05')
     assert tag.endswith(">2 Dec 2026, 16:44 UTC</time>") and str(when(None)) == ""
