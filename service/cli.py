@@ -129,7 +129,7 @@ def serve(
     if demo:
         from service.demo import prepare_demo, print_demo
 
-        print_demo(prepare_demo(svc), f"http://{host}:{port}", console)
+        print_demo(prepare_demo(svc, console), f"http://{host}:{port}", console)
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 

@@ -170,7 +170,12 @@ def load_model(services: Services, view: RunProgress) -> None:
 
 
 def run_with_progress(
-    services: Services, project: Project, batch_id: int | None, seed: int | None, console: Console
+    services: Services,
+    project: Project,
+    batch_id: int | None,
+    seed: int | None,
+    console: Console,
+    created_by: str = "cli",
 ) -> int:
     """Create a run of ``project`` and execute it here (or follow the worker that took it)."""
     from service.runs.create import create_run
@@ -180,7 +185,7 @@ def run_with_progress(
         view.update("start", 0, 0)
         if needs_model(services, project.id, batch_id):
             load_model(services, view)
-        run = create_run(services, project, batch_id=batch_id, seed=seed, created_by="cli")
+        run = create_run(services, project, batch_id=batch_id, seed=seed, created_by=created_by)
         follow_run(services, run.id, view, execute=claim_run(services, run.id))
     return run.id
 

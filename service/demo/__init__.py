@@ -12,7 +12,9 @@ from sqlalchemy import select
 
 from service.audit.draw import drawn_notes
 from service.auth import Role, add_user, create_key
+from service.cli_progress import run_with_progress
 from service.context import Services
+from service.domain import RunStatus
 from service.notes.batches import get_or_create_project, store_batch
 from service.notes.ingest import Limits, parse_jsonl
 from service.runs.create import create_run
@@ -40,9 +42,12 @@ def answer_key() -> dict[str, Any]:
     return data
 
 
-def prepare_demo(services: Services) -> DemoInfo:
-    """Create (or reuse) the demo project with a finished run ready to review."""
-    notes = parse_jsonl((DEMO_DIR / "notes.jsonl").read_bytes(), Limits(10_000, 10_000))
+def prepare_demo(services: Services, console: Console | None = None) -> DemoInfo:
+    """Create (or reuse) the demo project with a finished run ready to review.
+
+    With a ``console``, the first start shows the run's stage lines (``axial run``'s): loading
+    the model, or exporting it on the ONNX backend's first use, takes a while.
+    """
     with services.db.transaction() as session:
         project = get_or_create_project(session, DEMO_PROJECT)
         for username, password, role in DEMO_USERS:
@@ -51,31 +56,41 @@ def prepare_demo(services: Services) -> DemoInfo:
             role.value: create_key(session, project, role, f"demo-{role.value}")
             for role in (Role.reviewer, Role.lead, Role.client)
         }
-        project_id = project.id
         finished = session.scalar(
             select(Run.id)
-            .where(Run.project_id == project_id, Run.status == "succeeded")
+            .where(Run.project_id == project.id, Run.status == RunStatus.succeeded)
             .order_by(Run.id.desc())
             .limit(1)
         )
     if finished is None:
-        result = store_batch(
-            services.db,
-            project_id,
-            notes,
-            source="jsonl",
-            submitted_by="demo",
-            idempotency_key="demo-notes-v1",
-        )
-        with services.db.transaction() as session:
-            project = get_or_create_project(session, DEMO_PROJECT)
-        run = create_run(services, project, batch_id=result.batch_id, seed=0, created_by="demo")
-        if claim_run(services, run.id):
-            execute_run(services, run.id, echo=lambda *_: None)
-        finished = run.id
+        finished = _first_run(services, console)
     with services.db.transaction() as session:
         audit_size = len(drawn_notes(session, finished))
     return DemoInfo(DEMO_PROJECT, finished, DEMO_USERS, keys, audit_size)
+
+
+def _first_run(services: Services, console: Console | None) -> int:
+    """Store the demo notes and run the pipeline over them; the run's id."""
+    notes = parse_jsonl((DEMO_DIR / "notes.jsonl").read_bytes(), Limits(10_000, 10_000))
+    with services.db.transaction() as session:
+        project_id = get_or_create_project(session, DEMO_PROJECT).id
+    result = store_batch(
+        services.db,
+        project_id,
+        notes,
+        source="jsonl",
+        submitted_by="demo",
+        idempotency_key="demo-notes-v1",
+    )
+    with services.db.transaction() as session:
+        project = get_or_create_project(session, DEMO_PROJECT)
+    if console is None:
+        run = create_run(services, project, batch_id=result.batch_id, seed=0, created_by="demo")
+        if claim_run(services, run.id):
+            execute_run(services, run.id, echo=lambda *_: None)
+        return run.id
+    console.print(f"preparing the demo: {len(notes)} notes through the pipeline, once")
+    return run_with_progress(services, project, result.batch_id, 0, console, created_by="demo")
 
 
 KEY_NOTES = {Role.reviewer.value: "a reviewer of its own, not the `reviewer` login"}
