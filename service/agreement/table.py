@@ -147,7 +147,7 @@ def _reviewer_rows(snap: Snapshot, scope: Scope) -> Iterator[list[Any]]:
 def agreement_csv(snap: Snapshot, scope: Scope) -> str:
     """Every figure of the scope as CSV text (header + rows)."""
     fig = figures(snap, scope)
-    stamp = [snap.state.watermark, snap.computed_at.isoformat()]
+    stamp = [snap.state.watermark, snap.computed_at.isoformat().replace("+00:00", "Z")]  # as JSON
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)

@@ -103,6 +103,9 @@ def test_every_timestamp_of_a_demo_flow_is_utc_with_z(
     for part in ("", "/runs", "/batches", "/weeks", "/judge-versions", "/reviewers"):
         lead.call("GET", f"/api/v1/projects/demo/agreement{part}")
     lead.call("POST", f"/api/v1/runs/{run}/undo")
+    csv_text = client.get("/api/v1/projects/demo/agreement.csv", headers=auth(keys["lead"])).text
+    in_csv = re.findall(r"\d{4}-\d{2}-\d{2}T[\d:.]+[^,\n]*", csv_text)
+    assert in_csv and all(v.endswith("Z") for v in in_csv), in_csv  # the CSV, as the JSON
 
     found = [
         (f"{call} {path}", v) for call, body in lead.answers.items() for path, v in timestamps(body)
