@@ -97,16 +97,23 @@ class RunProgress:
                 done = max(min(done, total), int(self.bar.tasks[task].completed))
                 self.bar.update(task, total=total, completed=done, count=f"{done}/{total}")
 
-    def finish(self, ok: bool, timings: dict[str, float] | None = None) -> None:
-        """The run ended: every line completed (``ok``), or the current one marked failed.
+    def finish(
+        self, ok: bool, timings: dict[str, float] | None = None, failed_at: str | None = None
+    ) -> None:
+        """The run ended: every line completed (``ok``), or the failed stage marked failed.
 
-        ``timings`` (the run's seconds per stage) replace the seconds seen on screen: a stage
-        that holds the interpreter (clustering's compiled kernels) stops the clock's redraws.
+        ``failed_at`` is the stage the run records as failed (the poll may not have seen it
+        begin); ``timings`` (the run's seconds per stage) replace the seconds seen on screen: a
+        stage that holds the interpreter (clustering's compiled kernels) stops the redraws.
         """
         with self._lock:
             if ok:
                 self._advance_to(None)
             else:
+                if failed_at in STAGES and failed_at != self._current:
+                    here = STAGES.index(self._current) if self._current else -1
+                    if STAGES.index(failed_at) > here:
+                        self._advance_to(failed_at)
                 self._close(ok=False)
             self._current = None
             for stage, seconds in (timings or {}).items():
@@ -217,5 +224,5 @@ def follow_run(services: Services, run_id: int, view: RunProgress, execute: bool
         thread.join()
     final = get_run(services, run_id)
     status = RunStatus(final.status)
-    view.finish(status == RunStatus.succeeded, dict(final.timings or {}))
+    view.finish(status == RunStatus.succeeded, dict(final.timings or {}), final.stage)
     return status

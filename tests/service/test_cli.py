@@ -268,9 +268,10 @@ def test_stage_lines_only_move_forward_and_every_stage_gets_one() -> None:
 
     failing = RunProgress(Console(file=StringIO()))
     with failing:
-        failing.update("cluster", 0, 40)
-        failing.finish(ok=False)
+        failing.update("embed", 40, 40)
+        failing.finish(ok=False, failed_at="cluster")  # failed before a poll saw it begin
     assert failing.shown == ["load", "embed", "match", "cluster"]  # nothing after the failure
+    assert failing.bar.tasks[1].fields["count"] == "40/40"
     assert failing.bar.tasks[-1].fields["count"] == "failed"
 
 
