@@ -11,11 +11,13 @@ the caller is authenticated and the page read in the same transaction (``Session
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session
 
 from review_ui import pages
 from review_ui.account import router as account_router
@@ -23,12 +25,14 @@ from review_ui.docs import router as docs_router
 from review_ui.forms import router as forms_router
 from review_ui.rendering import HERE, render, safe_next, see_other
 from review_ui.security import SecurityMiddleware
+from service import scopes
 from service.audit.draw import AuditSize
-from service.auth import login, principal_for_key
+from service.auth import Principal, login, principal_for_key
 from service.context import Services
 from service.errors import Unauthenticated
 from service.http.deps import CallerDep, ServicesDep, SessionDep
 from service.review.views import my_projects
+from service.review.views import project_id as project_id_of
 from service.sessions import COOKIE, LoginThrottle, end_session, start_session
 
 router = APIRouter(include_in_schema=False)
@@ -144,6 +148,7 @@ def runs(request: Request, project: str, session: SessionDep, who: CallerDep) ->
 
 @router.get("/runs/{run_id}")
 def queue(request: Request, run_id: int, session: SessionDep, who: CallerDep) -> Response:
+    scopes.readable_run(session, who, run_id)  # a client: only the runs it started
     return render(request, "queue.html", pages.queue_page(request, session, who, run_id))
 
 
@@ -151,12 +156,14 @@ def queue(request: Request, run_id: int, session: SessionDep, who: CallerDep) ->
 def proposal(
     request: Request, proposal_id: int, session: SessionDep, who: CallerDep, suggest: int = 0
 ) -> Response:
+    scopes.readable_proposal_run(session, who, proposal_id)
     page = pages.proposal_page(request, session, who, proposal_id, suggest=bool(suggest))
     return render(request, "proposal.html", page)
 
 
 @router.get("/runs/{run_id}/unclustered")
 def unclustered(request: Request, run_id: int, session: SessionDep, who: CallerDep) -> Response:
+    scopes.readable_run(session, who, run_id)
     page = pages.unclustered_page(request, session, who, run_id)
     return render(request, "unclustered.html", page)
 
@@ -164,7 +171,19 @@ def unclustered(request: Request, run_id: int, session: SessionDep, who: CallerD
 @router.get("/projects/{project}/categories")
 def categories(request: Request, project: str, session: SessionDep, who: CallerDep) -> Response:
     page = pages.categories_page(request, session, who, project)
-    return render(request, "categories.html", page)
+    return render(request, "categories.html", _own_notes_only(session, who, project, page))
+
+
+def _own_notes_only(
+    session: Session, who: Principal, project: str, page: pages.CategoriesPage
+) -> pages.CategoriesPage:
+    """A client sees the categories' names and counts, and only its own notes in them."""
+    project_id = project_id_of(session, who, project, "read")
+    if scopes.sees_every_note(who, project_id):
+        return page
+    own = scopes.own_note_ids(session, who, project_id)
+    cats = [replace(c, notes=[n for n in c.notes if n.note_id in own]) for c in page.categories]
+    return replace(page, categories=cats)
 
 
 @router.get("/runs/{run_id}/audit")

@@ -20,6 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service import scopes
 from service.audit.gate import gated, require_audit_done
 from service.auth import Principal, Role, create_key, grant_key, project_by_name
 from service.errors import BadInput, Conflict, Forbidden, NotFound, PayloadTooLarge
@@ -46,7 +47,7 @@ from service.notes import export
 from service.notes.batches import BatchResult, add_batch, count_notes, create_project
 from service.notes.ingest import Limits, NoteIn, parse_csv, parse_json_body, parse_jsonl
 from service.review import create_category, views
-from service.runs.create import project_runs, queue_run, retry_run, run_by_id
+from service.runs.create import project_runs, queue_run, retry_run
 from service.runs.read import run_row
 from service.storage.models import Batch, Membership, Note, Project, Run
 
@@ -278,15 +279,9 @@ def get_project_runs(proj: ReadableProject, session: SessionDep) -> list[RunOut]
 
 
 def readable_run(session: Session, run_id: int, caller: Principal, permission: str = "read") -> Run:
-    """The run, if the caller may read it: 404 outside the caller's projects, 403 for a client
-    that did not start it."""
-    run = run_by_id(session, run_id)
-    if run.project_id not in caller.roles:
-        raise NotFound(f"no run {run_id}", field="run_id")
-    role = caller.require(run.project_id, permission)
-    if role is Role.client and not caller.owns(run.created_by_actor):
-        raise Forbidden("clients may read only the runs they started", field="run_id")
-    return run
+    """The run, if the caller may read it (:func:`service.scopes.readable_run`): 404 outside
+    the caller's projects, 403 for a client that did not start it."""
+    return scopes.readable_run(session, caller, run_id, permission)
 
 
 @router.get("/runs/{run_id}", responses=errors(401, 403, 404, 422))
@@ -422,14 +417,8 @@ def export_category(
     """A confirmed category's notes as golden eval cases (JSONL or CSV), one per note.
     A client gets only the notes of the batches it submitted."""
     cases = export.golden_cases(session, proj.id, category_id)
-    if caller.role_in(proj.id) is Role.client:
-        own = set(
-            session.scalars(
-                select(Note.id)
-                .join(Batch, Batch.id == Note.batch_id)
-                .where(Batch.project_id == proj.id, Batch.submitted_by_actor == caller.actor)
-            )
-        )
+    if not scopes.sees_every_note(caller, proj.id):
+        own = scopes.own_note_ids(session, caller, proj.id)
         cases = [c for c in cases if c["note_id"] in own]
     body = export.to_csv(cases) if format is export.Format.csv else export.to_jsonl(cases)
     filename = f"{proj.name}-category-{category_id}.{format.value}"

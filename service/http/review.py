@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service import review
+from service import review, scopes
 from service.audit import labels as audit_labels
 from service.audit.draw import AuditSize
-from service.http.api import readable_run
 from service.http.deps import CallerDep, ServicesDep, SessionDep
 from service.http.retry import RetryingRoute
 from service.http.schemas_review import (
@@ -54,7 +53,6 @@ from service.http.schemas_review import (
     review_errors,
 )
 from service.review import projection, views
-from service.storage.models import Proposal
 
 router = APIRouter(prefix="/api/v1", tags=["review"], route_class=RetryingRoute)
 
@@ -69,9 +67,7 @@ READ = review_errors(401, 403, 404, 422, conflicts=("must_audit_first",))
 def get_proposal(proposal_id: int, session: SessionDep, caller: CallerDep) -> ProposalDetailOut:
     """A proposal in full: state, judge output, members, misfits, nearest categories.
     A client reads only proposals of the runs it started."""
-    proposal = session.get(Proposal, proposal_id)
-    if proposal is not None:  # unknown ones answer 404 below
-        readable_run(session, proposal.run_id, caller)
+    scopes.readable_proposal_run(session, caller, proposal_id)  # unknown: 404 below
     view = views.proposal_detail(session, caller, proposal_id)
     return ProposalDetailOut.model_validate(view.to_json())
 
@@ -188,7 +184,7 @@ def post_release(proposal_id: int, session: SessionDep, caller: CallerDep) -> Re
 def get_queue(run_id: int, session: SessionDep, caller: CallerDep) -> QueueOut:
     """The run's proposals, pending first and largest first, with pending and decided counts.
     A client reads only the queues of the runs it started."""
-    readable_run(session, run_id, caller)
+    scopes.readable_run(session, caller, run_id)
     return QueueOut.model_validate(views.queue(session, caller, run_id).to_json())
 
 

@@ -73,20 +73,28 @@ def _undoable(session: Session, run: Run) -> list[ReviewEvent]:
 def last_undoable(session: Session, principal: Principal, run_id: int) -> ReviewEvent | None:
     """The caller's last action in the run that undo would revert, if any."""
     run = load_run(session, principal, run_id, "review")
-    return next((e for e in _undoable(session, run) if e.actor == principal.name), None)
+    return next((e for e in _undoable(session, run) if _mine(e, principal)), None)
+
+
+def _mine(event: ReviewEvent, principal: Principal) -> bool:
+    """Whether the caller made ``event``: by key or user id; by display name only for events
+    older than migration 0003 (no actor id). Two keys sharing a name are two people."""
+    if event.actor_id is not None:
+        return event.actor_id == principal.actor
+    return event.actor == principal.name
 
 
 def _pick(session: Session, principal: Principal, run: Run, event_id: int | None) -> ReviewEvent:
     candidates = _undoable(session, run)
     if event_id is None:
-        mine = next((e for e in candidates if e.actor == principal.name), None)
+        mine = next((e for e in candidates if _mine(e, principal)), None)
         if mine is None:
             raise Conflict("nothing to undo: you have no action left to undo in this run")
         return mine
     event = next((e for e in candidates if e.id == event_id), None)
     if event is None:
         raise NotFound(f"no undoable event {event_id} in run {run.id}", field="event_id")
-    if event.actor != principal.name and principal.role_in(run.project_id) != Role.lead:
+    if not _mine(event, principal) and principal.role_in(run.project_id) != Role.lead:
         raise Forbidden(f"event {event_id} is {event.actor}'s; only a lead undoes others' actions")
     return event
 

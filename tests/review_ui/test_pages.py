@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select, update
 
 from service.auth import Role, add_user
 from service.notes.batches import get_or_create_project
+from service.storage.models import Run, User
 from tests.conftest import auth
 from tests.review_ui.seed import SeededRun, seed_run
 
@@ -106,8 +108,15 @@ def test_cross_site_posts_are_refused(client, keys, seeded) -> None:
     assert ok.status_code == 303
 
 
-def test_a_client_reads_but_cannot_review(client, seeded) -> None:
+def test_a_client_reads_its_own_runs_but_cannot_review(client, app, seeded) -> None:
     sign_in(client, "carl", "carl-password")
+    for url in (f"/proposals/{seeded.proposals[0]}", f"/runs/{seeded.run_id}",
+                f"/runs/{seeded.run_id}/unclustered"):  # fmt: skip
+        refused = client.get(url, headers=HTML)  # a run carl did not start: no note text
+        assert refused.status_code == 403 and "runs they started" in refused.text
+    with app.state.services.db.transaction() as session:  # as if carl had started it
+        carl = session.scalar(select(User.id).where(User.username == "carl"))
+        session.execute(update(Run).values(created_by_actor=f"user:{carl}"))
     page = client.get(f"/proposals/{seeded.proposals[0]}", headers=HTML)
     assert page.status_code == 200 and not page.context["page"].can_review
     assert 'id="confirm-form"' not in page.text
@@ -146,3 +155,16 @@ def test_split_form_groups_and_the_suggestion(client, seeded) -> None:
     one_group = {"version": "1", **{f"g{n}": "1" for n in seeded.members[seeded.proposals[1]]}}
     resp = client.post(f"/proposals/{seeded.proposals[1]}/split", data=one_group, headers=HTML)
     assert resp.status_code == 422 and "2 to 9 groups" in resp.text
+
+
+def test_a_client_sees_category_counts_but_only_its_own_notes(client, keys, seeded) -> None:
+    made = client.post("/api/v1/projects/demo/categories", headers=auth(keys["lead"]),
+                       json={"name": "Loose", "note_ids": [seeded.unclustered[0]]})  # fmt: skip
+    assert made.status_code == 201
+    sign_in(client, "carl", "carl-password")
+    [mine] = client.get("/projects/demo/categories", headers=HTML).context["page"].categories
+    assert mine.count == 1 and mine.notes == []  # the lead's note, not carl's
+    client.post("/logout", headers=HTML)
+    sign_in(client, "ann", "ann-password")
+    [theirs] = client.get("/projects/demo/categories", headers=HTML).context["page"].categories
+    assert [n.note_id for n in theirs.notes] == [seeded.unclustered[0]]

@@ -16,11 +16,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from service.auth import Role, add_user, create_key
+from service.notes.batches import get_or_create_project
 from service.storage.models import Run
 from tests.conftest import auth
 from tests.review_ui.seed import SeededRun, seed_run
 
 OK = "ok"  # the role check passed: anything but 401, 403 or a 404 naming the path's thing
+PROJECTS = "/api/v1/projects"
 PATH_FIELDS = {"project", "run_id", "proposal_id", "batch_id"}
 ROLES = ("client", "reviewer", "lead")
 LEAD = dict.fromkeys(ROLES, 403) | {"lead": OK}
@@ -205,3 +208,48 @@ def test_a_client_reads_the_notes_of_its_own_runs_only(
     url = f"/api/v1/projects/demo/categories/{category}/export"
     assert web.get(url, headers=auth(keys["lead"])).text.count("\n") == 1
     assert web.get(url, headers=client).text == ""
+
+
+def test_two_keys_with_one_name_are_two_callers(app: Any, world: Any) -> None:
+    web, seeded, _batch, _category = world
+    with app.state.services.db.transaction() as session:
+        demo = get_or_create_project(session, "demo")
+        a, b = (create_key(session, demo, Role.client, "twin") for _ in range(2))
+        r1, r2 = (create_key(session, demo, Role.reviewer, "twin-reviewer") for _ in range(2))
+    made = web.post("/api/v1/projects/demo/batches", headers=auth(a),
+                    json={"notes": [{"text": "twin one"}, {"text": "twin two"}]}).json()  # fmt: skip
+    run = web.post("/api/v1/projects/demo/runs", headers=auth(a),
+                   json={"batch_id": made["id"]}).json()  # fmt: skip
+    assert (
+        made["id"] and web.get(f"/api/v1/batches/{made['id']}", headers=auth(a)).status_code == 200
+    )
+    assert web.get(f"/api/v1/batches/{made['id']}", headers=auth(b)).status_code == 403
+    assert web.get(f"/api/v1/runs/{run['id']}/queue", headers=auth(a)).status_code == 200
+    assert web.get(f"/api/v1/runs/{run['id']}/queue", headers=auth(b)).status_code == 403
+    # review: the second reviewer key cannot undo what the first did
+    p = seeded.proposals[0]
+    renamed = web.post(f"/api/v1/proposals/{p}/rename", headers=auth(r1),
+                       json={"version": 1, "name": "Twin's name"})  # fmt: skip
+    assert renamed.status_code == 200, renamed.text
+    undo = f"/api/v1/runs/{seeded.run_id}/undo"
+    assert web.post(undo, headers=auth(r2)).status_code == 409
+    assert web.get(f"/api/v1/proposals/{p}", headers=auth(r2)).json()["name"] == "Twin's name"
+    assert web.post(undo, headers=auth(r1)).status_code == 200
+
+
+def test_a_lead_sees_the_projects_it_creates(app: Any, keys: dict[str, str], world: Any) -> None:
+    web = world[0]
+    with app.state.services.db.transaction() as session:
+        add_user(session, "lena", "lena-password", get_or_create_project(session, "demo"),
+                 Role.lead)  # fmt: skip
+    made = web.post("/api/v1/projects", json={"name": "by-key"}, headers=auth(keys["lead"]))
+    assert made.status_code == 201 and made.json()["lead_key"]
+    names = {p["name"]: p["role"] for p in web.get(PROJECTS, headers=auth(keys["lead"])).json()}
+    assert names == {"demo": "lead", "by-key": "lead"}
+    assert web.get("/api/v1/projects/by-key/runs", headers=auth(keys["lead"])).status_code == 200
+    new_key = made.json()["lead_key"]
+    assert [p["name"] for p in web.get(PROJECTS, headers=auth(new_key)).json()] == ["by-key"]
+    browser = TestClient(app)
+    browser.post("/login", data={"username": "lena", "password": "lena-password"})
+    assert browser.post("/api/v1/projects", json={"name": "by-user"}).status_code == 201
+    assert {p["name"] for p in browser.get(PROJECTS).json()} == {"demo", "by-user"}

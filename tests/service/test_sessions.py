@@ -237,3 +237,53 @@ def test_an_unknown_user_costs_the_same_scrypt_work(
         answers.append((resp.status_code, list(calls)))
     assert answers[0][0] == answers[1][0] == 401
     assert answers[0][1] == answers[1][1] == [2**14]  # one scrypt each, same cost
+
+
+def test_migration_0004_records_who_made_old_batches_and_runs(tmp_path: Any) -> None:
+    """Old rows get the id of the one key (of their project) or user their name names; a name
+    two keys share stays NULL, so neither twin reads the other's batch or run."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from service.storage.db import alembic_config
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+
+    def upgrade(revision: str) -> None:
+        cfg = alembic_config(str(engine.url))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+
+    upgrade("0003")
+    now = "2026-12-01 12:00:00"
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO project (id, name, created_at) VALUES (1, 'p', '{now}')"))
+        conn.execute(text("INSERT INTO app_user (id, username, password_hash, created_at) "
+                          f"VALUES (7, 'maya', 'x', '{now}')"))  # fmt: skip
+        for kid, name in ((3, "solo"), (4, "twin"), (5, "twin")):
+            conn.execute(text(
+                "INSERT INTO api_key (id, project_id, name, role, prefix, key_hash, created_at)"
+                f" VALUES ({kid}, 1, '{name}', 'client', 'axk_', 'h{kid}', '{now}')"
+            ))  # fmt: skip
+        for bid, who in enumerate(("key:solo", "key:twin", "maya", "gone"), start=1):
+            conn.execute(text(
+                "INSERT INTO batch (id, project_id, payload_sha256, source, submitted_by, "
+                f"n_received, n_stored, n_duplicates, created_at) VALUES ({bid}, 1, 'x', 'json', "
+                f"'{who}', 1, 1, 0, '{now}')"
+            ))  # fmt: skip
+            conn.execute(text(
+                "INSERT INTO run (id, project_id, scope, seed, params, config_hash, status, stage,"
+                " done, total, timings, n_notes, n_clusters, n_unclustered, n_judge_failed, "
+                f"blind_mode, created_by, created_at) VALUES ({bid}, 1, 'batch', 0, '{{}}', 'h', "
+                f"'succeeded', 'done', 0, 0, '{{}}', 0, 0, 0, 0, 0, '{who}', '{now}')"
+            ))  # fmt: skip
+    upgrade("head")
+    with engine.begin() as conn:
+        batches = dict(
+            conn.execute(text("SELECT submitted_by, submitted_by_actor FROM batch")).all()
+        )
+        runs = dict(conn.execute(text("SELECT created_by, created_by_actor FROM run")).all())
+    want = {"key:solo": "key:3", "key:twin": None, "maya": "user:7", "gone": None}
+    assert batches == runs == want
+    engine.dispose()
