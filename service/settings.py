@@ -162,7 +162,7 @@ class Settings(BaseSettings):
     )
     cookie_secure: Literal["auto", "true", "false"] = Field(
         "auto",
-        description="Secure flag of the UI cookies: auto = when the request came over https (behind a proxy: uvicorn --proxy-headers), true = always, false = never.",
+        description="Secure flag of the sign-in cookie: auto = when the request came over https (behind a proxy: uvicorn --proxy-headers), true = always (the flash-message cookie too), false = never.",
     )
     login_max_failures: int = Field(
         5,
