@@ -88,6 +88,10 @@ class Board(Protocol):
     def confirm(self, prop: int, name: str, *, into_matched: bool) -> int: ...
     def split(self, prop: int, groups: list[list[int]]) -> None: ...
     def create_category(self, name: str, notes: list[int]) -> int | None: ...
+    def confirm_matched(self, props: list[int]) -> bool:
+        """Confirm these carry-over proposals into their matched categories in one call;
+        False when the board has no such action (then each is confirmed on its own)."""
+        ...
 
 
 def majority(members: Sequence[int], gold: Mapping[int, str], codebook: Mapping[str, int]) -> str:
@@ -132,7 +136,8 @@ def review(board: Board, gold: Mapping[int, str], codebook: dict[str, int], cost
             continue
         board.assign(notes, category=category, proposal=proposal)
         cost.add("assign", len(notes))
-    while props := board.pending():
+    accepted: list[int] = []  # pure carry-over proposals of their label's category
+    while props := [p for p in board.pending() if p.id not in accepted]:
         p = min(props, key=lambda p: (-len(p.members), p.id))
         owners = _owners(props, gold, codebook)
         main = majority(p.members, gold, codebook)
@@ -156,8 +161,7 @@ def review(board: Board, gold: Mapping[int, str], codebook: dict[str, int], cost
             continue
         if main in codebook:
             if p.carry_over and p.matched_category_id == codebook[main]:
-                board.confirm(p.id, main, into_matched=True)
-                cost.add("confirm")
+                accepted.append(p.id)
             else:
                 board.merge(p.id, codebook[main])
                 cost.add("merge")
@@ -165,6 +169,12 @@ def review(board: Board, gold: Mapping[int, str], codebook: dict[str, int], cost
             codebook[main] = board.confirm(p.id, main, into_matched=False)
             cost.add("confirm")
             cost.renames += 1
+    if accepted and board.confirm_matched(accepted):
+        cost.add("confirm_matched")
+    else:
+        for prop in accepted:
+            board.confirm(prop, "", into_matched=True)
+            cost.add("confirm")
     for label, notes in sorted(leftovers.items()):
         if label in codebook:  # a category made for it since (step 3)
             board.assign(notes, category=codebook[label], proposal=None)
@@ -196,6 +206,7 @@ class MemoryBoard:
         categories: dict[int, set[int]],
         can_create: bool = True,
         carried: Mapping[int, Sequence[int]] | None = None,
+        bulk: bool = True,
     ) -> None:
         self.props: dict[int, list[int]] = {}
         self.matched: dict[int, int] = {}
@@ -209,6 +220,7 @@ class MemoryBoard:
         self.noise = list(unclustered)
         self.categories = categories
         self.can_create = can_create
+        self.bulk = bulk
 
     def _put(self, notes: list[int], category: int | None, proposal: int | None) -> None:
         if category is not None:
@@ -252,6 +264,13 @@ class MemoryBoard:
         del self.props[prop]
         for group in groups:
             self.props[next(self._ids)] = list(group)
+
+    def confirm_matched(self, props: list[int]) -> bool:
+        if not self.bulk:
+            return False
+        for prop in props:
+            self.confirm(prop, "", into_matched=True)
+        return True
 
     def create_category(self, name: str, notes: list[int]) -> int | None:
         if not self.can_create:

@@ -206,6 +206,11 @@ class ApiBoard(Board):
         body = {"version": self._version(prop), "groups": groups}
         self.api.call("POST", f"/proposals/{prop}/split", json=body)
 
+    def confirm_matched(self, props: list[int]) -> bool:
+        items = [{"id": p, "version": self._version(p)} for p in props]
+        self.api.call("POST", f"/runs/{self.run_id}/carry-overs/confirm", json={"proposals": items})
+        return True
+
     def create_category(self, name: str, notes: list[int]) -> int | None:
         if not self.api.can_create:
             return None
@@ -282,7 +287,12 @@ def run_bertopic(stream: Stream, embed: Any, seed: int) -> list[Cost]:
 
 
 def run_library(
-    stream: Stream, embed: Any, seed: int, params: dict[str, Any], carry: dict[str, Any] | None
+    stream: Stream,
+    embed: Any,
+    seed: int,
+    params: dict[str, Any],
+    carry: dict[str, Any] | None,
+    bulk: bool = True,
 ) -> list[Cost]:
     """axial's clusterer alone, offline (no judge, no server), for tuning; with ``carry``, notes
     that clustering.carryover.CategoryMatcher(**carry) matches to a confirmed category first
@@ -319,7 +329,8 @@ def run_library(
                 if lab >= 0:
                     clusters[int(lab)].append(offset + int(i))
         cost = Cost()
-        review(MemoryBoard(clusters, noise, categories, carried=carried), gold, codebook, cost)
+        board = MemoryBoard(clusters, noise, categories, carried=carried, bulk=bulk)
+        review(board, gold, codebook, cost)
         costs.append(cost)
         offset += len(week)
     return costs
@@ -422,6 +433,11 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="with --library: match notes to confirmed categories first (CategoryMatcher params)",
     )
+    parser.add_argument(
+        "--confirm-each",
+        action="store_true",
+        help="with --library: confirm carry-over proposals one by one (no bulk confirm)",
+    )
     args = parser.parse_args()
     library = None if args.library is None else dict(_param(kv) for kv in args.library)
     carry = None if args.carry_over is None else dict(_param(kv) for kv in args.carry_over)
@@ -447,7 +463,9 @@ def main() -> None:
                 if server is not None:
                     per["axial"] = run_axial(server, stream, i)
                 if library is not None:
-                    per["library"] = run_library(stream, embed, args.seed, library, carry)
+                    per["library"] = run_library(
+                        stream, embed, args.seed, library, carry, bulk=not args.confirm_each
+                    )
                 if not args.no_bertopic:
                     per["bertopic"] = run_bertopic(stream, embed, args.seed)
                 weeks = [

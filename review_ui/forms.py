@@ -63,6 +63,20 @@ class SplitForm(BaseModel):
         return [by_group[g] for g in sorted(by_group)]
 
 
+class CarryOversForm(BaseModel):
+    """The queue's "accept all carry-over proposals": one ``p<proposal id>=<version>`` each."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def items(self) -> list[tuple[int, int]]:
+        """(proposal id, version) pairs in form order; malformed fields are ignored."""
+        return [
+            (int(key[1:]), int(str(value)))
+            for key, value in (self.model_extra or {}).items()
+            if key.startswith("p") and key[1:].isdigit() and str(value).isdigit()
+        ]
+
+
 def _after_decision(
     request: Request, session: Session, who: Principal, proposal_id: int
 ) -> Response:
@@ -84,6 +98,21 @@ def confirm(
     how = "as a new category" if result.extra["new_category"] else "into an existing category"
     pages.flash(request, f"Confirmed “{name}” {how}.")
     return _after_decision(request, session, who, proposal_id)
+
+
+@router.post("/runs/{run_id}/carry-overs/confirm")
+def confirm_carry_overs(
+    request: Request, run_id: int, form: Annotated[CarryOversForm, Form()],
+    session: SessionDep, who: CallerDep,
+) -> Response:  # fmt: skip
+    done = review.confirm_carry_overs(session, who, run_id, form.items())
+    notes = sum(len((r.state or {}).get("member_note_ids", [])) for r in done)
+    pages.flash(
+        request,
+        f"Accepted {len(done)} carry-over proposal(s), {notes} notes, into their categories "
+        "(u undoes them all).",
+    )
+    return see_other(f"/runs/{run_id}")
 
 
 @router.post("/proposals/{proposal_id}/rename")

@@ -198,6 +198,7 @@
 
   const shortcuts = {
     c: () => submit("confirm-form"),
+    A: () => submit("accept-carry-overs-form"),
     x: () => submit("reject-form"),
     u: () => submit("undo-form"),
     l: () => submit("claim-form"),

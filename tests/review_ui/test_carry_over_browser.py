@@ -24,7 +24,7 @@ from service.notes.ingest import NoteIn
 from service.runs.create import create_run
 from service.runs.pipeline import execute_run
 from service.runs.worker import claim_run
-from service.storage.models import Category, Proposal, ProposalState
+from service.storage.models import Category, Proposal, ProposalState, User
 from tests.review_ui.conftest import LiveServer, screenshot, sign_in
 from tests.weekly_notes import second_week, week
 
@@ -162,4 +162,35 @@ def test_a_second_week_is_reviewed_with_the_keyboard(
     assert f"{year}-W{number:02d}" in str(page.text_content("#categories .cat-weeks"))
     keys(page, "?", navigates=False)
     assert "new category from the selected notes" in str(page.text_content("#help"))
+    assert page.console_errors == []
+
+
+def test_a_week_of_carry_overs_is_accepted_with_one_key_and_undone_with_one(
+    page: Any, live: LiveServer, weekly: dict[str, Any]
+) -> None:
+    with live.db().transaction() as s:
+        project = get_or_create_project(s, "weekly")
+        lead_id = next(u for u in s.scalars(select(User)) if u.username == "weekly-lead").id
+    run_id, _ = run_week(live, second_week(), "w3", lead_id)  # the same failures again
+    sign_in(page, "weekly-reviewer", PASSWORD)
+    page.goto(f"/runs/{run_id}")
+    carried = [pid for pid, carry, status in rows(page) if carry and status == "pending"]
+    assert len(carried) >= 3
+    button = str(page.text_content("#accept-carry-overs-form button"))
+    assert f"Accept all {len(carried)} carry-over proposals" in button
+    keys(page, "A")  # every pending carry-over into its category, in one action
+    assert "Accepted" in str(page.text_content(".flash"))
+    assert not any(c and status == "pending" for _, c, status in rows(page))
+    assert page.locator("#accept-carry-overs-form").count() == 0
+    with live.db().transaction() as s:
+        for pid in carried:
+            state, proposal = s.get_one(ProposalState, pid), s.get_one(Proposal, pid)
+            assert state.status == "confirmed"
+            assert state.category_id == proposal.matched_category_id
+        assert project.id == get_or_create_project(s, "weekly").id
+    page.goto(f"/runs/{run_id}")
+    keys(page, "u")  # one undo puts them all back
+    page.goto(f"/runs/{run_id}")
+    again = [pid for pid, carry, status in rows(page) if carry and status == "pending"]
+    assert sorted(again) == sorted(carried)
     assert page.console_errors == []

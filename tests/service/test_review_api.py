@@ -263,7 +263,7 @@ def test_review_routes_document_their_answers_and_errors(client) -> None:
         for method, op in item.items()
         if "review" in op.get("tags", [])
     }
-    assert len(ops) == 17
+    assert len(ops) == 18
     for (method, path), op in ops.items():
         answers = op["responses"]
         ok = answers.get("200") or answers["201"]
@@ -277,6 +277,8 @@ def test_review_routes_document_their_answers_and_errors(client) -> None:
         assert code in conflict["description"]
     models = schema["components"]["schemas"]
     assert models["ConfirmIn"]["properties"]["version"]["minimum"] == 1
+    bulk = models["ConfirmCarryOversIn"]["properties"]["proposals"]
+    assert (bulk["minItems"], bulk["maxItems"]) == (1, 1000)
     assert models["SplitIn"]["properties"]["groups"]["minItems"] == 2
     assert models["RenameIn"]["properties"]["name"]["maxLength"] == 300
     assert models["ProposalStateOut"]["properties"]["status"]["$ref"].endswith("ProposalStatus")
