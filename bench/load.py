@@ -15,7 +15,8 @@ incremental state was (claims aside), and prints the answers by status code, p50
 review actions (POSTs) per action and in all, and the load average at start and end.
 
     .venv/bin/python bench/load.py --db sqlite|postgresql [--reviewers 20] [--seconds 60]
-        [--admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres] [--db-name axial_load]
+        [--think 0] [--admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+        [--db-name axial_load]
 
 Exit status 1 when any answer was a 5xx, an acknowledged action is missing from the log, or the
 rebuild differs. Writes bench/results/load-<db>.json.
@@ -181,8 +182,10 @@ class Reviewer:
         self.tally.answer(action, resp, (time.perf_counter() - started) * 1000, self.name)
         return resp
 
-    def loop(self, until: float) -> None:
+    def loop(self, until: float, think_s: float = 0.0) -> None:
         while time.monotonic() < until:
+            if think_s:
+                time.sleep(self.rng.uniform(0, 2 * think_s))  # reading the proposal
             try:
                 self.step()
             except httpx.TransportError as exc:
@@ -336,7 +339,7 @@ def summary(tally: Tally, seconds: float) -> dict[str, Any]:
 def report(args: argparse.Namespace, result: dict[str, Any]) -> None:
     s = result["summary"]
     load = result["load_average"]
-    print(f"\n{args.db}: {args.reviewers} reviewers for {args.seconds:.0f} s; load average "
+    print(f"\n{args.db}: {args.reviewers} reviewers (think {args.think} s) for {args.seconds:.0f} s; load average "
           f"(1/5/15 min) {load['start']} -> {load['end']}")  # fmt: skip
     print("\n| status | answers |\n|---|---|")
     for code, n in s["statuses"].items():
@@ -370,6 +373,10 @@ def main() -> int:
     )
     parser.add_argument("--db-name", default="axial_load")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--think", type=float, default=0.0,
+        help="mean seconds a reviewer pauses before each action (uniform 0..2x; default none)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     db_url = database_url(args)
@@ -387,7 +394,7 @@ def main() -> int:
             Reviewer(base, key, f"reviewer-{i:02d}", seeded["run_id"], tally, args.seed * 1000 + i)
             for i, key in enumerate(seeded["keys"])
         ]
-        threads = [threading.Thread(target=r.loop, args=(until,)) for r in reviewers]
+        threads = [threading.Thread(target=r.loop, args=(until, args.think)) for r in reviewers]
         for t in threads:
             t.start()
         for t in threads:
@@ -401,14 +408,15 @@ def main() -> int:
         proc.terminate()
         proc.wait(timeout=30)
     result = {
-        "db": args.db, "reviewers": args.reviewers, "seconds": args.seconds,
+        "db": args.db, "reviewers": args.reviewers, "seconds": args.seconds, "think": args.think,
         "load_average": {"start": load_start, "end": load_end},
         "summary": summary(tally, args.seconds), "acked": len(tally.acked), "lost": len(lost),
         "rebuild_codes": sorted(codes), "rebuild_equal": incremental == rebuilt,
         "errors": tally.errors, "server_log": str(log),
     }  # fmt: skip
     report(args, result)
-    out = REPO / "bench" / "results" / f"load-{args.db}.json"
+    suffix = f"-think{args.think:g}" if args.think else ""
+    out = REPO / "bench" / "results" / f"load-{args.db}{suffix}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     failed = (

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
+from service.audit.gate import authored_by
 from service.auth import Principal, Role
 from service.domain import EventMode, ReviewAction
 from service.errors import Conflict, Forbidden, NotFound
@@ -47,33 +48,46 @@ UNDOABLE = (
 
 
 def _reverted(session: Session, project_id: int) -> set[int]:
-    rows = session.scalars(
-        select(ReviewEvent.reverts_event_id).where(
-            ReviewEvent.project_id == project_id, ReviewEvent.action == ReviewAction.revert
-        )
+    return {int(r) for r in session.scalars(_reverted_ids(project_id)) if r is not None}
+
+
+def _reverted_ids(project_id: int) -> Select[int | None]:
+    return select(ReviewEvent.reverts_event_id).where(
+        ReviewEvent.project_id == project_id,
+        ReviewEvent.action == ReviewAction.revert,
+        ReviewEvent.reverts_event_id.is_not(None),
     )
-    return {int(r) for r in rows if r is not None}
 
 
-def _undoable(session: Session, run: Run) -> list[ReviewEvent]:
-    """The run's workflow events that can still be undone, newest first."""
-    reverted = _reverted(session, run.project_id)
-    events = session.scalars(
+def _undoable_query(run: Run) -> Select[ReviewEvent]:
+    """The run's workflow events that can still be undone, newest first (filtered in SQL, so
+    finding one's last action reads one event, not the run's whole log)."""
+    return (
         select(ReviewEvent)
         .where(
             ReviewEvent.run_id == run.id,
             ReviewEvent.mode == EventMode.workflow,
             ReviewEvent.action.in_(UNDOABLE),
+            ReviewEvent.id.not_in(_reverted_ids(run.project_id)),
         )
         .order_by(ReviewEvent.id.desc())
-    ).all()
-    return [e for e in events if e.id not in reverted]
+    )
+
+
+def _undoable(session: Session, run: Run) -> list[ReviewEvent]:
+    """The run's workflow events that can still be undone, newest first."""
+    return list(session.scalars(_undoable_query(run)).all())
+
+
+def _last_of(session: Session, run: Run, principal: Principal) -> ReviewEvent | None:
+    query = _undoable_query(run).where(authored_by(principal.actor, principal.name)).limit(1)
+    return session.scalars(query).first()
 
 
 def last_undoable(session: Session, principal: Principal, run_id: int) -> ReviewEvent | None:
     """The caller's last action in the run that undo would revert, if any."""
     run = load_run(session, principal, run_id, "review")
-    return next((e for e in _undoable(session, run) if _mine(e, principal)), None)
+    return _last_of(session, run, principal)
 
 
 def _mine(event: ReviewEvent, principal: Principal) -> bool:
@@ -85,13 +99,12 @@ def _mine(event: ReviewEvent, principal: Principal) -> bool:
 
 
 def _pick(session: Session, principal: Principal, run: Run, event_id: int | None) -> ReviewEvent:
-    candidates = _undoable(session, run)
     if event_id is None:
-        mine = next((e for e in candidates if _mine(e, principal)), None)
+        mine = _last_of(session, run, principal)
         if mine is None:
             raise Conflict("nothing to undo: you have no action left to undo in this run")
         return mine
-    event = next((e for e in candidates if e.id == event_id), None)
+    event = session.scalars(_undoable_query(run).where(ReviewEvent.id == event_id)).first()
     if event is None:
         raise NotFound(f"no undoable event {event_id} in run {run.id}", field="event_id")
     if not _mine(event, principal) and principal.role_in(run.project_id) != Role.lead:
