@@ -39,7 +39,8 @@ class Chrome:
     """What every page shows around its content: who is signed in, messages, where we are."""
 
     title: str
-    user: str | None = None
+    user: str | None = None  # the display name
+    actor: str | None = None  # who that is (Principal.actor): what "mine?" compares
     flash: list[str] = field(default_factory=list)
     project: str | None = None
     run_id: int | None = None
@@ -55,7 +56,10 @@ def flash(request: Request, message: str) -> None:
 def chrome(request: Request, who: Principal | None, title: str, **where: Any) -> Chrome:
     messages = list(request.session.pop("flash", []) or []) if "session" in request.scope else []
     lead = who.is_lead_anywhere if who else False
-    return Chrome(title=title, user=who.name if who else None, flash=messages, lead=lead, **where)
+    return Chrome(
+        title=title, user=who.name if who else None, actor=who.actor if who else None,
+        flash=messages, lead=lead, **where,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,12 @@ class ProposalPage:
     suggested: bool = False
     error: str | None = None
     can_review: bool = True
+
+    @property
+    def my_claim(self) -> bool:
+        """The signed-in caller holds the proposal's unexpired claim (by identity, not name)."""
+        actor = self.view.claim_actor
+        return actor is not None and actor == self.chrome.actor
 
 
 @dataclass(frozen=True, slots=True)

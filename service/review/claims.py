@@ -3,6 +3,8 @@
 A claim neither bumps the version nor blocks others: the version check is what prevents lost
 updates. A claim is taken with a conditional update (free, mine, or expired), so two
 reviewers cannot both hold one. Claims are not review events; a rebuild keeps them.
+"Mine" compares the holder's identity (``claimed_by_actor``: key or user id), never the display
+name (``claimed_by``, what people read): two keys created with one name are two claimers.
 """
 
 from __future__ import annotations
@@ -25,12 +27,19 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def active_claim(state: ProposalState, now: datetime | None = None) -> str | None:
-    """Who holds an unexpired claim on the proposal, if anyone."""
+def _unexpired(state: ProposalState, now: datetime | None) -> bool:
     until = _aware(state.claim_expires_at)
-    if state.claimed_by and until is not None and until > (now or utcnow()):
-        return state.claimed_by
-    return None
+    return until is not None and until > (now or utcnow())
+
+
+def active_claim(state: ProposalState, now: datetime | None = None) -> str | None:
+    """The display name of who holds an unexpired claim on the proposal, if anyone."""
+    return state.claimed_by if state.claimed_by and _unexpired(state, now) else None
+
+
+def active_claim_actor(state: ProposalState, now: datetime | None = None) -> str | None:
+    """The identity (``key:<id>`` / ``user:<id>``) holding an unexpired claim, if anyone."""
+    return state.claimed_by_actor if state.claimed_by_actor and _unexpired(state, now) else None
 
 
 def claim(
@@ -45,12 +54,13 @@ def claim(
         .where(
             ProposalState.proposal_id == proposal_id,
             or_(
-                ProposalState.claimed_by.is_(None),
-                ProposalState.claimed_by == principal.name,
+                ProposalState.claimed_by_actor.is_(None),
+                ProposalState.claimed_by_actor == principal.actor,
+                ProposalState.claim_expires_at.is_(None),
                 ProposalState.claim_expires_at < now,
             ),
         )
-        .values(claimed_by=principal.name, claim_expires_at=until)
+        .values(claimed_by=principal.name, claimed_by_actor=principal.actor, claim_expires_at=until)
         .execution_options(synchronize_session="fetch")
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -71,12 +81,14 @@ def claim(
 def release(session: Session, principal: Principal, proposal_id: int) -> dict[str, object]:
     """Release one's claim (a lead may release anyone's)."""
     t = load_for_action(session, principal, proposal_id)
-    holder = active_claim(t.state)
+    holder = active_claim_actor(t.state)
     is_lead = principal.role_in(t.run.project_id) == Role.lead
-    if holder is not None and holder != principal.name and not is_lead:
+    if holder is not None and holder != principal.actor and not is_lead:
         raise Forbidden(
-            f"proposal {proposal_id} is claimed by {holder}; only they or a lead release it"
+            f"proposal {proposal_id} is claimed by {t.state.claimed_by}; only they or a lead "
+            "release it",
+            field="proposal_id",
         )
-    t.state.claimed_by, t.state.claim_expires_at = None, None
+    t.state.claimed_by, t.state.claimed_by_actor, t.state.claim_expires_at = None, None, None
     session.flush()
     return {"proposal_id": proposal_id, "claimed_by": None}

@@ -371,7 +371,7 @@ def rebuild(session: Session, project_id: int) -> None:
     lock_review_state(session, project_id)
     run_ids = _runs_to_rebuild(session, project_id)
     claims = {
-        s.proposal_id: (s.claimed_by, s.claim_expires_at)
+        s.proposal_id: (s.claimed_by, s.claimed_by_actor, s.claim_expires_at)
         for s in session.scalars(select(ProposalState).where(ProposalState.run_id.in_(run_ids)))
         if s.claimed_by
     }
@@ -393,8 +393,8 @@ def rebuild(session: Session, project_id: int) -> None:
             bump_versions(session, event, None)
         else:
             apply_event(session, event)
-    for pid, (who, until) in claims.items():
+    for pid, (who, actor, until) in claims.items():
         state = session.get(ProposalState, pid)
         if state is not None:
-            state.claimed_by, state.claim_expires_at = who, until
+            state.claimed_by, state.claimed_by_actor, state.claim_expires_at = who, actor, until
     session.flush()

@@ -262,7 +262,9 @@ class ProposalState(Base):
     last_event_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     updated_by: Mapped[str | None] = mapped_column(String(200), default=None)
     updated_at: Mapped[datetime | None] = mapped_column(default=None)
-    claimed_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(200), default=None)  # display name
+    # who holds the claim (Principal.actor: "key:<id>" | "user:<id>"); compared, never the name
+    claimed_by_actor: Mapped[str | None] = mapped_column(String(100), default=None)
     claim_expires_at: Mapped[datetime | None] = mapped_column(default=None)
 
 

@@ -24,7 +24,7 @@ from service.domain import (
     ProposalStatus,
     RunStatus,
 )
-from service.review.claims import active_claim
+from service.review.claims import active_claim, active_claim_actor
 from service.review.common import LIVE, load_proposal, load_run
 from service.review.similarity import (
     CategoryRef,
@@ -231,6 +231,7 @@ def _detail(
         parent_proposal_id=p.parent_proposal_id, matched_category_id=p.matched_category_id,
         misfit_note_ids=misfits, tokens=p.tokens, latency_ms=p.latency_ms,
         claim_holder=s.claimed_by, claim_expires_at=_iso(s.claim_expires_at),
+        claim_actor=active_claim_actor(s),
         members=_flagged(notes, ids, reassigned, set(misfits)),
         merge_suggestions=suggestions, confidence_meaning=confidence_meaning(p),
     )  # fmt: skip

@@ -90,6 +90,7 @@ class ProposalDetail:
     latency_ms: float | None
     claim_holder: str | None  # the claim as stored, lapsed or not (row.claimed_by: unexpired)
     claim_expires_at: str | None
+    claim_actor: str | None  # who holds an unexpired claim: "key:<id>" / "user:<id>"
     members: list[NoteRow]
     merge_suggestions: list[MergeSuggestion]  # pending only: the closest merge targets
     # What ``row.confidence`` measures, in words (``None``: it says nothing for this judge)
@@ -113,7 +114,8 @@ class ProposalDetail:
             "matched_category_id": self.matched_category_id,
             "misfit_note_ids": self.misfit_note_ids, "status": r.status, "version": r.version,
             "category_id": r.category_id, "updated_by": r.updated_by,
-            "claimed_by": self.claim_holder, "claim_expires_at": self.claim_expires_at,
+            "claimed_by": r.claimed_by,  # a lapsed claim is no claim
+            "claim_expires_at": self.claim_expires_at if r.claimed_by else None,
             "count": r.size, "members": [m.to_json() for m in self.members],
             "kind": r.kind, "merge_suggestions": [s.to_json() for s in self.merge_suggestions],
         }  # fmt: skip
