@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
@@ -57,6 +58,23 @@ class Embedder(Protocol):
         Returns:
             Array of shape (len(texts), dim), float32, unit-norm rows.
         """
+        ...
+
+
+OnBatch = Callable[[int], None]
+"""Called after each forward pass with the number of texts it embedded."""
+
+
+@runtime_checkable
+class ReportsBatches(Protocol):
+    """An embedder that reports each forward pass as it ends (progress bars move per batch).
+
+    ``embed_batch_reporting(texts, on_batch)`` returns exactly what ``embed_batch(texts)``
+    returns: the same batches go to the model; only the callback is added.
+    """
+
+    def embed_batch_reporting(self, texts: Sequence[str], on_batch: OnBatch) -> NDArray[np.float32]:
+        """Embed texts, calling ``on_batch(n)`` after each forward pass of ``n`` texts."""
         ...
 
 
@@ -237,3 +255,20 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return normalize_rows(vectors)
+
+    def embed_batch_reporting(self, texts: Sequence[str], on_batch: OnBatch) -> NDArray[np.float32]:
+        """`embed_batch`, calling ``on_batch(n)`` after each forward pass (a torch forward hook:
+        sentence-transformers batches exactly as without it). Passes run by other threads on
+        the same model are not reported."""
+        st = self._load()
+        caller = threading.get_ident()
+
+        def hook(_module: object, _args: object, output: dict[str, object]) -> None:
+            if threading.get_ident() == caller:
+                on_batch(len(output["sentence_embedding"]))  # type: ignore[arg-type]
+
+        handle = st.register_forward_hook(hook)
+        try:
+            return self.embed_batch(texts)
+        finally:
+            handle.remove()

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from clustering.embedder import (
     DEFAULT_MODEL,
+    OnBatch,
     base_model_id,
     empty_embeddings,
     ensure_offline,
@@ -303,6 +304,10 @@ class OnnxEmbedder:
         Returns:
             Array of shape (len(texts), dim), float32, unit-norm rows.
         """
+        return self.embed_batch_reporting(texts, lambda _n: None)
+
+    def embed_batch_reporting(self, texts: Sequence[str], on_batch: OnBatch) -> NDArray[np.float32]:
+        """`embed_batch`, calling ``on_batch(n)`` after each forward pass of ``n`` texts."""
         meta = self._load()
         if len(texts) == 0:
             return empty_embeddings(meta.dim)
@@ -311,4 +316,5 @@ class OnnxEmbedder:
         out = np.empty((len(texts), meta.dim), dtype=np.float32)
         for idx in self._buckets(lengths):
             out[idx] = self._run(self._pad([encodings[i] for i in idx], meta), meta)
+            on_batch(len(idx))
         return out

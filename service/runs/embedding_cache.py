@@ -5,7 +5,9 @@ The texts a run still needs are embedded at the speed of the model:
 - **sorted by length over the whole set**, longest first (what sentence-transformers does inside
   one ``encode`` call), then handed to the model a chunk at a time. Every forward pass pads its
   texts to the longest of them, so batches of like lengths waste little; chunks cut from an
-  unsorted list would each mix short and long texts. Progress is reported after every chunk.
+  unsorted list would each mix short and long texts. Progress is reported after every forward
+  pass of the model (embedders that report their batches, :class:`ReportsBatches`: torch and
+  ONNX; the others after every chunk); the batches are the model's own, as without progress.
 - **stored while the model works**: each chunk's vectors go to a writer thread that inserts
   them in its own transactions (several chunks at once when it falls behind), so the database
   never waits on the model nor the model on the database. What was stored stays stored if the
@@ -25,12 +27,12 @@ import numpy.typing as npt
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from clustering.embedder import Embedder
+from clustering.embedder import Embedder, ReportsBatches
 from service.storage.db import Database
 from service.storage.models import Embedding
 
 CHUNK = 256
-"""Texts handed to the model at once, at least (progress is reported per chunk)."""
+"""Texts handed to the model at once, at least (the model batches them itself)."""
 
 Vectors = dict[str, npt.NDArray[np.float32]]
 
@@ -146,6 +148,29 @@ def chunk_size(embedder: Embedder) -> int:
     return max(CHUNK, batch * in_flight * 2)
 
 
+def embed_chunk(
+    embedder: Embedder,
+    texts: list[str],
+    ready: int,
+    on_progress: Callable[[int], None] | None,
+) -> npt.NDArray[np.float32]:
+    """One chunk's vectors; ``on_progress(ready + texts embedded so far)`` after each pass.
+
+    A pass counts its distinct texts; the chunk's end reports the exact count (a text used by
+    several notes counts once per note), which is never less.
+    """
+    if on_progress is None or not isinstance(embedder, ReportsBatches):
+        return embedder.embed_batch(texts)
+    done = 0
+
+    def on_batch(n: int) -> None:
+        nonlocal done
+        done = min(done + n, len(texts))
+        on_progress(ready + done)
+
+    return embedder.embed_batch_reporting(texts, on_batch)
+
+
 def embed_with_cache(
     db: Database,
     embedder: Embedder,
@@ -164,7 +189,8 @@ def embed_with_cache(
         texts: the note texts.
         hashes: sha256 of each text, same order.
         on_progress: called with the number of texts whose vector is ready, after the cache
-            lookup and after every chunk.
+            lookup, after every forward pass of the model (see :func:`embed_chunk`) and after
+            every chunk.
 
     Returns:
         float32 array (n, d) with unit rows.
@@ -183,7 +209,7 @@ def embed_with_cache(
     with VectorWriter(db, embedder.model_id) as writer:
         for start in range(0, len(pending), step):
             chunk = pending[start : start + step]
-            vectors = embedder.embed_batch([t for _, t in chunk])
+            vectors = embed_chunk(embedder, [t for _, t in chunk], ready, on_progress)
             fresh = {d: vectors[i] for i, (d, _) in enumerate(chunk)}
             writer.put(fresh)
             cached.update(fresh)

@@ -18,6 +18,7 @@ from clustering import (
     make_embedder,
     resolve_model_path,
 )
+from clustering.embedder import ReportsBatches
 
 TEXTS = [
     "The agent called the search tool with an empty query.",
@@ -145,3 +146,22 @@ def test_onnx_export_is_reused(onnx_embedder: OnnxEmbedder) -> None:
     }
     again = OnnxEmbedder(cache_dir=onnx_embedder.cache_dir).embed_batch(TEXTS[:2])
     np.testing.assert_allclose(again, onnx_embedder.embed_batch(TEXTS[:2]), atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_reporting_batches_changes_no_vector(
+    backend: str,
+    onnx_embedder: OnnxEmbedder,
+    embedder: SentenceTransformerEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The progress callback sees every forward pass; the model gets the same batches (int8
+    activations are scaled per batch, so other batches would give other ONNX vectors)."""
+    model = onnx_embedder if backend == "onnx" else embedder
+    monkeypatch.setattr(model, "batch_size", 3)
+    texts = [f"{'the tool call timed out ' * (i % 5)}note {i}" for i in range(11)] + TEXTS[:3]
+    passes: list[int] = []
+    reported = model.embed_batch_reporting(texts, passes.append)
+    np.testing.assert_array_equal(reported, model.embed_batch(texts))
+    assert sum(passes) == len(texts) and max(passes) <= 3 and len(passes) >= 5
+    assert isinstance(model, ReportsBatches)

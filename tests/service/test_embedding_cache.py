@@ -1,5 +1,6 @@
 """The embedding cache: a text seen before (by this model) is never embedded again; the rest is
-embedded longest first over the whole set, a chunk at a time, stored while the model works."""
+embedded longest first over the whole set, a chunk at a time, stored while the model works;
+progress moves after every forward pass of the model."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from clustering import OpenAIEmbedder
+from clustering import OpenAIEmbedder, SentenceTransformerEmbedder
 from service.app import create_app
 from service.context import Services
 from service.notes.batches import sha256
@@ -86,6 +87,28 @@ def test_missing_texts_go_longest_first_over_the_whole_set(
     assert progress == [3, 7, 11, 15, 18]  # after the lookup, then after every chunk
     np.testing.assert_allclose(X, embedder.embed_batch(texts), atol=1e-5)  # rows in order
     assert len(load_cached(db, embedder.model_id, hashes)) == 18
+
+
+def test_progress_moves_after_every_forward_pass_and_no_vector_changes(
+    db: Database, minilm: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model reports its passes (3 texts each here) inside each chunk (8 texts); it gets
+    the chunks it got when progress moved per chunk, so the stored vectors are the same."""
+    monkeypatch.setattr(embedding_cache, "CHUNK", 8)
+    monkeypatch.setattr(minilm, "batch_size", 3)
+    texts = [f"{'the judge skipped the tool output ' * (i % 4)}note {i}" for i in range(18)]
+    texts.append(texts[0])  # one text used by two notes: embedded once, counted twice
+    hashes = [sha256(t) for t in texts]
+    progress: list[int] = []
+    X = embed_with_cache(db, minilm, texts, hashes, on_progress=progress.append)
+    # a pass counts texts, a chunk's end counts notes ("note 0", twice, is in the second chunk)
+    assert progress == [0, 3, 6, 8, 8, 11, 14, 16, 17, 19, 19]
+    order = sorted(dict.fromkeys(texts), key=len, reverse=True)  # longest first, as chunked
+    per_chunk = np.vstack([minilm.embed_batch(order[i : i + 8]) for i in range(0, 18, 8)])
+    expected = {t: per_chunk[i] for i, t in enumerate(order)}
+    np.testing.assert_array_equal(X, np.vstack([expected[t] for t in texts]))
+    stored = load_cached(db, minilm.model_id, hashes)
+    assert all(np.array_equal(stored[sha256(t)], expected[t]) for t in texts)
 
 
 def test_chunks_done_before_a_failure_stay_stored(
