@@ -1,9 +1,9 @@
 """What ``axial run`` shows while a run executes: one line per stage, in pipeline order.
 
-Two sources feed the lines. The pipeline's ``echo`` callback reports ``done``/``total`` as the
-counted stages (``embed``, ``match``, ``judge``) go; the run row, polled every 0.2 s, names the
-stages that report no counts (``load``, ``cluster``, ``store``) and is all there is when another
-worker process executes the run. A stage without counts shows a pulsing bar and its elapsed
+Two sources feed the lines. The pipeline's ``echo`` callback tells every stage as it begins and
+``done``/``total`` as the counted stages (``embed``, after each forward pass of the model;
+``match``; ``judge``) go; the run row, polled every 0.2 s, is all there is when another worker
+process executes the run. A stage without counts shows a pulsing bar and its elapsed
 time; a line is finished, and its clock stopped, when the next stage begins.
 
 Two lines come before the run: ``start`` (importing the clustering libraries and checking the
@@ -84,18 +84,26 @@ class RunProgress:
         return list(self._tasks)
 
     def update(self, stage: str, done: int, total: int) -> None:
-        """The run is at ``stage``, ``done`` of ``total`` (counted stages only)."""
+        """The run is at ``stage``, ``done`` of ``total`` (counted stages only).
+
+        A stage that begins is drawn at once, by the caller's thread: the pipeline tells its
+        stages as they begin, and clustering's compiled kernels then hold the interpreter, so
+        the refresh thread would not draw the ``cluster`` line until they let go.
+        """
         if stage not in STAGES:
             return
         with self._lock:
             if self._current is not None and STAGES.index(stage) < STAGES.index(self._current):
                 return
-            if stage != self._current:
+            began = stage != self._current
+            if began:
                 self._advance_to(stage)
             if stage in COUNTED and total > 0:
                 task = self._tasks[stage]
                 done = max(min(done, total), int(self.bar.tasks[task].completed))
                 self.bar.update(task, total=total, completed=done, count=f"{done}/{total}")
+        if began:
+            self.bar.refresh()
 
     def finish(
         self, ok: bool, timings: dict[str, float] | None = None, failed_at: str | None = None

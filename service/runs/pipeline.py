@@ -125,7 +125,11 @@ def check_runnable(notes: LoadedNotes) -> None:
 
 
 class RunReporter:
-    """Writes stage progress to the run row (its own short transactions)."""
+    """Writes stage progress to the run row (its own short transactions) and tells ``echo``.
+
+    ``echo`` hears every stage as it begins and every ``progress`` call; the row is written at
+    each stage's start and at most every 0.5 s within one.
+    """
 
     def __init__(
         self,
@@ -139,6 +143,9 @@ class RunReporter:
         self._last = 0.0
 
     def stage(self, stage: str, total: int) -> None:
+        """``stage`` begins: told to ``echo`` at once (0 of ``total``), then to the run row."""
+        if self.echo is not None:
+            self.echo(stage, 0, total)
         self._write(stage=stage, done=0, total=total)
 
     def progress(self, stage: str, done: int, total: int) -> None:

@@ -275,6 +275,36 @@ def test_stage_lines_only_move_forward_and_every_stage_gets_one() -> None:
     assert failing.bar.tasks[-1].fields["count"] == "failed"
 
 
+def test_the_pipeline_tells_every_stage_as_it_begins(
+    db_url: str, tmp_path: Path, embedder: Any
+) -> None:
+    """``axial run`` hears ``cluster`` and ``store`` begin from the pipeline itself, not from a
+    later read of the run row (clustering's kernels hold the interpreter: no poll runs)."""
+    from service.auth import project_by_name
+    from service.context import Services
+    from service.runs.create import create_run
+    from service.runs.pipeline import execute_run
+    from service.runs.worker import claim_run
+
+    sample = tmp_path / "notes.jsonl"
+    sample.write_text("\n".join((DEMO_DIR / "notes.jsonl").read_text().splitlines()[:40]))
+    assert axial(db_url, "ingest", str(sample), "--project", "told").exit_code == 0
+    svc = Services.build(Settings(database_url=db_url), embedder=embedder)
+    with svc.db.transaction() as session:
+        project = project_by_name(session, "told")
+    run = create_run(svc, project, batch_id=None, seed=None)
+    assert claim_run(svc, run.id)
+    heard: list[tuple[str, int, int]] = []
+    execute_run(svc, run.id, echo=lambda *told: heard.append(told))
+    svc.db.dispose()
+    first = {stage: (done, total) for stage, done, total in reversed(heard)}
+    order = list(dict.fromkeys(stage for stage, _, _ in heard))
+    assert order == ["load", "embed", "match", "cluster", "judge", "store"], heard
+    assert first["load"] == (0, 0) and first["embed"] == (0, 40) and first["match"] == (0, 40)
+    assert first["cluster"] == (0, 40) and first["store"] == (0, 1)
+    assert heard[-1] == ("store", 0, 1) and ("embed", 40, 40) in heard
+
+
 def test_an_unknown_project_names_the_database_it_was_looked_for_in(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'other.db'}"
     _state.clear()
