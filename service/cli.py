@@ -162,6 +162,7 @@ def worker(
     from service.runs.worker import Worker, fail_dead_runs, new_worker_id
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # not "Context impl SQLiteImpl."
     svc = services()
     _report_dead(fail_dead_runs(svc))  # at once, before the model loads
     runner = Worker(svc, poll_s=poll, warm=warm_up, once=once, worker_id=new_worker_id())

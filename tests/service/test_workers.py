@@ -193,6 +193,7 @@ def test_axial_worker_once_executes_the_queue(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "runs executed: 1, failed: 0" in done.stderr
+    assert "INFO" in done.stderr and "Context impl" not in done.stderr  # alembic: WARNING up
     with services.db.transaction() as session:
         run = session.get(Run, run_id)
         assert run is not None and run.status == RunStatus.succeeded, run.error
