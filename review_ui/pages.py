@@ -170,6 +170,7 @@ class ErrorPage:
     status: int
     code: str
     message: str
+    field: str | None = None  # the request field at fault, when one is
 
 
 def _undo_label(session: Session, who: Principal, run_id: int) -> str | None:

@@ -2,7 +2,7 @@
 
 Errors on pages come through :func:`render_error`: sign-in redirects, a conflict on a
 proposal re-renders the proposal with the new state and who changed it, anything else
-``error.html`` with the status. The re-render runs after the failed request's unit of work
+``error.html`` with the status and, when someone is signed in, the usual header. The re-render runs after the failed request's unit of work
 rolled back, so it reads the proposal in a unit of work of its own.
 """
 
@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
 from review_ui import humane, pages
-from service.auth import Role
+from service.auth import Principal, Role
 from service.domain import ProposalStatus, RejectReason
 from service.errors import MustAuditFirst, ServiceError, Unauthenticated
 from service.http.deps import authenticate, unit_of_work
@@ -79,5 +79,15 @@ def render_error(request: Request, exc: ServiceError) -> Response:
     ):
         pages.flash(request, f"Not done: {exc.message}")
         return see_other(safe_next("/" + back[len(str(request.base_url)) :]))
-    error = pages.ErrorPage(pages.chrome(request, None, "Error"), exc.status, exc.code, exc.message)
+    where = pages.chrome(request, _signed_in(request), "Error")
+    error = pages.ErrorPage(where, exc.status, exc.code, exc.message, exc.detail.get("field"))
     return render(request, "error.html", error, exc.status)
+
+
+def _signed_in(request: Request) -> Principal | None:
+    """Who is signed in, for the error page's header (None when no one is, or it cannot tell)."""
+    try:
+        with fresh_unit_of_work(request) as session:
+            return authenticate(request, session)
+    except ServiceError:
+        return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
@@ -30,12 +30,15 @@ from service.audit.draw import AuditSize
 from service.auth import Principal, login, principal_for_key
 from service.context import Services
 from service.errors import Unauthenticated
-from service.http.deps import CallerDep, ServicesDep, SessionDep
+from service.http.deps import CallerDep, ServicesDep, SessionDep, hide_other_projects
 from service.review.views import my_projects
 from service.review.views import project_id as project_id_of
 from service.sessions import COOKIE, LoginThrottle, end_session, start_session
 
 router = APIRouter(include_in_schema=False)
+# A project, run or proposal of a project the caller has no role in answers as an unknown one (404,
+# the API's rule): the same dependency as every /api/v1 route, on every page and form with an id.
+HIDDEN = [Depends(hide_other_projects)]
 
 
 def install(app: FastAPI) -> None:
@@ -48,7 +51,7 @@ def install(app: FastAPI) -> None:
     )  # fmt: skip
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
-    app.include_router(forms_router)
+    app.include_router(forms_router, dependencies=HIDDEN)
     app.include_router(docs_router)
     app.include_router(account_router)
 
@@ -141,18 +144,18 @@ def home(request: Request, session: SessionDep, who: CallerDep) -> Response:
     )
 
 
-@router.get("/projects/{project}/runs")
+@router.get("/projects/{project}/runs", dependencies=HIDDEN)
 def runs(request: Request, project: str, session: SessionDep, who: CallerDep) -> Response:
     return render(request, "runs.html", pages.runs_page(request, session, who, project))
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", dependencies=HIDDEN)
 def queue(request: Request, run_id: int, session: SessionDep, who: CallerDep) -> Response:
     scopes.readable_run(session, who, run_id)  # a client: only the runs it started
     return render(request, "queue.html", pages.queue_page(request, session, who, run_id))
 
 
-@router.get("/proposals/{proposal_id}")
+@router.get("/proposals/{proposal_id}", dependencies=HIDDEN)
 def proposal(
     request: Request, proposal_id: int, session: SessionDep, who: CallerDep, suggest: int = 0
 ) -> Response:
@@ -161,14 +164,14 @@ def proposal(
     return render(request, "proposal.html", page)
 
 
-@router.get("/runs/{run_id}/unclustered")
+@router.get("/runs/{run_id}/unclustered", dependencies=HIDDEN)
 def unclustered(request: Request, run_id: int, session: SessionDep, who: CallerDep) -> Response:
     scopes.readable_run(session, who, run_id)
     page = pages.unclustered_page(request, session, who, run_id)
     return render(request, "unclustered.html", page)
 
 
-@router.get("/projects/{project}/categories")
+@router.get("/projects/{project}/categories", dependencies=HIDDEN)
 def categories(request: Request, project: str, session: SessionDep, who: CallerDep) -> Response:
     page = pages.categories_page(request, session, who, project)
     return render(request, "categories.html", _own_notes_only(session, who, project, page))
@@ -186,7 +189,7 @@ def _own_notes_only(
     return replace(page, categories=cats)
 
 
-@router.get("/runs/{run_id}/audit")
+@router.get("/runs/{run_id}/audit", dependencies=HIDDEN)
 def audit(
     request: Request, run_id: int, session: SessionDep, who: CallerDep, svc: ServicesDep
 ) -> Response:

@@ -20,7 +20,7 @@ from review_ui.dashboard import router as dashboard_router
 from review_ui.rendering import render_error
 from review_ui.routes import install as install_ui
 from service.context import Services
-from service.errors import ServiceError
+from service.errors import BadInput, ServiceError
 from service.http import account as http_account
 from service.http import agreement as http_agreement
 from service.http import api as http_api
@@ -99,7 +99,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(http_agreement.router, dependencies=hidden)
     app.include_router(http_account.router, dependencies=hidden)
     install_ui(app)
-    app.include_router(dashboard_router)
+    app.include_router(dashboard_router, dependencies=hidden)
 
 
 def _wants_json(request: Request) -> bool:
@@ -122,6 +122,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
             errors.append({"field": ".".join(loc) or "body", "reason": err.get("msg", "")})
         first = errors[0] if errors else {"field": "body", "reason": "invalid"}
+        if not _wants_json(request):  # a page: the error page (or the proposal, re-shown)
+            return render_error(
+                request, BadInput(f"{first['field']}: {first['reason']}", field=first["field"])
+            )
         body = {
             "error": "invalid_input",
             "message": f"{first['field']}: {first['reason']}",

@@ -105,7 +105,7 @@ def test_only_leads_see_the_dashboard_and_filters_narrow_it(
     client: TestClient, keys: dict[str, str], reviewed: int
 ) -> None:
     assert page_of(client, keys["reviewer"]).status_code == 403
-    assert page_of(client, keys["outsider"]).status_code == 403
+    assert page_of(client, keys["outsider"]).status_code == 404  # as an unknown project
     link = 'href="/projects/demo/dashboard"'
     assert link in page_of(client, keys["lead"]).text  # the header links it for leads only
     runs = client.get(
