@@ -141,11 +141,10 @@ def test_concurrent_rebuilds_leave_the_versions_one_leaves(client: TestClient, a
         assert snapshot(session, seeded.project_id) == once  # versions 3 and 4, as before
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite: one writer
 def test_a_real_deadlock_is_retryable_and_retried(db_url: str) -> None:
     """Two transactions locking two rows in opposite orders: PostgreSQL kills one (40P01),
     :func:`is_retryable` recognises it and :func:`retrying` runs it again to success."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("deadlock detection is PostgreSQL's (SQLite has one writer at a time)")
     engine = create_engine(db_url)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE pair (id int primary key, n int)"))
