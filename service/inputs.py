@@ -36,6 +36,17 @@ Path = tuple[str | int, ...]
 Namer = Callable[[Path], str]
 
 
+def decode_utf8(body: bytes) -> str:
+    """The body as text (a leading BOM dropped), or 422 naming the byte where it stops being UTF-8."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(
+            f"body is not UTF-8: invalid byte at offset {exc.start}", field="body"
+        ) from exc
+    return text.removeprefix("\ufeff")
+
+
 def dotted(path: Path) -> str:
     """FastAPI's style, as the API's validation errors name fields: ``groups.0.1``."""
     return ".".join(str(p) for p in path) or "body"

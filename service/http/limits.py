@@ -35,9 +35,9 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import BadInput, PayloadTooLarge, ServiceError, Unauthenticated
+from service.errors import PayloadTooLarge, ServiceError, Unauthenticated
 from service.http.deps import principal
-from service.inputs import check_int, check_text, check_tree, dotted, load_json
+from service.inputs import check_int, check_text, check_tree, decode_utf8, dotted, load_json
 from service.settings import Settings
 
 SPOOL_BYTES = 1 << 20  # a body's bytes kept in memory while counting; the rest go to a file
@@ -280,13 +280,7 @@ class BodyLimitMiddleware:
     def _check_body(self, info: RouteInfo, headers: Headers, body: bytes) -> None:
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         if info.kind is RouteClass.api and body and (ctype == "" or ctype.endswith("json")):
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise BadInput(
-                    f"body is not UTF-8: invalid byte at offset {exc.start}", field="body"
-                ) from exc
-            check_tree(load_json(text), dotted, check_ints=True)
+            check_tree(load_json(decode_utf8(body)), dotted, check_ints=True)
         elif ctype == "application/x-www-form-urlencoded":
             for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
                 check_text(name, name)

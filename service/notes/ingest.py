@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.errors import BadInput, PayloadTooLarge
-from service.inputs import bracketed, check_http_url, check_text, check_tree, load_json
+from service.inputs import (
+    bracketed,
+    check_http_url,
+    check_text,
+    check_tree,
+    decode_utf8,
+    load_json,
+)
 
 FIELDS = ("text", "external_id", "trace_id", "trace_url", "author", "metadata")
 _STR_LIMITS = {"external_id": 200, "trace_id": 200, "trace_url": 2000, "author": 200}
@@ -35,17 +42,6 @@ class NoteIn:
 class Limits:
     max_note_chars: int
     max_batch_notes: int
-
-
-def decode_utf8(body: bytes) -> str:
-    """The body as text, or 422 naming the byte where it stops being UTF-8."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadInput(
-            f"body is not UTF-8: invalid byte at offset {exc.start}", field="body"
-        ) from exc
-    return text.removeprefix("\ufeff")
 
 
 def parse_json_body(body: bytes, limits: Limits) -> list[NoteIn]:
