@@ -30,8 +30,9 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 
+# One pytest worker per core (pytest-xdist); a test file stays on one worker, in order.
 test: setup browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 check: setup
 	$(BIN)/ruff check clustering judges service review_ui tests bench
