@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from clustering import Embedder
@@ -20,7 +21,7 @@ from review_ui.dashboard import router as dashboard_router
 from review_ui.rendering import render_error
 from review_ui.routes import install as install_ui
 from service.context import Services
-from service.errors import BadInput, ServiceError
+from service.errors import BadInput, NotFound, ServiceError
 from service.http import account as http_account
 from service.http import agreement as http_agreement
 from service.http import api as http_api
@@ -102,6 +103,9 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(dashboard_router, dependencies=hidden)
 
 
+_ROUTING = {404: "no page or route at this path", 405: "this path does not take that method"}
+
+
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "text/html" not in request.headers.get(
         "accept", ""
@@ -114,6 +118,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         if not _wants_json(request):
             return render_error(request, exc)
         return JSONResponse(exc.to_json(), status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _no_route(request: Request, exc: StarletteHTTPException) -> Response:
+        """Starlette's own answers (no such path, method not allowed) in our shape: the error
+        page for a browser, ``{error, message, field}`` for everyone else."""
+        error = NotFound if exc.status_code == 404 else ServiceError
+        found = error(_ROUTING.get(exc.status_code, str(exc.detail)), field="path")
+        found.status = exc.status_code
+        found.code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http")
+        if not _wants_json(request):
+            return render_error(request, found)
+        return JSONResponse(found.to_json(), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

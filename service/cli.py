@@ -85,6 +85,25 @@ def services() -> Services:
     return services_
 
 
+def existing_services() -> Services:
+    """:func:`services` for a read-only command: a SQLite file that is not there is an error
+    (exit 2), not a new empty database created in the current folder."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings().database_url)
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    if path and path != ":memory:" and not Path(path).exists():
+        console.print(
+            f"[red]error[/red]: no database at {path}: name one with --db URL or "
+            "AXIAL_DATABASE_URL (`make demo`'s is sqlite:///axial-demo.db)",
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=2)
+    return services()
+
+
 def fail(exc: ServiceError) -> typer.Exit:
     console.print(f"[red]error[/red]: {exc.message}")
     if isinstance(exc, NotFound) and exc.detail.get("field") == "project":  # another db file?
@@ -328,7 +347,7 @@ def categories(project: ProjectOpt, as_json: JsonOpt = False, db: DbOpt = None) 
     from service.auth import project_by_name
     from service.review import views
 
-    svc = services()
+    svc = existing_services()
     try:
         with svc.db.transaction() as session:
             proj = project_by_name(session, project)
@@ -395,7 +414,7 @@ def export_category(
     from service.notes import export
 
     try:
-        with services().db.transaction() as session:
+        with existing_services().db.transaction() as session:
             proj = project_by_name(session, project)
             cases = export.golden_cases(session, proj.id, category)
     except ServiceError as exc:

@@ -106,3 +106,20 @@ def test_another_projects_form_post_is_a_404_like_a_missing_one(client, seeded, 
     gone = client.post(nowhere, data={"version": "1"}, headers=HTML)
     assert there.status_code == gone.status_code == 404, (there.text, gone.text)
     assert there.context["page"].field == gone.context["page"].field
+
+
+def test_an_unknown_path_is_the_error_page_for_a_browser_and_our_json_for_clients(
+    client, keys, seeded
+) -> None:
+    sign_in(client)
+    page = client.get("/no-such-page", headers=HTML)
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "no page or route at this path" in page.text and _signed_in_header(page.text)
+    api = client.get("/api/v1/no-such-route", headers=auth(keys["lead"]))
+    assert api.status_code == 404
+    assert api.json() == {
+        "error": "not_found", "message": "no page or route at this path", "field": "path",
+    }  # fmt: skip
+    wrong = client.delete("/api/v1/projects", headers=auth(keys["lead"]))
+    assert wrong.status_code == 405 and wrong.json()["error"] == "method_not_allowed"
+    assert wrong.headers["allow"]  # what the path does take

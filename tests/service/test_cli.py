@@ -308,8 +308,22 @@ def test_the_pipeline_tells_every_stage_as_it_begins(
 def test_an_unknown_project_names_the_database_it_was_looked_for_in(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'other.db'}"
     _state.clear()
+    made = runner.invoke(app, ["--db", url, "keys", "create", "-p", "else", "--role", "lead"])
+    assert made.exit_code == 0, made.output
+    _state.clear()
     result = runner.invoke(app, ["--db", url, "categories", "-p", "demo"])
     _state.clear()
     text = " ".join(result.output.split())
     assert result.exit_code == 2 and "no project named 'demo'" in text
     assert f"(in {url};" in text and "sqlite:///axial-demo.db" in text
+
+
+def test_read_only_commands_do_not_create_a_database(tmp_path: Path) -> None:
+    nowhere = tmp_path / "typo.db"
+    for args in (["categories", "-p", "demo"], ["export", "-p", "demo", "--category", "1"]):
+        _state.clear()
+        result = runner.invoke(app, ["--db", f"sqlite:///{nowhere}", *args])
+        _state.clear()
+        assert result.exit_code == 2, result.output
+        assert "no database at" in " ".join(result.output.split())
+        assert not nowhere.exists()
