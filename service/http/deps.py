@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from service.auth import Principal, principal_for_key
@@ -22,15 +22,34 @@ from service.errors import NotFound, Unauthenticated
 from service.sessions import COOKIE, session_principal
 from service.storage.models import Batch, Project, Proposal, Run
 
+HELD = "axial_held"  # session.info key: the request's objects, held strongly
+
 
 def services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
 
 
+def _hold(session: Session, instance: object) -> None:
+    session.info.setdefault(HELD, []).append(instance)
+
+
+def hold_for_request(session: Session) -> None:
+    """Keep every object the session loads or stores until the request ends.
+
+    SQLAlchemy's identity map holds objects weakly: a proposal or run that one step of a request
+    read (authentication, the project check, the scope check) and let go is gone when the next
+    step asks for it, and ``session.get`` reads it again. Held for the request, each row is read
+    once per request (refreshed only where a step asks for it: ``populate_existing``).
+    """
+    event.listen(session, "loaded_as_persistent", _hold)
+    event.listen(session, "pending_to_persistent", _hold)
+
+
 def unit_of_work(request: Request) -> Iterator[Session]:
     """The request's one transaction: commits when the handler returns, rolls back on error."""
     with services(request).db.transaction() as session:
+        hold_for_request(session)
         yield session
 
 

@@ -190,6 +190,25 @@ def _state(session: Session, proposal_id: int) -> ProposalState:
     return state
 
 
+CHUNK = 500  # ids per IN (...) query
+
+
+def assignments(session: Session, note_ids: list[int]) -> dict[int, NoteAssignment]:
+    """The notes' labels that exist, by note id: one query per 500 notes (``session.get`` per
+    note cost a query each, and a flush before each)."""
+    ids = sorted(set(note_ids))
+    found: dict[int, NoteAssignment] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        found.update(
+            (a.note_id, a)
+            for a in session.scalars(
+                select(NoteAssignment).where(NoteAssignment.note_id.in_(chunk))
+            )
+        )
+    return found
+
+
 def _set_notes(
     session: Session,
     event: ReviewEvent,
@@ -198,10 +217,11 @@ def _set_notes(
     noise: bool,
 ) -> None:
     """Give notes a human label (a category or noise)."""
+    rows = assignments(session, note_ids)
     for nid in note_ids:
-        row = session.get(NoteAssignment, nid)
+        row = rows.get(nid)
         if row is None:
-            row = NoteAssignment(note_id=nid, project_id=event.project_id)
+            row = rows[nid] = NoteAssignment(note_id=nid, project_id=event.project_id)
             session.add(row)
         row.category_id, row.is_noise, row.event_id = category_id, noise, event.id
 

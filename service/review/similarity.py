@@ -9,7 +9,7 @@ so that a merge is one key in the UI.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sqlalchemy import select
@@ -64,7 +64,11 @@ def _model_id(run: Run, rows: list[tuple[str, str, bytes]]) -> str | None:
 
 
 def member_vectors(session: Session, run: Run, note_ids: list[int]) -> dict[int, np.ndarray]:
-    """Stored embeddings of the notes for the run's model (the most common one if unnamed)."""
+    """Stored embeddings of the notes for the run's model (the most common one if unnamed).
+
+    A run that names its model (every run stores ``embedding_model_id``) reads the vectors by
+    the embedding table's primary key (model id, text digest), not by digest alone (a scan).
+    """
     if not note_ids:
         return {}
     ids = sorted(set(note_ids))
@@ -74,14 +78,15 @@ def member_vectors(session: Session, run: Run, note_ids: list[int]) -> dict[int,
         rows_ = session.execute(select(Note.id, Note.text_sha256).where(Note.id.in_(chunk))).all()
         shas.update((int(n), str(sha)) for n, sha in rows_)
     digests = sorted(set(shas.values()))
+    named = (run.params or {}).get("embedding_model_id")
     rows: list[tuple[str, str, bytes]] = []
     for start in range(0, len(digests), CHUNK):
-        found = session.execute(
-            select(Embedding.model_id, Embedding.text_sha256, Embedding.vector).where(
-                Embedding.text_sha256.in_(digests[start : start + CHUNK])
-            )
-        ).all()
-        rows += [(str(m), str(d), bytes(v)) for m, d, v in found]
+        query = select(Embedding.model_id, Embedding.text_sha256, Embedding.vector).where(
+            Embedding.text_sha256.in_(digests[start : start + CHUNK])
+        )
+        if named is not None:
+            query = query.where(Embedding.model_id == str(named))
+        rows += [(str(m), str(d), bytes(v)) for m, d, v in session.execute(query).all()]
     model_id = _model_id(run, rows)
     by_sha = {d: np.frombuffer(v, dtype=np.float32) for m, d, v in rows if m == model_id}
     return {int(n): by_sha[sha] for n, sha in shas.items() if sha in by_sha}
@@ -95,31 +100,109 @@ def _centroid(vectors: list[np.ndarray]) -> np.ndarray | None:
     return c / norm if norm > 0 else None
 
 
-def _category_members(
-    session: Session, project_id: int, wanted: set[int], exclude: set[int]
-) -> dict[int, list[int]]:
-    """The note ids of each wanted category, by id, ``exclude`` left out."""
-    members: dict[int, list[int]] = {c: [] for c in wanted}
-    rows = session.execute(
-        select(NoteAssignment.note_id, NoteAssignment.category_id)
-        .where(NoteAssignment.project_id == project_id, NoteAssignment.category_id.is_not(None))
-        .order_by(NoteAssignment.note_id)
-    )
-    for n, c in rows:
-        if c in members and n not in exclude:
-            members[int(c)].append(int(n))
-    return members
+class RunSimilarity:
+    """What the similarity of one run's proposals reads, read once (per request).
+
+    The run's pending proposals, the project's active categories and their notes, and the
+    notes' vectors: :func:`merge_suggestions` and :func:`nearest_categories` of one request
+    share them. ``states`` (every proposal state of the run) and ``categories`` (the active
+    categories' names by id) may be given when the caller has read them already.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        run: Run,
+        states: list[ProposalState] | None = None,
+        categories: dict[int, str] | None = None,
+    ) -> None:
+        self.session, self.run = session, run
+        self._states = states
+        self._names = categories
+        self._members: dict[int, list[int]] | None = None
+        self._vectors: dict[int, np.ndarray] = {}
+        self._asked: set[int] = set()
+
+    @property
+    def pending(self) -> dict[int, tuple[str, list[int]]]:
+        """The run's pending proposals: name and member note ids, by proposal id."""
+        states = self._states
+        if states is None:
+            states = list(
+                self.session.scalars(
+                    select(ProposalState).where(
+                        ProposalState.run_id == self.run.id,
+                        ProposalState.status == ProposalStatus.pending,
+                    )
+                )
+            )
+            self._states = states
+        return {
+            int(s.proposal_id): (s.name, [int(n) for n in s.member_note_ids])
+            for s in states
+            if s.status == ProposalStatus.pending
+        }
+
+    @property
+    def category_names(self) -> dict[int, str]:
+        """The project's active categories' names, by id."""
+        if self._names is None:
+            self._names = {
+                int(c.id): c.name
+                for c in self.session.scalars(
+                    select(Category).where(
+                        Category.project_id == self.run.project_id,
+                        Category.status == CategoryStatus.active,
+                    )
+                )
+            }
+        return self._names
+
+    def category_members(self, wanted: set[int], exclude: set[int]) -> dict[int, list[int]]:
+        """The note ids of each wanted category, by id, ``exclude`` left out."""
+        if not wanted:
+            return {}
+        if self._members is None:
+            self._members = {}
+            rows = self.session.execute(
+                select(NoteAssignment.note_id, NoteAssignment.category_id)
+                .where(
+                    NoteAssignment.project_id == self.run.project_id,
+                    NoteAssignment.category_id.is_not(None),
+                )
+                .order_by(NoteAssignment.note_id)
+            )
+            for n, c in rows:
+                if c is not None:
+                    self._members.setdefault(int(c), []).append(int(n))
+        return {
+            c: [n for n in self._members.get(c, []) if n not in exclude] for c in sorted(wanted)
+        }
+
+    def vectors(self, note_ids: list[int] | set[int]) -> dict[int, np.ndarray]:
+        """The notes' vectors (those that have one), each read once."""
+        missing = sorted(set(note_ids) - self._asked)
+        if missing:
+            self._vectors.update(member_vectors(self.session, self.run, missing))
+            self._asked.update(missing)
+        return self._vectors
 
 
 def nearest_categories(
-    session: Session, run: Run, note_ids: list[int], categories: list[CategoryRef], k: int = 3
+    session: Session,
+    run: Run,
+    note_ids: list[int],
+    categories: list[CategoryRef],
+    k: int = 3,
+    similarity: RunSimilarity | None = None,
 ) -> list[CategoryRef]:
     """Up to ``k`` active categories closest to the proposal's members (cosine of centroids)."""
     if not categories or not note_ids:
         return []
+    found = similarity or RunSimilarity(session, run)
     wanted = {c.category_id for c in categories}
-    members = _category_members(session, run.project_id, wanted, set(note_ids))
-    vecs = member_vectors(session, run, note_ids + [n for ns in members.values() for n in ns])
+    members = found.category_members(wanted, set(note_ids))
+    vecs = found.vectors(set(note_ids) | {n for ns in members.values() for n in ns})
     mine = _centroid([vecs[n] for n in note_ids if n in vecs])
     if mine is None:
         return []
@@ -134,7 +217,11 @@ def nearest_categories(
 
 
 def merge_suggestions(
-    session: Session, run: Run, proposal_ids: list[int] | None = None, k: int = MAX_SUGGESTIONS
+    session: Session,
+    run: Run,
+    proposal_ids: list[int] | None = None,
+    k: int = MAX_SUGGESTIONS,
+    similarity: RunSimilarity | None = None,
 ) -> dict[int, list[MergeSuggestion]]:
     """The closest merge targets of the run's pending proposals, best first, at most ``k`` each.
 
@@ -148,34 +235,22 @@ def merge_suggestions(
         proposal_ids: The proposals to suggest for (default: every pending one); decided ones get
             none.
         k: Most suggestions per proposal.
+        similarity: What the request has read of the run already (read here otherwise).
 
     Returns:
         Suggestions by proposal id (an empty list for a proposal without embedded members).
     """
-    pending = {
-        int(s.proposal_id): (s.name, [int(n) for n in s.member_note_ids])
-        for s in session.scalars(
-            select(ProposalState).where(
-                ProposalState.run_id == run.id, ProposalState.status == ProposalStatus.pending
-            )
-        )
-    }
+    found = similarity or RunSimilarity(session, run)
+    pending = found.pending
     asked = list(pending) if proposal_ids is None else proposal_ids
     out: dict[int, list[MergeSuggestion]] = {pid: [] for pid in asked}
     sources = [pid for pid in asked if pid in pending]
     if not sources:
         return out
-    names = {
-        int(c.id): c.name
-        for c in session.scalars(
-            select(Category).where(
-                Category.project_id == run.project_id, Category.status == CategoryStatus.active
-            )
-        )
-    }
+    names = found.category_names
     held = {n for _, notes in pending.values() for n in notes}
-    members = _category_members(session, run.project_id, set(names), held)
-    vecs = member_vectors(session, run, sorted(held | {n for ns in members.values() for n in ns}))
+    members = found.category_members(set(names), held)
+    vecs = found.vectors(held | {n for ns in members.values() for n in ns})
     targets: list[tuple[MergeSuggestion, np.ndarray]] = []
     centres: dict[int, np.ndarray] = {}
     for pid, (name, notes) in pending.items():
@@ -190,15 +265,28 @@ def merge_suggestions(
     if not targets:
         return out
     matrix = np.stack([c for _, c in targets])
+    target_pids = np.array([-1 if t.proposal_id is None else t.proposal_id for t, _ in targets])
     for pid in sources:
         if pid not in centres:
             continue
         sims = matrix @ centres[pid]
-        ranked = [
-            MergeSuggestion(t.name, round(float(sims[i]), 3), t.proposal_id, t.category_id)
-            for i, (t, _) in enumerate(targets)
-            if t.proposal_id != pid
-        ]
+        keep = _contenders(sims, np.flatnonzero(target_pids != pid), k)
+        ranked = [replace(targets[i][0], similarity=round(float(sims[i]), 3)) for i in keep]
         ranked.sort(key=lambda s: (-s.similarity, s.target))
         out[pid] = ranked[:k]
     return out
+
+
+def _contenders(sims: np.ndarray, keep: np.ndarray, k: int) -> np.ndarray:
+    """The targets (indices in ``keep``) that can be among the ``k`` best once similarities are
+    rounded to 3 decimals and ties broken by target: every one within 0.001 of the k-th best
+    similarity. Rounding never reorders, so the others are beaten by k targets whatever the tie
+    rule; ranking only the contenders gives the same k as ranking all."""
+    if len(keep) <= k:
+        return keep
+    values = sims[keep]
+    kth = float(np.partition(values, len(values) - k)[len(values) - k])
+    if not np.isfinite(values).all():
+        return keep
+    contenders: np.ndarray = keep[values >= kth - 0.001]
+    return contenders

@@ -220,14 +220,16 @@ def _restore(session: Session, target: ReviewEvent, prior: Prior) -> None:
         state.status, state.name, state.definition = old.status, old.name, old.definition
         state.category_id, state.member_note_ids = old.category_id, list(old.member_note_ids)
     labels = {label.note_id: label for label in prior.labels}
+    rows = projection.assignments(session, touched.notes)
     for nid in touched.notes:
-        row, old_label = session.get(NoteAssignment, nid), labels.get(nid)
+        row, old_label = rows.get(nid), labels.get(nid)
         if old_label is None:
             if row is not None:
                 session.delete(row)
+                del rows[nid]
             continue
         if row is None:
-            row = NoteAssignment(note_id=nid, project_id=target.project_id)
+            row = rows[nid] = NoteAssignment(note_id=nid, project_id=target.project_id)
             session.add(row)
         row.category_id, row.is_noise = old_label.category_id, old_label.is_noise
         row.event_id = old_label.event_id

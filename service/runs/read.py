@@ -80,12 +80,14 @@ class RunRow:
         }  # fmt: skip
 
 
-def run_row(session: Session, run: Run) -> RunRow:
-    """The run's read model, with its review progress."""
+def run_row(session: Session, run: Run, statuses: list[str] | None = None) -> RunRow:
+    """The run's read model, with its review progress (from ``statuses``, every proposal
+    state's status, when the caller has read them already)."""
     project = session.get(Project, run.project_id)
-    statuses = list(
-        session.scalars(select(ProposalState.status).where(ProposalState.run_id == run.id))
-    )
+    if statuses is None:
+        statuses = list(
+            session.scalars(select(ProposalState.status).where(ProposalState.run_id == run.id))
+        )
     pending = sum(s == ProposalStatus.pending for s in statuses)
     return RunRow(
         run_id=run.id, project=project.name if project else "?", status=run.status,

@@ -12,7 +12,7 @@ from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union
 from sqlalchemy.orm import Session
 
 from service.audit.gate import require_audit_done
@@ -29,6 +29,7 @@ from service.review.common import LIVE, load_proposal, load_run
 from service.review.similarity import (
     CategoryRef,
     MergeSuggestion,
+    RunSimilarity,
     merge_suggestions,
     nearest_categories,
 )
@@ -75,29 +76,32 @@ def _chunks(ids: list[int]) -> list[list[int]]:
     return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
 
 
-def _labels(session: Session, note_ids: list[int]) -> dict[int, tuple[int | None, bool, str]]:
-    """Each labelled note's category id, noise flag and label (category name or "noise")."""
-    found: dict[int, tuple[int | None, bool, str]] = {}
-    for chunk in _chunks(note_ids):
-        rows = session.execute(
-            select(NoteAssignment, Category.name)
-            .outerjoin(Category, Category.id == NoteAssignment.category_id)
-            .where(NoteAssignment.note_id.in_(chunk))
-        ).all()
-        for a, name in rows:
-            label = "noise" if a.is_noise else (name or "?")
-            found[a.note_id] = (a.category_id, bool(a.is_noise), label)
-    return found
+# A note as submitted, then its label (NoteAssignment.note_id is None: no label).
+_NOTE_COLUMNS = (
+    Note.id, Note.text, Note.author, Note.trace_url, Note.trace_id, Note.external_id,
+    NoteAssignment.note_id, NoteAssignment.category_id, NoteAssignment.is_noise, Category.name,
+)  # fmt: skip
 
 
 def _notes(session: Session, note_ids: list[int]) -> dict[int, NoteRow]:
-    """The notes by id, each with its current label (no proposal flags)."""
-    labels = _labels(session, note_ids)
+    """The notes by id, each with its current label (no proposal flags): one query per 500."""
     found: dict[int, NoteRow] = {}
     for chunk in _chunks(note_ids):
-        for n in session.scalars(select(Note).where(Note.id.in_(chunk))):
-            category_id, noise, label = labels.get(n.id, (None, False, None))
-            found[n.id] = replace(note_row(n), label=label, category_id=category_id, is_noise=noise)
+        rows = session.execute(
+            select(*_NOTE_COLUMNS)
+            .outerjoin(NoteAssignment, NoteAssignment.note_id == Note.id)
+            .outerjoin(Category, Category.id == NoteAssignment.category_id)
+            .where(Note.id.in_(chunk))
+        ).all()
+        for nid, text, author, url, trace, ext, labelled, cid, noise, name in rows:
+            label = None
+            if labelled is not None:
+                label = "noise" if noise else (name or "?")
+            found[nid] = NoteRow(
+                nid, text, author, url, trace, ext,
+                label=label, category_id=cid if labelled is not None else None,
+                is_noise=bool(noise) if labelled is not None else False,
+            )  # fmt: skip
     return found
 
 
@@ -126,20 +130,22 @@ def _flagged(
     ]
 
 
-def _reassigned(session: Session, run_id: int) -> set[int]:
-    """Notes of the run the clusterer moved from noise into a cluster."""
-    flagged = set(
-        session.scalars(
-            select(RunNote.note_id).where(RunNote.run_id == run_id, RunNote.reassigned.is_(True))
-        )
+def _reassigned(session: Session, run_id: int, note_ids: list[int] | None = None) -> set[int]:
+    """Notes of the run the clusterer moved from noise into a cluster (of ``note_ids`` only,
+    when given: one query for both places the flag is kept)."""
+    in_run = select(RunNote.note_id).where(RunNote.run_id == run_id, RunNote.reassigned.is_(True))
+    in_proposals = (
+        select(ProposalMember.note_id)
+        .join(Proposal, Proposal.id == ProposalMember.proposal_id)
+        .where(Proposal.run_id == run_id, ProposalMember.reassigned.is_(True))
     )
-    flagged |= set(
-        session.scalars(
-            select(ProposalMember.note_id)
-            .join(Proposal, Proposal.id == ProposalMember.proposal_id)
-            .where(Proposal.run_id == run_id, ProposalMember.reassigned.is_(True))
-        )
-    )
+    if note_ids is not None:
+        if not note_ids:
+            return set()
+        if len(note_ids) <= CHUNK:
+            in_run = in_run.where(RunNote.note_id.in_(note_ids))
+            in_proposals = in_proposals.where(ProposalMember.note_id.in_(note_ids))
+    flagged = session.scalars(union(in_run, in_proposals))
     return {int(n) for n in flagged}
 
 
@@ -190,9 +196,7 @@ def _pairs(session: Session, run_id: int) -> list[tuple[Proposal, ProposalState]
 
 def _rows(session: Session, run_id: int) -> list[ProposalRow]:
     """The run's proposals in queue order: pending first, then largest first."""
-    rows = [_row(p, s) for p, s in _pairs(session, run_id)]
-    rows.sort(key=lambda r: (r.status != ProposalStatus.pending, -r.size, r.proposal_id))
-    return rows
+    return _in_queue_order(_pairs(session, run_id))
 
 
 def confidence_meaning(p: Proposal) -> str | None:
@@ -261,13 +265,30 @@ def pending_proposals(session: Session, project_id: int) -> tuple[int | None, li
     return run_id, [r for r in _rows(session, run_id) if r.status == ProposalStatus.pending]
 
 
+def _in_queue_order(pairs: list[tuple[Proposal, ProposalState]]) -> list[ProposalRow]:
+    """The rows in queue order: pending first, then largest first."""
+    rows = [_row(p, s) for p, s in pairs]
+    rows.sort(key=lambda r: (r.status != ProposalStatus.pending, -r.size, r.proposal_id))
+    return rows
+
+
 def queue(session: Session, caller: Principal, run_id: int) -> QueueView:
-    """The run's proposals: pending first, largest first (blind-first gated)."""
-    row, role = run_header(session, caller, run_id)
-    run = session.get_one(Run, run_id)
+    """The run's proposals: pending first, largest first (blind-first gated).
+
+    The run's proposals are read once and feed the rows, the run's review progress and the
+    merge suggestions.
+    """
+    run = load_run(session, caller, run_id, "read")
+    role = caller.role_in(run.project_id)
     require_audit_done(session, run, caller)
-    names = {c.category_id: c.name for c in active_categories(session, run.project_id)}
-    return QueueView(row, role, _rows(session, run_id), merge_suggestions(session, run), names)
+    pairs = _pairs(session, run_id)
+    states = [s for _, s in pairs]
+    found = RunSimilarity(session, run, states)
+    names = dict(found.category_names)
+    return QueueView(
+        run_row(session, run, [s.status for s in states]), role.value if role else "",
+        _in_queue_order(pairs), merge_suggestions(session, run, similarity=found), names,
+    )  # fmt: skip
 
 
 def _targets(
@@ -292,17 +313,22 @@ def proposal_detail(session: Session, caller: Principal, proposal_id: int) -> Pr
     t = load_proposal(session, caller, proposal_id, "read")
     p, s = t.proposal, t.state
     ids = [int(n) for n in s.member_note_ids]
-    suggested = merge_suggestions(session, t.run, [p.id])[p.id]
-    detail = _detail(p, s, _notes(session, ids), _reassigned(session, t.run.id), suggested)
+    pairs = _pairs(session, t.run.id)  # read once: rows, progress, merge suggestions
+    states = [st for _, st in pairs]
     categories = active_categories(session, t.run.project_id)
     by_id = {c.category_id: c for c in categories}
-    rows = _rows(session, t.run.id)
+    found = RunSimilarity(session, t.run, states, {c.category_id: c.name for c in categories})
+    suggested = merge_suggestions(session, t.run, [p.id], similarity=found)[p.id]
+    reassigned = _reassigned(session, t.run.id, ids)
+    detail = _detail(p, s, _notes(session, ids), reassigned, suggested)
+    rows = _in_queue_order(pairs)
     role = caller.role_in(t.run.project_id)
     return ProposalView(
         **_own(detail),
-        run=run_row(session, t.run), role=role.value if role else "",
+        run=run_row(session, t.run, [st.status for st in states]),
+        role=role.value if role else "",
         matched=by_id.get(p.matched_category_id) if p.matched_category_id else None,
-        nearest=nearest_categories(session, t.run, ids, categories),
+        nearest=nearest_categories(session, t.run, ids, categories, similarity=found),
         categories=categories,
         targets=_targets(rows, categories, p.id),
         queue_ids=[r.proposal_id for r in rows],

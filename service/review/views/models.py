@@ -8,12 +8,18 @@ A list item is built once and reused by the fuller views: :class:`ProposalDetail
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from service.domain import ProposalKind, ProposalStatus
 from service.review.similarity import CategoryRef, MergeSuggestion
 from service.runs.read import RunRow
+
+
+def _flat(row: ProposalRow | CategoryRef) -> dict[str, Any]:
+    """A dataclass of plain values as a dict: ``asdict`` without its deep copy, which the
+    queue and proposal answers paid per row."""
+    return {name: getattr(row, name) for name in _FIELDS[type(row)]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,11 @@ class ProposalRow:
     @property
     def carry_over(self) -> bool:
         return self.kind == ProposalKind.carry_over
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {
+    kind: tuple(f.name for f in fields(kind)) for kind in (ProposalRow, CategoryRef)
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +169,7 @@ class ProposalView(ProposalDetail):
     def to_json(self) -> dict[str, Any]:
         """The review API's proposal: the row's keys, the detail and the targets."""
         return {
-            **asdict(self.row), "run_id": self.run_id,
+            **_flat(self.row), "run_id": self.run_id,
             "member_note_ids": [m.note_id for m in self.members], "role": self.role,
             "definition": self.definition, "judge_name": self.judge_name,
             "judge_definition": self.judge_definition, "judge_version": self.judge_version,
@@ -166,10 +177,10 @@ class ProposalView(ProposalDetail):
             "parent_proposal_id": self.parent_proposal_id,
             "members": [m.to_json() for m in self.members],
             "misfits": [m.to_json() for m in self.misfits],
-            "matched": asdict(self.matched) if self.matched else None,
-            "nearest": [asdict(c) for c in self.nearest],
-            "categories": [asdict(c) for c in self.categories],
-            "targets": [asdict(t) for t in self.targets], "pending_ids": self.pending_ids,
+            "matched": _flat(self.matched) if self.matched else None,
+            "nearest": [_flat(c) for c in self.nearest],
+            "categories": [_flat(c) for c in self.categories],
+            "targets": [_flat(t) for t in self.targets], "pending_ids": self.pending_ids,
             "claim_expires_at": self.claim_expires_at if self.row.claimed_by else None,
             "merge_suggestions": [s.to_json() for s in self.merge_suggestions],
         }  # fmt: skip
@@ -195,7 +206,7 @@ class QueueView:
         return {
             "run": self.run.row_json(), "pending": self.pending, "decided": self.decided,
             "proposals": [
-                {**asdict(p), "merge_suggestions": [
+                {**_flat(p), "merge_suggestions": [
                     s.to_json() for s in self.suggestions.get(p.proposal_id, [])
                 ]}
                 for p in self.proposals
