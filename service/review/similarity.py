@@ -12,11 +12,19 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from service.domain import CategoryStatus, ProposalStatus
-from service.storage.models import Category, Embedding, Note, NoteAssignment, ProposalState, Run
+from service.storage.models import (
+    Category,
+    Embedding,
+    Note,
+    NoteAssignment,
+    ProposalState,
+    Run,
+    RunNote,
+)
 
 CHUNK = 500  # ids per IN (...) query
 MAX_SUGGESTIONS = 3
@@ -121,7 +129,7 @@ class RunSimilarity:
         self._names = categories
         self._members: dict[int, list[int]] | None = None
         self._vectors: dict[int, np.ndarray] = {}
-        self._asked: set[int] = set()
+        self._asked: set[int] | None = None
 
     @property
     def pending(self) -> dict[int, tuple[str, list[int]]]:
@@ -180,12 +188,38 @@ class RunSimilarity:
         }
 
     def vectors(self, note_ids: list[int] | set[int]) -> dict[int, np.ndarray]:
-        """The notes' vectors (those that have one), each read once."""
+        """The notes' vectors (those that have one), each read once.
+
+        The first call reads the vectors of every note of the run in one query (its proposals'
+        notes are the run's), when the run names its model; notes of other runs (a category's
+        earlier notes) are read by id.
+        """
+        if self._asked is None:
+            self._asked = self._read_run_vectors()
         missing = sorted(set(note_ids) - self._asked)
         if missing:
             self._vectors.update(member_vectors(self.session, self.run, missing))
             self._asked.update(missing)
         return self._vectors
+
+    def _read_run_vectors(self) -> set[int]:
+        """Every note of the run with its vector under the run's model, if any; the notes read."""
+        named = (self.run.params or {}).get("embedding_model_id")
+        if named is None:
+            return set()
+        rows = self.session.execute(
+            select(RunNote.note_id, Embedding.vector)
+            .join(Note, Note.id == RunNote.note_id)
+            .outerjoin(  # a LEFT JOIN: the run's notes drive the join, vectors by primary key
+                Embedding,
+                and_(Embedding.model_id == str(named), Embedding.text_sha256 == Note.text_sha256),
+            )
+            .where(RunNote.run_id == self.run.id)
+        ).all()
+        for n, vector in rows:
+            if vector is not None:
+                self._vectors[int(n)] = np.frombuffer(bytes(vector), dtype=np.float32)
+        return {int(n) for n, _ in rows}
 
 
 def nearest_categories(
