@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -87,7 +88,43 @@ def lock_review_state(session: Session, project_id: int) -> None:
         key = REVIEW_LOCK_NAMESPACE | int(project_id)
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
     else:
+        _queue_for_sqlite_writes(session)
         session.execute(text("UPDATE alembic_version SET version_num = version_num WHERE 0"))
+
+
+_SQLITE_WRITERS: dict[str, threading.Lock] = {}
+_SQLITE_WRITERS_GUARD = threading.Lock()
+_HOLDS_WRITERS = "axial_sqlite_writers_lock"  # session.info: the lock this transaction holds
+_LISTENS = "axial_sqlite_writers_listener"
+
+
+def _queue_for_sqlite_writes(session: Session) -> None:
+    """Review writers of one SQLite file in this process wait in a Python lock, held until
+    their transaction ends, before they ask SQLite for its write lock.
+
+    SQLite's busy handler polls a held lock with sleeps of up to 100 ms, so a writer can
+    sleep on a lock freed long before, and a newcomer can take it first: the tail of
+    issue #15's load test. In the Python lock a waiter is woken when the lock is released.
+    Writers in other processes (and runs being stored) still meet SQLite's own lock.
+    """
+    if session.info.get(_HOLDS_WRITERS):
+        return  # this transaction holds it already (an undo that rebuilds)
+    url = str(session.get_bind().engine.url)
+    with _SQLITE_WRITERS_GUARD:
+        lock = _SQLITE_WRITERS.setdefault(url, threading.Lock())
+    if not session.info.get(_LISTENS):
+        event.listen(session, "after_transaction_end", _release_sqlite_writers)
+        session.info[_LISTENS] = True
+    lock.acquire()
+    session.info[_HOLDS_WRITERS] = lock
+
+
+def _release_sqlite_writers(session: Session, transaction: Any) -> None:
+    """The outermost transaction ended (commit, rollback or close): let the next writer in."""
+    if transaction.parent is None:
+        lock = session.info.pop(_HOLDS_WRITERS, None)
+        if lock is not None:
+            lock.release()
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -1,0 +1,71 @@
+"""SQLite review writers of one process queue in a Python lock held until their transaction ends.
+
+``lock_review_state`` on SQLite takes a per-database ``threading.Lock`` before SQLite's write
+lock (SQLite's busy handler polls with sleeps of up to 100 ms; the Python lock wakes the next
+writer at once). These tests check that a second writer waits for the first one's commit or
+rollback, not longer, and that one transaction taking the lock twice (an undo that rebuilds)
+does not wait for itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service.storage.db import Database, lock_review_state
+
+WAIT_S = 10.0  # generous: the writer is woken at the other's commit, long before this
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    db = Database(f"sqlite:///{tmp_path / 'writers.db'}")
+    db.upgrade()
+    yield db
+    db.dispose()
+
+
+def _second_writer(database: Database, entered: threading.Event, done: threading.Event) -> None:
+    with database.transaction() as session:
+        lock_review_state(session, 1)
+        entered.set()
+    done.set()
+
+
+@pytest.mark.parametrize("ending", ["commit", "rollback"])
+def test_a_second_writer_waits_until_the_first_transaction_ends(
+    database: Database, ending: str
+) -> None:
+    entered, done = threading.Event(), threading.Event()
+    second = threading.Thread(target=_second_writer, args=(database, entered, done))
+    failing = pytest.raises(RuntimeError) if ending == "rollback" else contextlib.nullcontext()
+    with failing, database.transaction() as session:
+        lock_review_state(session, 1)
+        second.start()
+        assert not entered.wait(0.3), "the second writer got in while the first held it"
+        if ending == "rollback":
+            raise RuntimeError("the first writer fails")
+    assert entered.wait(WAIT_S), f"the second writer still waits after the first's {ending}"
+    second.join(WAIT_S)
+    assert done.is_set()
+
+
+def test_one_transaction_may_take_the_lock_twice(database: Database) -> None:
+    finished = threading.Event()
+
+    def twice() -> None:
+        with database.transaction() as session:
+            lock_review_state(session, 1)
+            lock_review_state(session, 1)  # an undo falling back to a rebuild
+        finished.set()
+
+    thread = threading.Thread(target=twice)
+    thread.start()
+    thread.join(WAIT_S)
+    assert finished.is_set(), "a transaction waited for its own lock"
+    with database.transaction() as session:  # and it was released
+        lock_review_state(session, 1)
