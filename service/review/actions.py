@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from judges.keyword_judge import KEYWORD_JUDGE_ID
 from service.audit.gate import require_audit_done
 from service.auth import Principal
 from service.domain import (
@@ -97,10 +98,13 @@ def _pick_category(session: Session, t: Target, into: str) -> tuple[Category, bo
         p.name,
         p.definition,
     )
+    # The offline keyword judge's text lists the notes' phrases and asks for a rename: an aid
+    # to naming, not a definition, so a category confirmed with it untouched starts without one.
+    phrase_list = untouched and p.judge_id == KEYWORD_JUDGE_ID
     category = Category(
         project_id=t.run.project_id,
         name=s.name,
-        definition=s.definition,
+        definition="" if phrase_list else s.definition,
         origin="judge" if untouched else "human",
         origin_proposal_id=p.id,
         status=CategoryStatus.active,
@@ -136,7 +140,8 @@ def confirm(
         before=StatusBefore(status=ProposalStatus.pending),
         after=ConfirmAfter(
             category_id=category.id, new_category=new, name=t.state.name,
-            definition=t.state.definition, origin=category.origin,
+            definition=category.definition if new else t.state.definition,
+            origin=category.origin,
             **({"group": group} if group is not None else {}),
         ),
         touched=Footprint(
