@@ -12,7 +12,8 @@ Afterwards it checks, straight in the database, that every acknowledged (2xx) ac
 event log (its ``event_id``, action and actor: no lost update), that a rebuild
 (``POST /projects/load/rebuild``, twice at once) leaves the projection exactly as the
 incremental state was (claims aside), and prints the answers by status code, p50/p95/p99 of the
-review actions (POSTs) per action and in all, and the load average at start and end.
+review actions (POSTs) per action and in all, the load average at start and end, and the CPU
+seconds the server (all its processes) and this process (the reviewers' threads) used.
 
     .venv/bin/python bench/load.py --db sqlite|postgresql [--reviewers 20] [--seconds 60]
         [--think 0] [--admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
@@ -320,6 +321,30 @@ def serve(db_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
 
 
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (``/proc``)."""
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            stack.extend(int(c) for c in task.read_text().split())
+    return found
+
+
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used so far (those still there)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 def summary(tally: Tally, seconds: float) -> dict[str, Any]:
     actions = {a: v for a, v in tally.latencies.items()}
     every = [ms for v in actions.values() for ms in v]
@@ -339,8 +364,12 @@ def summary(tally: Tally, seconds: float) -> dict[str, Any]:
 def report(args: argparse.Namespace, result: dict[str, Any]) -> None:
     s = result["summary"]
     load = result["load_average"]
-    print(f"\n{args.db}: {args.reviewers} reviewers (think {args.think} s) for {args.seconds:.0f} s; load average "
-          f"(1/5/15 min) {load['start']} -> {load['end']}")  # fmt: skip
+    cpu = result["cpu"]
+    print(f"\n{args.db}: {args.reviewers} reviewers (think {args.think} s) for {args.seconds:.0f} s; "
+          f"load average (1/5/15 min) {load['start']} -> {load['end']}")  # fmt: skip
+    print(f"CPU over {cpu['elapsed_s']} s: server {cpu['server_s']} s "
+          f"({cpu['server_processes']} processes), this bench process (the reviewers) "
+          f"{cpu['bench_s']} s")  # fmt: skip
     print("\n| status | answers |\n|---|---|")
     for code, n in s["statuses"].items():
         print(f"| {code if code != -1 else 'transport error'} | {n} |")
@@ -388,6 +417,9 @@ def main() -> int:
         with httpx.Client(base_url=base) as probe:
             wait_ready(probe, proc)
         tally = Tally()
+        server_pids = _tree(proc.pid)
+        server_cpu, bench_cpu = cpu_s(server_pids), sum(os.times()[:2])
+        started = time.monotonic()
         load_start = [round(x, 2) for x in os.getloadavg()]
         until = time.monotonic() + args.seconds
         reviewers = [
@@ -400,6 +432,13 @@ def main() -> int:
         for t in threads:
             t.join()
         load_end = [round(x, 2) for x in os.getloadavg()]
+        elapsed = time.monotonic() - started
+        cpu = {
+            "server_s": round(cpu_s(server_pids) - server_cpu, 1),
+            "bench_s": round(sum(os.times()[:2]) - bench_cpu, 1),
+            "elapsed_s": round(elapsed, 1),
+            "server_processes": len(server_pids),
+        }
         incremental = projection_snapshot(db_url, seeded["run_id"])
         codes = rebuild_twice(base, seeded["lead"])
         rebuilt = projection_snapshot(db_url, seeded["run_id"])
@@ -409,7 +448,7 @@ def main() -> int:
         proc.wait(timeout=30)
     result = {
         "db": args.db, "reviewers": args.reviewers, "seconds": args.seconds, "think": args.think,
-        "load_average": {"start": load_start, "end": load_end},
+        "load_average": {"start": load_start, "end": load_end}, "cpu": cpu,
         "summary": summary(tally, args.seconds), "acked": len(tally.acked), "lost": len(lost),
         "rebuild_codes": sorted(codes), "rebuild_equal": incremental == rebuilt,
         "errors": tally.errors, "server_log": str(log),
