@@ -25,17 +25,22 @@ RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serial
 T = TypeVar("T")
 
 
+SQLITE_BUSY_S = 30.0  # how long a SQLite writer waits for its turn
+
+
 def make_engine(url: str) -> Engine:
     """Build the engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_S}
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_S * 1000)}")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
@@ -115,7 +120,8 @@ def _queue_for_sqlite_writes(session: Session) -> None:
     if not session.info.get(_LISTENS):
         event.listen(session, "after_transaction_end", _release_sqlite_writers)
         session.info[_LISTENS] = True
-    lock.acquire()
+    if not lock.acquire(timeout=SQLITE_BUSY_S):  # as long as SQLite itself would wait
+        raise TimeoutError(f"no turn to write to the database in {SQLITE_BUSY_S:.0f} s")
     session.info[_HOLDS_WRITERS] = lock
 
 
