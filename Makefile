@@ -30,7 +30,8 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 
-# One pytest worker per core (pytest-xdist); a test file stays on one worker, in order.
+# One pytest worker per core (pytest-xdist); a test file stays on one worker, in order, the
+# files that fit UMAP share one worker, and the longest files start first (tests/conftest.py).
 test: setup browser
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
 

@@ -1,7 +1,8 @@
 """Shared fixtures: a real database per test, the real MiniLM model once per session, the real app.
 
 Storage and API tests run on SQLite and, when ``AXIAL_TEST_DATABASE_URL`` names a PostgreSQL
-server, on PostgreSQL too (each test in its own schema).
+server, on PostgreSQL too (each test in a migrated schema of its own, emptied after it for a
+later test of the same process).
 
 Speed: the model is loaded once per session and its vectors are memoised by text (many tests run
 the same 203 demo notes); the apps' workers skip the clustering warm-up (``warm_up=False``;
@@ -18,6 +19,14 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one pytest-xdist worker per core, so each worker (and every process it
+    # starts) keeps to one thread in torch, BLAS and numba; set before they are imported. Two
+    # threads per worker spin against the other worker: embedding 1,600 notes under load took
+    # 15 s of CPU with two torch threads, 6 s with one.
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
 
 import numpy as np
 import pytest
@@ -107,12 +116,80 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+class SchemaPool:
+    """Migrated PostgreSQL schemas of this process, each emptied after a test and reused.
+
+    A schema is created and migrated (the app's own ``Database.upgrade``) only when none is
+    free; after its test every table but ``alembic_version`` is truncated and its identities
+    restarted, so the next test starts from what a fresh migration leaves (ids from 1). A
+    schema that cannot be emptied (a lock still held) is not reused; all are dropped at the end.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.admin = create_engine(url)
+        self.free: list[str] = []
+        self.made: list[str] = []
+
+    def url_of(self, schema: str) -> str:
+        sep = "&" if "?" in self.url else "?"
+        return f"{self.url}{sep}options=-csearch_path%3D{schema}"
+
+    def take(self) -> str:
+        if self.free:
+            return self.free.pop()
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with self.admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        self.made.append(schema)
+        database = Database(self.url_of(schema))
+        database.upgrade()
+        database.dispose()
+        return schema
+
+    def give_back(self, schema: str) -> None:
+        try:
+            with self.admin.begin() as conn:
+                conn.execute(text("SET LOCAL lock_timeout = '10s'"))
+                tables = conn.scalars(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = :schema"
+                        " AND tablename <> 'alembic_version'"
+                    ),
+                    {"schema": schema},
+                ).all()
+                names = ", ".join(f'"{schema}"."{table}"' for table in tables)
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                heads = conn.scalars(text(f'SELECT version_num FROM "{schema}".alembic_version'))
+                if len(heads.all()) != 1:
+                    return  # not at one head as the migrations left it: not reused
+        except Exception:
+            return  # still locked by a connection the test left open: not reused
+        self.free.append(schema)
+
+    def close(self) -> None:
+        with self.admin.begin() as conn:
+            for schema in self.made:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_schemas() -> Iterator[SchemaPool]:
+    """This process's pool of migrated PostgreSQL schemas (``SchemaPool``)."""
+    assert PG_URL
+    pool = SchemaPool(PG_URL)
+    yield pool
+    pool.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database: a SQLite file, or a PostgreSQL schema of its own.
+    """A fresh database at the head migration: a SQLite file, or a PostgreSQL schema.
 
-    The SQLite file is a copy of one migrated once per session (the app's own upgrade then
-    finds it at head); the PostgreSQL schema starts empty and is migrated by the app.
+    The SQLite file is a copy of one migrated once per session; the PostgreSQL schema is one
+    of this process's migrated schemas, emptied after its previous test (``SchemaPool``).
+    Either way the app's own upgrade then finds the database at head.
     """
     if request.param == "sqlite":
         path = tmp_path / "axial.db"
@@ -121,15 +198,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     if not PG_URL:
         pytest.skip("AXIAL_TEST_DATABASE_URL is not set (CI sets it to the local PostgreSQL)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    pool: SchemaPool = request.getfixturevalue("pg_schemas")
+    schema = pool.take()
+    yield pool.url_of(schema)
+    pool.give_back(schema)
 
 
 @pytest.fixture
@@ -211,3 +283,89 @@ def demo_run(client: TestClient, keys: dict[str, str]) -> int:
 
 
 WaitForRun = Callable[[TestClient, int, str], dict[str, Any]]
+
+
+# How `make test` spreads the suite over its pytest-xdist workers (`-n auto --dist loadfile`):
+# whole groups of tests, handed out in the order the workers collected them. A group is one
+# test file, except UMAP's: the files that fit UMAP run on one worker, which then compiles
+# umap-learn's numba functions once (umap caches none of them on disk: ~9 s of CPU in each
+# process that fits UMAP). Groups go out longest first, so that no core idles at the end
+# behind one long file; an unlisted file counts a second per test (a new long file belongs
+# in ``SECONDS``).
+UMAP_GROUP = frozenset(
+    {
+        "tests/clustering/test_banking77.py",
+        "tests/clustering/test_clusterer.py",
+        "tests/clustering/test_reduce.py",
+        "tests/clustering/test_umap_internals.py",
+        "tests/service/test_runs_api.py",  # its worker warms up: NoteClusterer on UMAP
+    }
+)
+SECONDS = {  # wall seconds of the longest groups in one `make test` (2 workers, loaded machine)
+    "umap": 156,
+    "tests/service/test_hostile_input.py": 88,
+    "tests/service/test_cli.py": 76,
+    "tests/service/test_batches_api.py": 75,
+    "tests/service/test_agreement_scopes.py": 67,
+    "tests/service/test_scopes_matrix.py": 65,
+    "tests/clustering/test_embedder.py": 65,
+    "tests/service/test_dead_runs.py": 56,
+    "tests/service/test_agreement_api.py": 56,
+    "tests/service/test_workers.py": 55,
+    "tests/service/test_categories_api.py": 54,
+    "tests/review_ui/test_error_pages.py": 50,
+    "tests/service/test_schemathesis.py": 50,
+    "tests/service/test_openapi.py": 44,
+    "tests/service/test_agreement_blind.py": 43,
+    "tests/service/test_sessions.py": 38,
+    "tests/review_ui/test_review_flow.py": 33,
+    "tests/service/test_carry_over.py": 31,
+    "tests/clustering/test_small_sets.py": 26,
+    "tests/service/test_concurrency.py": 18,
+    "tests/service/test_agreement_audit.py": 18,
+    "tests/service/test_agreement_saturation.py": 18,
+    "tests/service/test_review_api.py": 17,
+    "tests/service/test_body_limits.py": 17,
+    "tests/review_ui/test_dashboard.py": 17,
+    "tests/review_ui/test_review_safety.py": 16,
+    "tests/service/test_embedding_cache.py": 16,
+    "tests/review_ui/test_readable_pages.py": 15,
+    "tests/review_ui/test_pages.py": 14,
+    "tests/service/test_carry_over_bulk.py": 13,
+    "tests/review_ui/test_dashboard_browser.py": 11,
+    "tests/review_ui/test_carry_over_browser.py": 11,
+    "tests/review_ui/test_keyboard_browser.py": 10,
+    "tests/review_ui/test_api_docs.py": 10,
+}
+
+
+def xdist_unit(nodeid: str) -> str:
+    """The group of a test under `make test`: its file, or "umap" (see ``UMAP_GROUP``)."""
+    path = nodeid.split("::", 1)[0]
+    return "umap" if path in UMAP_GROUP else path
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker: the tests of each group together, the longest groups first."""
+    if not hasattr(config, "workerinput"):
+        return  # not an xdist worker: pytest's own order
+    groups: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        groups.setdefault(xdist_unit(item.nodeid), []).append(item)
+    order = sorted(groups, key=lambda name: -SECONDS.get(name, len(groups[name])))
+    items[:] = [item for name in order for item in groups[name]]
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile`, with the UMAP files as one unit and units in the collected order."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep the longest-first order of the workers
+    return GroupScheduling(config, log)

@@ -164,7 +164,8 @@ def test_bodies_within_the_limits_reach_the_routes(server: tuple[str, dict[str, 
         yield b",".join(json.dumps({"text": f"note {i}"}).encode() for i in range(200))
         yield b"]}"
 
-    with httpx.Client(base_url=url, headers=auth(keys["client"])) as client:
+    # httpx's default 5 s read timeout was overrun once on a loaded machine: not what this tests
+    with httpx.Client(base_url=url, headers=auth(keys["client"]), timeout=60) as client:
         resp = client.post(BATCHES, content=notes(), headers={"Content-Type": "application/json"})
         assert resp.status_code == 201, resp.text
         assert resp.json()["n_stored"] == 200
