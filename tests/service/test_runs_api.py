@@ -114,7 +114,11 @@ def test_a_failing_run_records_its_stage_and_keeps_everything_else(
 ) -> None:
     from service.app import create_app
 
-    good = create_app(settings, embedder=embedder)
+    # the worker's warm-up (model, judge, UMAP and HDBSCAN fits) runs before its first claim;
+    # it reads no database, so once (on SQLite) covers it
+    good = create_app(
+        settings, embedder=embedder, warm_up=settings.database_url.startswith("sqlite")
+    )
     with TestClient(good) as client:
         from tests.conftest import make_keys
 
