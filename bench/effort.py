@@ -300,23 +300,29 @@ def run_library(
     import numpy as np
 
     from clustering import NoteClusterer
-    from clustering.carryover import CategoryMatcher
+    from clustering.carryover import CategoryMatcher, lexical_features
 
     categories: dict[int, set[int]] = defaultdict(set)
     codebook: dict[str, int] = {}
-    costs, offset, seen = [], 0, []
+    costs, offset, seen, texts = [], 0, [], []
     for week in stream.weeks:
         gold = {offset + i: label for i, (_, _, label) in enumerate(week)}
+        texts.extend(t for _, t, _ in week)
         X = embed([t for _, t, _ in week])
         seen.append(X)
         known = np.concatenate(seen)
         rest = np.arange(len(week))
         carried: dict[int, list[int]] = defaultdict(list)
         if carry is not None and categories:
-            members = [(n, c) for c, notes in categories.items() for n in notes]
+            # as the service does (service/runs/carryover.py): the codebook's notes in note
+            # order, their words and the week's in one vocabulary
+            members = sorted((n, c) for c, notes in categories.items() for n in notes)
             ids = np.array([c for _, c in members])
-            matcher = CategoryMatcher(**carry).fit(known[[n for n, _ in members]], ids)
-            matched, _ = matcher.predict(X)
+            rows = [n for n, _ in members]
+            lexical = lexical_features([texts[n] for n in rows], texts[offset:])
+            known_rows, week_rows = (None, None) if lexical is None else lexical
+            matcher = CategoryMatcher(**carry).fit(known[rows], ids, known_rows)
+            matched, _ = matcher.predict(X, week_rows)
             for i in np.flatnonzero(matched >= 0):
                 carried[int(matched[i])].append(offset + int(i))
             rest = np.flatnonzero(matched < 0)

@@ -7,6 +7,13 @@ member vectors. A new note's score for a category is its mean cosine to its ``k`
 members of that category (fewer for a small category); the best category is the match and
 its score the confidence.
 
+A note's similarity to a confirmed note can count the words they share as well as their
+embeddings (``lexical``, from :func:`lexical_features`): the cosine of their embeddings and the
+cosine of their TF-IDF rows (words and word pairs of the codebook's and the run's notes), with
+equal weight by default. Embeddings of short texts are dominated by topic; the words a
+category's notes share (a library's name in a question title, an error's name in a note) tell
+categories of one topic apart. Without ``lexical`` the match is by embeddings alone.
+
 The threshold is not a constant tuned on some data set: :meth:`CategoryMatcher.fit`
 calibrates it on the project's own decisions. Every confirmed note is matched once as if it
 were new, twice over:
@@ -26,12 +33,39 @@ applies.
 
 from __future__ import annotations
 
-from typing import Self
+from collections.abc import Sequence
+from typing import Self, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import sparse
 
 from clustering.embedder import normalize_rows
+
+Lexical: TypeAlias = sparse.csr_matrix
+"""TF-IDF rows of notes (L2-normalised, or all zero), one per note, in one vocabulary."""
+
+
+def lexical_features(known: Sequence[str], new: Sequence[str]) -> tuple[Lexical, Lexical] | None:
+    """TF-IDF rows of the confirmed notes' texts and the new notes' texts, in one vocabulary.
+
+    Words and word pairs (sklearn's default tokens, lower-cased) that occur in at least two of
+    all the texts, sublinear term frequency, rows L2-normalised; a text with none of them has
+    an all-zero row (its lexical cosine is 0). Fitted afresh on every call: the same texts
+    give the same rows.
+
+    Returns:
+        (rows of ``known``, rows of ``new``), or None when no word occurs twice.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [*known, *new]
+    try:
+        rows = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2).fit_transform(texts)
+    except ValueError:  # empty vocabulary: no word occurs in two texts
+        return None
+    rows = sparse.csr_matrix(rows, dtype=np.float32)
+    return rows[: len(known)], rows[len(known) :]
 
 
 class CategoryMatcher:
@@ -44,6 +78,8 @@ class CategoryMatcher:
         fallback_threshold: Cosine score required when there is too little to calibrate on.
         max_calibration: Most confirmed notes matched during calibration (a seeded sample).
         random_state: Seed of that sample.
+        lexical_weight: Weight of the TF-IDF rows beside the embeddings when ``lexical`` is
+            given to :meth:`fit` and :meth:`predict` (1: the two cosines count alike).
     """
 
     def __init__(
@@ -55,6 +91,7 @@ class CategoryMatcher:
         max_calibration: int = 2000,
         novelty: float = 0.5,
         random_state: int = 0,
+        lexical_weight: float = 1.0,
     ) -> None:
         self.k = k
         self.precision = precision
@@ -63,13 +100,18 @@ class CategoryMatcher:
         self.max_calibration = max_calibration
         self.novelty = novelty
         self.random_state = random_state
+        self.lexical_weight = lexical_weight
 
-    def fit(self, X: NDArray[np.floating], y: NDArray[np.integer]) -> Self:
+    def fit(
+        self, X: NDArray[np.floating], y: NDArray[np.integer], lexical: Lexical | None = None
+    ) -> Self:
         """Remember the confirmed notes and calibrate the threshold.
 
         Args:
             X: Vectors of the confirmed notes, shape (n, dim).
             y: Their category ids, shape (n,).
+            lexical: Their TF-IDF rows (:func:`lexical_features`), or None to match by
+                embeddings alone; :meth:`predict` then needs the new notes' rows too.
 
         Returns:
             self, with ``categories_``, ``threshold_`` and ``calibrated_`` set.
@@ -78,11 +120,33 @@ class CategoryMatcher:
         y = np.asarray(y, dtype=np.int64)
         if X.ndim != 2 or X.shape[0] != y.shape[0]:
             raise ValueError(f"X must be (n, dim) with one label each; got {X.shape}, {y.shape}")
+        if lexical is not None and lexical.shape[0] != X.shape[0]:
+            raise ValueError(f"lexical must have one row per note; got {lexical.shape[0]}")
         self.X_ = normalize_rows(X.astype(np.float32)) if len(X) else X.astype(np.float32)
         self.y_ = y
+        self.T_ = None if lexical is None else sparse.csr_matrix(lexical, dtype=np.float32)
+        self.norms_ = self._norms(self.T_, X.shape[0])
         self.categories_ = np.unique(y)
         self.threshold_, self.calibrated_ = self._calibrate()
         return self
+
+    def _norms(self, T: Lexical | None, n: int) -> NDArray[np.float32]:
+        """Length of each note's joined row [embedding, weight * TF-IDF] (embeddings are unit)."""
+        if T is None:
+            return np.ones(n, dtype=np.float32)
+        squares: NDArray[np.float32] = np.asarray(T.multiply(T).sum(axis=1), np.float32).ravel()
+        norms: NDArray[np.float32] = np.sqrt(1 + self.lexical_weight**2 * squares)
+        return norms.astype(np.float32)
+
+    def _similarity(self, X: NDArray[np.float32], T: Lexical | None) -> NDArray[np.float32]:
+        """Cosines of notes (unit rows ``X``, TF-IDF rows ``T``) to every confirmed note."""
+        S = X @ self.X_.T
+        if self.T_ is None or T is None:
+            return S
+        S += self.lexical_weight**2 * (T @ self.T_.T).toarray().astype(np.float32)
+        mine = self._norms(T, X.shape[0])
+        S /= mine[:, None] * self.norms_[None, :]
+        return S
 
     def _scores(
         self, S: NDArray[np.float32], exclude: NDArray[np.bool_] | None = None
@@ -112,7 +176,7 @@ class CategoryMatcher:
             if n <= self.max_calibration
             else np.sort(rng.choice(n, self.max_calibration, replace=False))
         )
-        S = self.X_[idx] @ self.X_.T
+        S = self._similarity(self.X_[idx], None if self.T_ is None else self.T_[idx])
         own = np.zeros(S.shape, dtype=bool)
         own[np.arange(idx.size), idx] = True
         loo = self._scores(S, exclude=own)
@@ -138,13 +202,24 @@ class CategoryMatcher:
             return float(scores.max()) + 1e-6, True  # never precise enough: carry nothing
         return float(scores[order[best]]), True
 
-    def predict(self, X: NDArray[np.floating]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-        """The matched category of each note (-1: none passes the threshold), and its score."""
+    def predict(
+        self, X: NDArray[np.floating], lexical: Lexical | None = None
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """The matched category of each note (-1: none passes the threshold), and its score.
+
+        ``lexical``: the notes' TF-IDF rows in the vocabulary given to :meth:`fit`; required
+        when :meth:`fit` had them, refused when it had not.
+        """
         X = np.asarray(X)
         n = X.shape[0]
+        if (lexical is None) != (self.T_ is None):
+            raise ValueError("lexical rows must be given to both fit and predict, or to neither")
+        if lexical is not None and lexical.shape[0] != n:
+            raise ValueError(f"lexical must have one row per note; got {lexical.shape[0]}")
         if n == 0 or self.X_.shape[0] == 0:
             return np.full(n, -1, dtype=np.int64), np.zeros(n)
-        scores = self._scores(normalize_rows(X.astype(np.float32)) @ self.X_.T)
+        S = self._similarity(normalize_rows(X.astype(np.float32)), lexical)
+        scores = self._scores(S)
         best = scores.argmax(axis=1)
         confidence = scores[np.arange(n), best].astype(np.float64)
         labels = np.where(confidence >= self.threshold_, self.categories_[best], -1)

@@ -2,8 +2,9 @@
 
 Before clustering, a run matches each of its notes against the project's **confirmed
 categories** (the active ones and their current member notes, vectors from the embedding
-cache) with :class:`clustering.carryover.CategoryMatcher`: a note's score for a category is its
-mean cosine to that category's nearest confirmed members, and the threshold is calibrated on the
+cache, their texts' words beside) with :class:`clustering.carryover.CategoryMatcher`: a note's
+score for a category is its mean similarity (embeddings and TF-IDF rows alike) to that
+category's nearest confirmed members, and the threshold is calibrated on the
 project's own decisions (held-out notes and held-out categories; too few decisions: the
 matcher's fallback). Notes that fit arrive as **carry-over proposals**, one per matched category:
 ``origin="carry_over"``, named and defined as the category is, ``matched_category_id`` set and
@@ -29,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clustering import ctfidf_keywords, representative_indices
-from clustering.carryover import CategoryMatcher
+from clustering.carryover import CategoryMatcher, lexical_features
 from service.context import Services
 from service.domain import CategoryStatus, ProposalOrigin
 from service.runs import embedding_cache
@@ -49,13 +50,14 @@ MATCHER_VERSION = "category-matcher/2"
 # decisions, a note at its score lands in the right category at least as often as not
 # (precision 0.5): with no proposal holding most of a batch (the clusterer's
 # max_cluster_share), the notes left to clustering land in clusters no purer than that, and a
-# wrong carry-over costs the reviewer one move, as a stray in a cluster does. The oracle
-# reviewer paid less at 0.5 than at 0.75 (version 1) on every stream of llm_code_bug_notes,
-# banking77, clinc150 and stackoverflow_titles; lower cuts paid less still on these sets but
-# would fill carry-over proposals with notes more often wrong than right (bench/effort.py
-# --library --carry-over; bench/README.md, "Review effort"). Novelty 0.05: notes of failures
-# the codebook lacks stay for clustering.
-MATCHER_PARAMS: dict[str, Any] = {"precision": 0.5, "novelty": 0.05}
+# wrong carry-over costs the reviewer one move, as a stray in a cluster does. Lower cuts paid
+# less still on the shared sets but would fill carry-over proposals with notes more often
+# wrong than right. A note's similarity to a confirmed note counts their shared words as much
+# as their embeddings (lexical_weight 1): on stackoverflow_titles the oracle reviewer paid
+# 0.61 of sorting by hand with embeddings alone, 0.48-0.49 with both. Novelty 0.05: notes of
+# failures the codebook lacks stay for clustering. Version 1 was precision 0.75, embeddings
+# alone. Figures: bench/effort.py --library --carry-over; bench/README.md, "Review effort".
+MATCHER_PARAMS: dict[str, Any] = {"precision": 0.5, "novelty": 0.05, "lexical_weight": 1.0}
 # At most this many confirmed notes per category (its latest, by note id) describe it to the
 # matcher: a bounded read and memory however large a category grows (k is 5).
 MAX_MEMBERS_PER_CATEGORY = 300
@@ -184,6 +186,7 @@ def match_notes(
     project_id: int,
     note_ids: Sequence[int],
     vectors: npt.NDArray[np.float32],
+    texts: Sequence[str],
     on_progress: Progress | None = None,
 ) -> CarryOver:
     """Match the run's notes to the project's confirmed categories.
@@ -193,6 +196,8 @@ def match_notes(
         project_id: The run's project.
         note_ids: The run's notes.
         vectors: Their vectors, row i for note i.
+        texts: Their texts, row i for note i: with the codebook's, the words the match counts
+            beside the embeddings (:func:`clustering.carryover.lexical_features`).
         on_progress: Called with (notes scored, notes in all).
 
     Returns:
@@ -207,12 +212,15 @@ def match_notes(
     known = embedding_cache.embed_with_cache(
         services.db, services.embedder, book.texts, book.hashes
     )
-    matcher = CategoryMatcher(**MATCHER_PARAMS).fit(known, book.category_ids)
+    lexical = lexical_features(book.texts, texts)
+    known_rows, run_rows = (None, None) if lexical is None else lexical
+    matcher = CategoryMatcher(**MATCHER_PARAMS).fit(known, book.category_ids, known_rows)
     matched = np.full(n, -1, dtype=np.int64)
     scores = np.zeros(n)
     for start in range(0, n, PREDICT_CHUNK):
         stop = min(n, start + PREDICT_CHUNK)
-        matched[start:stop], scores[start:stop] = matcher.predict(vectors[start:stop])
+        rows = None if run_rows is None else run_rows[start:stop]
+        matched[start:stop], scores[start:stop] = matcher.predict(vectors[start:stop], rows)
         if on_progress is not None:
             on_progress(stop, n)
     groups = []

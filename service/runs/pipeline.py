@@ -274,6 +274,7 @@ def match(
         project_id,
         notes.ids,
         vectors,
+        notes.texts,
         on_progress=lambda done, total: reporter.progress("match", done, total),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clustering.carryover import CategoryMatcher
+from clustering.carryover import CategoryMatcher, lexical_features
 
 
 def blobs(centres: np.ndarray, per: int, spread: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -83,3 +83,55 @@ def test_same_data_same_matches(centres: np.ndarray) -> None:
 def test_bad_shapes_are_refused() -> None:
     with pytest.raises(ValueError, match="one label each"):
         CategoryMatcher().fit(np.zeros((3, 4)), np.zeros(2))
+
+
+def _topic_notes() -> tuple[np.ndarray, list[str], np.ndarray]:
+    # Two categories of one topic: their embeddings are alike (one direction, a little noise),
+    # only their words tell them apart.
+    rng = np.random.default_rng(3)
+    words = {0: "pandas dataframe merge drops rows", 1: "matplotlib legend hides the axis"}
+    texts = [f"{words[c]} case {i}" for c in (0, 1) for i in range(15)]
+    y = np.repeat([0, 1], 15)
+    base = rng.standard_normal(32)
+    X = (base + 0.05 * rng.standard_normal((30, 32))).astype(np.float32)
+    return X, texts, y
+
+
+def test_shared_words_tell_apart_categories_whose_embeddings_do_not() -> None:
+    X, texts, y = _topic_notes()
+    new = ["the pandas dataframe merge drops rows again", "a matplotlib legend hides the axis"]
+    Xn = X[[0, 15]] + 0.01
+    lexical = lexical_features(texts, new)
+    assert lexical is not None
+    known_rows, new_rows = lexical
+    assert known_rows.shape[0] == 30 and new_rows.shape[0] == 2
+    with_words = CategoryMatcher(precision=0.5).fit(X, y, known_rows)
+    labels, _ = with_words.predict(Xn, new_rows)
+    assert labels.tolist() == [0, 1]
+    # embeddings alone cannot tell the two apart: the calibration carries nothing
+    alone, _ = CategoryMatcher(precision=0.5).fit(X, y).predict(Xn)
+    assert alone.tolist() == [-1, -1]
+    # a weight of 0 is the embeddings alone
+    zero = CategoryMatcher(precision=0.5, lexical_weight=0.0).fit(X, y, known_rows)
+    assert zero.predict(Xn, new_rows)[0].tolist() == [-1, -1]
+
+
+def test_lexical_rows_go_to_both_fit_and_predict_or_to_neither() -> None:
+    X, texts, y = _topic_notes()
+    known_rows, new_rows = lexical_features(texts, ["pandas dataframe"]) or (None, None)
+    assert known_rows is not None and new_rows is not None
+    with pytest.raises(ValueError, match="both fit and predict"):
+        CategoryMatcher().fit(X, y, known_rows).predict(X[:1])
+    with pytest.raises(ValueError, match="both fit and predict"):
+        CategoryMatcher().fit(X, y).predict(X[:1], new_rows)
+    with pytest.raises(ValueError, match="one row per note"):
+        CategoryMatcher().fit(X, y, known_rows[:5])
+
+
+def test_texts_without_a_shared_word_have_no_lexical_rows() -> None:
+    assert lexical_features(["alpha"], ["beta"]) is None
+    rows = lexical_features(["alpha beta", "gamma"], ["alpha beta delta"])
+    assert rows is not None
+    known, new = rows
+    assert known[1].nnz == 0  # "gamma" occurs once: no column, an all-zero row
+    assert np.isclose(np.sqrt(new[0].multiply(new[0]).sum()), 1.0)
