@@ -97,8 +97,8 @@ def quiet_model_libraries() -> None:
 
     disable_progress_bars()
     logging.getLogger("sentence_transformers").setLevel(logging.WARNING)  # "Loading … model from"
-    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
 
 
 def packaged_model_dir() -> Path:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import tempfile
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -119,23 +120,40 @@ class _Route:
     dependant: Dependant | None
 
 
-def _flatten(app: Any) -> list[_Route]:
-    """Every route of the app, included routers flattened (as FastAPI's OpenAPI sees them)."""
-    found = []
+def _flatten(app: Any) -> Iterator[_Route]:
+    """Every route of the app in routing order, included routers flattened (as FastAPI's
+    OpenAPI sees them). Lazily: FastAPI builds an included router's route contexts the first
+    time they are needed (about 0.15 s of CPU for all of this app's), and routing a request
+    builds only those up to its match."""
     for ctx in iter_route_contexts(getattr(app, "routes", [])):
         regex = getattr(ctx, "path_regex", None)
         if regex is None:
             continue
         methods = ctx.methods
-        found.append(
-            _Route(
-                regex,
-                frozenset(methods) if methods else None,
-                ctx.path_format or "",
-                getattr(ctx, "dependant", None),
-            )
+        yield _Route(
+            regex,
+            frozenset(methods) if methods else None,
+            ctx.path_format or "",
+            getattr(ctx, "dependant", None),
         )
-    return found
+
+
+class _RouteTable:
+    """The app's routes, read from :func:`_flatten` only as far as a lookup needs."""
+
+    def __init__(self, app: Any) -> None:
+        self._pending: Iterator[_Route] | None = _flatten(app)
+        self._read: list[_Route] = []
+
+    def __iter__(self) -> Iterator[_Route]:
+        yield from self._read
+        while self._pending is not None:
+            route = next(self._pending, None)
+            if route is None:
+                self._pending = None
+                return
+            self._read.append(route)
+            yield route
 
 
 def _names_an_id(name: str) -> bool:
@@ -161,7 +179,7 @@ class BodyLimitMiddleware:
         self.settings = settings
         self.session_cookie = session_cookie
         self._routes: dict[tuple[str, str], RouteInfo] = {}
-        self._table: list[_Route] | None = None
+        self._table: _RouteTable | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -187,7 +205,7 @@ class BodyLimitMiddleware:
 
     def _match(self, scope: Scope) -> tuple[RouteInfo, dict[str, str]]:
         if self._table is None:
-            self._table = _flatten(scope.get("app"))
+            self._table = _RouteTable(scope.get("app"))
         path, method = scope["path"], scope["method"]
         best: tuple[_Route, dict[str, str]] | None = None
         for route in self._table:
