@@ -352,7 +352,8 @@ def warm_up() -> float:
 
     Fits the default clusterer on 1,200 synthetic points (UMAP and HDBSCAN), once more with
     two averaged layouts (the path of batches from 5,000 notes), and on 300 points (PCA).
-    UMAP's numba functions are cached on disk, so later processes start faster.
+    umap-learn 0.5 caches none of its numba code on disk: every process compiles it on its
+    first fit (about 10 s of CPU), which this call pays before the first run does.
 
     Returns:
         Seconds it took.
