@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clustering import SentenceTransformerEmbedder
+from clustering import OnnxEmbedder, SentenceTransformerEmbedder
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,3 +34,10 @@ def datasets() -> Path:
     if not path.is_dir():
         pytest.skip(f"datasets folder {path} is absent (set AXIAL_DATASETS)")
     return path
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder(tmp_path_factory: pytest.TempPathFactory) -> OnnxEmbedder:
+    """The service's default backend: an int8 export made in a fresh folder (exercises the
+    local export path), once per session."""
+    return OnnxEmbedder(cache_dir=tmp_path_factory.mktemp("onnx"))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from clustering import NoteClusterer, SentenceTransformerEmbedder
+from clustering import NoteClusterer, OnnxEmbedder
 from judges.agreement import label_bcubed
 
 pytestmark = pytest.mark.datasets
@@ -30,10 +30,12 @@ def _sample(datasets: Path, size: int = 2000) -> tuple[list[str], np.ndarray]:
 
 
 def test_banking77_sample_quality_and_determinism(
-    datasets: Path, embedder: SentenceTransformerEmbedder
+    datasets: Path, onnx_embedder: OnnxEmbedder
 ) -> None:
+    # The service's default backend (int8 ONNX): a quarter of torch's time for 2,000 texts;
+    # torch's vectors gave F1 0.547 here, ONNX's 0.543.
     texts, labels = _sample(datasets)
-    X = embedder.embed_batch(texts)
+    X = onnx_embedder.embed_batch(texts)
     first = NoteClusterer(random_state=0).fit(X)
     second = NoteClusterer(random_state=0).fit(X)
     np.testing.assert_array_equal(first.labels_, second.labels_)

@@ -112,12 +112,6 @@ def test_default_model_loads_offline(tmp_path: Path) -> None:
     assert not any((tmp_path / "hf").rglob("*.safetensors"))
 
 
-@pytest.fixture(scope="session")
-def onnx_embedder(tmp_path_factory: pytest.TempPathFactory) -> OnnxEmbedder:
-    """An int8 export made in a fresh folder (exercises the local export path)."""
-    return OnnxEmbedder(cache_dir=tmp_path_factory.mktemp("onnx"))
-
-
 def test_onnx_matches_torch(
     onnx_embedder: OnnxEmbedder, embedder: SentenceTransformerEmbedder
 ) -> None:
