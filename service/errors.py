@@ -54,6 +54,12 @@ class Conflict(ServiceError):
     status, code = 409, "conflict"
 
 
+class Busy(Conflict):
+    """The database could not take this write now (concurrent writers): nothing was stored."""
+
+    code = "busy"
+
+
 class MustAuditFirst(Conflict):
     """Blind-first: a reviewer labels a run's audit sample before seeing its proposals."""
 

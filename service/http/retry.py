@@ -18,16 +18,10 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 
-from service.errors import Conflict
+from service.errors import Busy
 from service.storage.db import backoff_s, is_retryable
 
 ATTEMPTS = 5
-
-
-class Busy(Conflict):
-    """A transaction the database kept rolling back (deadlock or serialization failure)."""
-
-    code = "busy"
 
 
 def busy() -> Busy:

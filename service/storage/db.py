@@ -16,6 +16,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.errors import Busy
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 # pg_advisory_xact_lock keys of review state: this namespace in the high bits, the project id
 # in the low 32 (ids stay far below 2**32).
@@ -121,7 +123,11 @@ def _queue_for_sqlite_writes(session: Session) -> None:
         event.listen(session, "after_transaction_end", _release_sqlite_writers)
         session.info[_LISTENS] = True
     if not lock.acquire(timeout=SQLITE_BUSY_S):  # as long as SQLite itself would wait
-        raise TimeoutError(f"no turn to write to the database in {SQLITE_BUSY_S:.0f} s")
+        raise Busy(
+            f"no turn to write to the database in {SQLITE_BUSY_S:.0f} s (concurrent writers); "
+            "nothing was stored: try again",
+            field=None,
+        )
     session.info[_HOLDS_WRITERS] = lock
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from service.errors import Busy
+from service.storage import db as db_module
 from service.storage.db import Database, lock_review_state
 
 WAIT_S = 10.0  # generous: the writer is woken at the other's commit, long before this
@@ -69,3 +71,26 @@ def test_one_transaction_may_take_the_lock_twice(database: Database) -> None:
     assert finished.is_set(), "a transaction waited for its own lock"
     with database.transaction() as session:  # and it was released
         lock_review_state(session, 1)
+
+
+def test_a_writer_that_gets_no_turn_is_told_busy(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A writer that waits out the turn answers the API's 409 "busy", not an unhandled error.
+    monkeypatch.setattr(db_module, "SQLITE_BUSY_S", 0.2)
+    outcome: list[BaseException] = []
+
+    def late() -> None:
+        try:
+            with database.transaction() as session:
+                lock_review_state(session, 1)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with database.transaction() as session:
+        lock_review_state(session, 1)
+        thread = threading.Thread(target=late)
+        thread.start()
+        thread.join(WAIT_S)
+    assert len(outcome) == 1 and isinstance(outcome[0], Busy)
+    assert (outcome[0].status, outcome[0].code) == (409, "busy")
