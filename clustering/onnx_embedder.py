@@ -97,7 +97,7 @@ def _export(model: str, target: Path) -> None:
     axes["last_hidden_state"] = {0: "batch", 1: "seq"}
     fp32 = target / "model_fp32.onnx"
 
-    class _Positional(torch.nn.Module):
+    class _Positional(torch.nn.Module):  # type: ignore[misc]  # torch is not analysed
         def __init__(self) -> None:
             super().__init__()
             self.inner = hf_model
