@@ -83,6 +83,54 @@ def streams(sets: list[str], n_streams: int, n_weeks: int, batch: int, seed: int
     return out
 
 
+class VectorCache:
+    """The offline methods' embedder, its vectors kept on disk between runs (the bench only).
+
+    Keyed by backend and sha256 of the text under ``$AXIAL_BENCH_VECTORS`` (default
+    ``/tmp/axial-effort-vectors``): one ``.npz`` of (digests, vectors) per call that embedded
+    something new; the model is loaded only when a text is missing.
+    """
+
+    def __init__(self, backend: str, model: str = "all-MiniLM-L6-v2") -> None:
+        import numpy as np
+
+        root = Path(os.environ.get("AXIAL_BENCH_VECTORS", "/tmp/axial-effort-vectors"))
+        self.backend, self.model = backend, model
+        self.dir = root / f"{model}-{backend}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.vectors: dict[str, Any] = {}
+        for path in sorted(self.dir.glob("*.npz")):
+            with np.load(path) as chunk:
+                self.vectors.update(zip(chunk["digests"].tolist(), chunk["vectors"], strict=True))
+        self._embedder: Any = None
+
+    def __call__(self, texts: list[str]) -> Any:
+        import hashlib
+
+        import numpy as np
+
+        digests = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+        missing = sorted(
+            {d: t for d, t in zip(digests, texts, strict=True) if d not in self.vectors}.items()
+        )
+        if missing:
+            if self._embedder is None:
+                from clustering import make_embedder
+
+                self._embedder = make_embedder(
+                    self.backend,
+                    self.model,
+                    64,
+                    REPO / "bench" / "results" / "cache",  # type: ignore[arg-type]
+                )
+            fresh = self._embedder.embed_batch([t for _, t in missing])
+            keys = [d for d, _ in missing]
+            name = hashlib.sha256("".join(keys).encode()).hexdigest()[:16]
+            np.savez(self.dir / f"{name}.npz", digests=np.array(keys), vectors=fresh)
+            self.vectors.update(zip(keys, fresh, strict=True))
+        return np.stack([self.vectors[d] for d in digests]).astype(np.float32)
+
+
 # --- the real server (bench/_api_board.py) ----------------------------------------------
 
 
@@ -291,7 +339,8 @@ def main() -> None:
         "--carry-over",
         nargs="*",
         metavar="KEY=VALUE",
-        help="with --library: match notes to confirmed categories first (CategoryMatcher params)",
+        help="with --library: match notes to confirmed categories first (CategoryMatcher "
+        "params over the service's, service.runs.carryover.MATCHER_PARAMS)",
     )
     parser.add_argument(
         "--confirm-each",
@@ -300,19 +349,18 @@ def main() -> None:
     )
     args = parser.parse_args()
     library = None if args.library is None else dict(_param(kv) for kv in args.library)
-    carry = None if args.carry_over is None else dict(_param(kv) for kv in args.carry_over)
+    carry = None
+    if args.carry_over is not None:  # the service's matcher, these params over it
+        from service.runs.carryover import MATCHER_PARAMS
+
+        carry = {**MATCHER_PARAMS, **dict(_param(kv) for kv in args.carry_over)}
 
     todo = streams(args.sets, args.streams, args.weeks, args.batch, args.seed)
     if args.backend:  # the server reads it from its environment
         os.environ["AXIAL_EMBEDDING_BACKEND"] = args.backend
     embed = None
     if not args.no_bertopic or library is not None:
-        from clustering import make_embedder
-
-        embedder = make_embedder(
-            args.backend or "torch", "all-MiniLM-L6-v2", 64, REPO / "bench" / "results" / "cache"
-        )
-        embed = embedder.embed_batch
+        embed = VectorCache(args.backend or "torch")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         server = None if args.no_axial else Server(Path(tmp))
