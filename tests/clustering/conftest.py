@@ -37,7 +37,21 @@ def datasets() -> Path:
 
 
 @pytest.fixture(scope="session")
-def onnx_embedder(tmp_path_factory: pytest.TempPathFactory) -> OnnxEmbedder:
+def onnx_embedder(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> OnnxEmbedder:
     """The service's default backend: an int8 export made in a fresh folder (exercises the
-    local export path), once per session."""
-    return OnnxEmbedder(cache_dir=tmp_path_factory.mktemp("onnx"))
+    local export path), once per test run.
+
+    Under pytest-xdist the folder is the run's, shared by its workers (the parent of their
+    temporary folders): the first worker to need it exports (~11 s of CPU) while holding a
+    file lock, the others wait for it or find it done.
+    """
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent
+    folder = root / "onnx-export"
+    with FileLock(f"{folder}.lock"):
+        embedder = OnnxEmbedder(cache_dir=folder)
+        embedder.embed_batch(["export"])  # the export, or this run's export found
+    return embedder
