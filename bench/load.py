@@ -1,6 +1,7 @@
 """Concurrent reviewers against a real server: no 5xx, no lost update, rebuild equals incremental.
 
-Seeds one finished run (``--proposals`` pending proposals of ``--notes`` notes each) straight
+Seeds one finished run (``--proposals`` pending proposals of ``--notes`` notes each, every note
+with a stored ``--dim`` vector under the run's embedding model, as a real run has) straight
 into a fresh database, starts ``axial serve --no-worker`` on it, and lets ``--reviewers``
 threads, each with its own reviewer key, review it through the HTTP API for ``--seconds``:
 open a proposal (``GET /proposals/{id}``), then move notes to another proposal, rename,
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -54,6 +56,7 @@ from service.storage.db import Database  # noqa: E402
 from service.storage.models import (  # noqa: E402
     Batch,
     Category,
+    Embedding,
     Note,
     NoteAssignment,
     Project,
@@ -70,10 +73,18 @@ PROJECT = "load"
 # Actions and their weights: mostly moving notes and renaming, as reviewers do.
 WEIGHTS = {"move": 40, "rename": 25, "confirm": 10, "split": 10, "undo": 15}
 STALE_RETRIES = 3
+MODEL_ID = "load-random-vectors"  # the seeded run's embedding model (random vectors)
+DIM = 384  # all-MiniLM-L6-v2's
 
 
-def seed(db_url: str, n_proposals: int, n_notes: int, n_reviewers: int) -> dict[str, Any]:
-    """One finished run with pending proposals, plus reviewer keys and a lead key."""
+def seed(
+    db_url: str, n_proposals: int, n_notes: int, n_reviewers: int, dim: int = DIM
+) -> dict[str, Any]:
+    """One finished run with pending proposals, plus reviewer keys and a lead key.
+
+    As a real run, it names its embedding model and every note has a stored vector under it
+    (``dim`` floats: its proposal's direction plus noise; ``dim=0``: none stored).
+    """
     database = Database(db_url)
     database.upgrade()
     with database.transaction() as session:
@@ -87,7 +98,8 @@ def seed(db_url: str, n_proposals: int, n_notes: int, n_reviewers: int) -> dict[
         session.add(batch)
         session.flush()
         run = Run(
-            project_id=project.id, batch_id=batch.id, scope="batch", seed=0, params={},
+            project_id=project.id, batch_id=batch.id, scope="batch", seed=0,
+            params={"embedding_model_id": MODEL_ID},
             config_hash="x" * 64, status="succeeded", stage="done", done=1, total=1,
             n_notes=n_proposals * n_notes, n_clusters=n_proposals, n_unclustered=0,
             judge_id="keyword-not-an-llm", judge_version="kw-1", started_at=utcnow(),
@@ -95,7 +107,7 @@ def seed(db_url: str, n_proposals: int, n_notes: int, n_reviewers: int) -> dict[
         )  # fmt: skip
         session.add(run)
         session.flush()
-        _seed_proposals(session, project, batch, run, n_proposals, n_notes)
+        _seed_proposals(session, project, batch, run, n_proposals, n_notes, dim)
         init_run_states(session, run.id)
         keys = [
             create_key(session, project, Role.reviewer, f"reviewer-{i:02d}")
@@ -108,16 +120,30 @@ def seed(db_url: str, n_proposals: int, n_notes: int, n_reviewers: int) -> dict[
 
 
 def _seed_proposals(
-    session: Session, project: Project, batch: Batch, run: Run, n_proposals: int, n_notes: int
+    session: Session,
+    project: Project,
+    batch: Batch,
+    run: Run,
+    n_proposals: int,
+    n_notes: int,
+    dim: int,
 ) -> None:
+    rng = np.random.default_rng(0)
     for label in range(n_proposals):
         notes = []
+        centre = rng.standard_normal(dim)
         for j in range(n_notes):
             text = f"failure kind {label} example {j}"
+            sha = f"{label:032d}{j:032d}"
             note = Note(
                 project_id=project.id, batch_id=batch.id, text=text,
-                text_sha256=f"{label:032d}{j:032d}", external_id=f"n{label}-{j}",
+                text_sha256=sha, external_id=f"n{label}-{j}",
             )  # fmt: skip
+            if dim:
+                vector = (centre + rng.standard_normal(dim)).astype(np.float32)
+                vector /= np.linalg.norm(vector)
+                session.add(Embedding(model_id=MODEL_ID, text_sha256=sha, dim=dim,
+                                      vector=vector.tobytes()))  # fmt: skip
             session.add(note)
             session.flush()
             session.add(RunNote(run_id=run.id, note_id=note.id, cluster_label=label,
@@ -403,13 +429,17 @@ def main() -> int:
     parser.add_argument("--db-name", default="axial_load")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--dim", type=int, default=DIM,
+        help="floats per seeded note vector (0: the run names its model but stores no vectors)",
+    )  # fmt: skip
+    parser.add_argument(
         "--think", type=float, default=0.0,
         help="mean seconds a reviewer pauses before each action (uniform 0..2x; default none)",
     )  # fmt: skip
     args = parser.parse_args()
 
     db_url = database_url(args)
-    seeded = seed(db_url, args.proposals, args.notes, args.reviewers)
+    seeded = seed(db_url, args.proposals, args.notes, args.reviewers, args.dim)
     port, log = free_port(), Path(tempfile.mkdtemp(prefix="axial-load-log-")) / "web.log"
     base = f"http://127.0.0.1:{port}"
     proc = serve(db_url, port, log)
@@ -447,7 +477,7 @@ def main() -> int:
         proc.terminate()
         proc.wait(timeout=30)
     result = {
-        "db": args.db, "reviewers": args.reviewers, "seconds": args.seconds, "think": args.think,
+        "db": args.db, "reviewers": args.reviewers, "seconds": args.seconds, "think": args.think, "dim": args.dim,
         "load_average": {"start": load_start, "end": load_end}, "cpu": cpu,
         "summary": summary(tally, args.seconds), "acked": len(tally.acked), "lost": len(lost),
         "rebuild_codes": sorted(codes), "rebuild_equal": incremental == rebuilt,

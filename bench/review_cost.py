@@ -160,7 +160,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         db_url = fresh_database(args.admin_url, "axial_cost")
     else:
         db_url = f"sqlite:///{tempfile.mkdtemp(prefix='axial-cost-')}/cost.db"
-    seeded = seed(db_url, args.proposals, args.notes, 1)
+    seeded = seed(db_url, args.proposals, args.notes, 1, dim=0)  # --embed stores its own
     if args.embed:
         store_vectors(db_url, seeded["run_id"])
     settings = Settings(database_url=db_url, blind_first=False)

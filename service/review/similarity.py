@@ -4,15 +4,24 @@ Two uses: the nearest confirmed categories of a proposal (:func:`nearest_categor
 **merge suggestions** of a run's pending proposals (:func:`merge_suggestions`): for each, the
 closest other pending proposals of the run and active categories of the project, best first,
 so that a merge is one key in the UI.
+
+What they read that never changes is kept across requests (:class:`VectorCache`, one per
+database engine): a note's vector under a model (notes and embeddings are only ever inserted),
+and the centroid of a list of notes whose every note has one.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass, replace
+from typing import TypeVar
+from weakref import WeakKeyDictionary
 
 import numpy as np
 from sqlalchemy import and_, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from service.domain import CategoryStatus, ProposalStatus
@@ -28,6 +37,8 @@ from service.storage.models import (
 
 CHUNK = 500  # ids per IN (...) query
 MAX_SUGGESTIONS = 3
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +119,74 @@ def _centroid(vectors: list[np.ndarray]) -> np.ndarray | None:
     return c / norm if norm > 0 else None
 
 
+class VectorCache:
+    """Immutable facts the similarity reads, kept across requests of one database.
+
+    A note's text digest never changes and an embedding row (model id, digest) is only ever
+    inserted, so a note's vector under a model, once read, is the same in every later request
+    whatever the concurrent writers do; so is the centroid of a list of notes that all have one
+    (cached only then: a note without a vector might get one later). Absence is never cached.
+    At most ``max_vectors`` vectors and ``max_centroids`` centroids, the oldest dropped first.
+    """
+
+    def __init__(self, max_vectors: int = 20_000, max_centroids: int = 5_000) -> None:
+        self.max_vectors, self.max_centroids = max_vectors, max_centroids
+        self._vectors: dict[tuple[str, int], np.ndarray] = {}
+        self._centroids: dict[tuple[str, tuple[int, ...]], np.ndarray | None] = {}
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        """Forget everything (for a database whose vectors were deleted behind the service)."""
+        with self._lock:
+            self._vectors.clear()
+            self._centroids.clear()
+
+    def vector(self, model_id: str, note_id: int) -> np.ndarray | None:
+        return self._vectors.get((model_id, note_id))
+
+    def centroid(self, model_id: str, note_ids: tuple[int, ...]) -> tuple[bool, np.ndarray | None]:
+        """(found, centroid): found False when it was not cached."""
+        try:
+            return True, self._centroids[(model_id, note_ids)]
+        except KeyError:
+            return False, None
+
+    def keep_vectors(self, model_id: str, vectors: dict[int, np.ndarray]) -> None:
+        with self._lock:
+            for n, v in vectors.items():
+                self._vectors[(model_id, n)] = v
+            _trim(self._vectors, self.max_vectors)
+
+    def keep_centroid(
+        self, model_id: str, note_ids: tuple[int, ...], centroid: np.ndarray | None
+    ) -> None:
+        if centroid is not None:
+            centroid.setflags(write=False)  # shared by the requests of every thread
+        with self._lock:
+            self._centroids[(model_id, note_ids)] = centroid
+            _trim(self._centroids, self.max_centroids)
+
+
+_CACHES: WeakKeyDictionary[Engine, VectorCache] = WeakKeyDictionary()
+_CACHES_GUARD = threading.Lock()
+
+
+def _trim(cache: dict[K, V], most: int) -> None:
+    """Drop the oldest entries over ``most`` (the caller holds the lock)."""
+    while len(cache) > most:
+        del cache[next(iter(cache))]
+
+
+def vector_cache(session: Session) -> VectorCache:
+    """The cache of the session's database (its engine: one per app, so per database)."""
+    engine = session.get_bind().engine
+    with _CACHES_GUARD:
+        cache = _CACHES.get(engine)
+        if cache is None:
+            cache = _CACHES[engine] = VectorCache()
+        return cache
+
+
 class RunSimilarity:
     """What the similarity of one run's proposals reads, read once (per request).
 
@@ -130,6 +209,10 @@ class RunSimilarity:
         self._members: dict[int, list[int]] | None = None
         self._vectors: dict[int, np.ndarray] = {}
         self._asked: set[int] | None = None
+        named = (run.params or {}).get("embedding_model_id")
+        self._model = str(named) if named is not None else ""
+        # a run without a named model takes the most common one: nothing kept for it
+        self._cache = vector_cache(session) if named is not None else None
 
     @property
     def pending(self) -> dict[int, tuple[str, list[int]]]:
@@ -190,17 +273,52 @@ class RunSimilarity:
     def vectors(self, note_ids: list[int] | set[int]) -> dict[int, np.ndarray]:
         """The notes' vectors (those that have one), each read once.
 
-        The first call reads the vectors of every note of the run in one query (its proposals'
+        Vectors kept from earlier requests are not read again; when some are not kept, the
+        first call reads the vectors of every note of the run in one query (its proposals'
         notes are the run's), when the run names its model; notes of other runs (a category's
         earlier notes) are read by id.
         """
+        wanted = set(note_ids)
+        if self._cache is not None:
+            for n in wanted - self._vectors.keys():
+                kept = self._cache.vector(self._model, n)
+                if kept is not None:
+                    self._vectors[n] = kept
+            if wanted <= self._vectors.keys():
+                return self._vectors
+        known = set(self._vectors)
         if self._asked is None:
             self._asked = self._read_run_vectors()
-        missing = sorted(set(note_ids) - self._asked)
+        missing = sorted(wanted - self._asked)
         if missing:
             self._vectors.update(member_vectors(self.session, self.run, missing))
             self._asked.update(missing)
+        if self._cache is not None:
+            self._cache.keep_vectors(
+                self._model, {n: v for n, v in self._vectors.items() if n not in known}
+            )
         return self._vectors
+
+    def centroids(self, lists: dict[K, list[int]]) -> dict[K, np.ndarray | None]:
+        """The centroid of each list of notes (``None``: no note of it has a vector): the ones
+        kept from earlier requests, the others from one read of their notes' vectors."""
+        out: dict[K, np.ndarray | None] = {}
+        todo: dict[K, list[int]] = {}
+        for key, notes in lists.items():
+            if self._cache is not None:
+                found, centre = self._cache.centroid(self._model, tuple(notes))
+                if found:
+                    out[key] = centre
+                    continue
+            todo[key] = notes
+        if todo:
+            vecs = self.vectors({n for notes in todo.values() for n in notes})
+            for key, notes in todo.items():
+                have = [vecs[n] for n in notes if n in vecs]
+                out[key] = _centroid(have)
+                if self._cache is not None and len(have) == len(notes):
+                    self._cache.keep_centroid(self._model, tuple(notes), out[key])
+        return out
 
     def _read_run_vectors(self) -> set[int]:
         """Every note of the run with its vector under the run's model, if any; the notes read."""
@@ -236,13 +354,15 @@ def nearest_categories(
     found = similarity or RunSimilarity(session, run)
     wanted = {c.category_id for c in categories}
     members = found.category_members(wanted, set(note_ids))
-    vecs = found.vectors(set(note_ids) | {n for ns in members.values() for n in ns})
-    mine = _centroid([vecs[n] for n in note_ids if n in vecs])
+    lists: dict[int | None, list[int]] = {None: note_ids}
+    lists.update(members.items())
+    centres = found.centroids(lists)
+    mine = centres[None]
     if mine is None:
         return []
     scored = []
     for cat in categories:
-        centre = _centroid([vecs[n] for n in members[cat.category_id] if n in vecs])
+        centre = centres[cat.category_id]
         if centre is not None:
             sim = round(float(mine @ centre), 3)
             scored.append(CategoryRef(cat.category_id, cat.name, cat.count, sim))
@@ -284,16 +404,18 @@ def merge_suggestions(
     names = found.category_names
     held = {n for _, notes in pending.values() for n in notes}
     members = found.category_members(set(names), held)
-    vecs = found.vectors(held | {n for ns in members.values() for n in ns})
+    lists: dict[tuple[bool, int], list[int]] = {(True, pid): ns for pid, (_, ns) in pending.items()}
+    lists.update(((False, cid), members[cid]) for cid in names)
+    found_centres = found.centroids(lists)
     targets: list[tuple[MergeSuggestion, np.ndarray]] = []
     centres: dict[int, np.ndarray] = {}
-    for pid, (name, notes) in pending.items():
-        centre = _centroid([vecs[n] for n in notes if n in vecs])
+    for pid, (name, _) in pending.items():
+        centre = found_centres[(True, pid)]
         if centre is not None:
             centres[pid] = centre
             targets.append((MergeSuggestion(name, 0.0, proposal_id=pid), centre))
     for cid, name in names.items():
-        centre = _centroid([vecs[n] for n in members[cid] if n in vecs])
+        centre = found_centres[(False, cid)]
         if centre is not None:
             targets.append((MergeSuggestion(name, 0.0, category_id=cid), centre))
     if not targets:
