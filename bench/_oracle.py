@@ -16,9 +16,12 @@ Effort = calls + 0.5 × notes placed. The policy, run in the same order for ever
    proposal whose majority is that label, else kept for step 4.
 3. Proposals, **largest first**, until none is pending: the notes of other labels are moved to
    their label's category or to a pending proposal whose majority is their label; notes of labels
-   with neither are split off, one group per label (a split, then each group is a proposal of
-   its own). A pure proposal is merged into its label's category, or confirmed (as a new category
-   when its label has none yet; a carry-over proposal into the category it matched).
+   with neither become a new category each, from those notes (one call per label: cheaper than
+   splitting them off, one call, and confirming each group, one call each); on a board that
+   cannot create categories they are split off, one group per label (a split, then each group is
+   a proposal of its own). A pure proposal is merged into its label's category, or confirmed (as
+   a new category when its label has none yet; a carry-over proposal into the category it
+   matched).
 4. Labels left with notes but no category or proposal: a new category from those notes when the
    board can create one; otherwise counted at the by-hand price and reported as ``no_way``.
 
@@ -151,6 +154,8 @@ def review(board: Board, gold: Mapping[int, str], codebook: dict[str, int], cost
                 continue
             board.move(p.id, notes, category=category, proposal=proposal)
             cost.add("move", len(notes))
+        if strays and _create_each(board, strays, gold, codebook, cost):
+            strays = []
         if strays:
             keep = [n for n in p.members if gold[n] == main]
             rest = [n for group in strays[MAX_GROUPS - 2 :] for n in group]
@@ -186,6 +191,24 @@ def review(board: Board, gold: Mapping[int, str], codebook: dict[str, int], cost
             cost.no_way_notes += len(notes)
         else:
             codebook[label] = created
+
+
+def _create_each(
+    board: Board,
+    groups: list[list[int]],
+    gold: Mapping[int, str],
+    codebook: dict[str, int],
+    cost: Cost,
+) -> bool:
+    """A new category from each group's notes (one label per group); False, with nothing done,
+    on a board that cannot create categories."""
+    for notes in groups:
+        created = board.create_category(gold[notes[0]], notes)
+        if created is None:
+            return False
+        codebook[gold[notes[0]]] = created
+        cost.add("new_category", len(notes))
+    return True
 
 
 def by_hand(notes: Sequence[int], gold: Mapping[int, str]) -> Cost:
@@ -277,5 +300,8 @@ class MemoryBoard:
             return None
         new = max(self.categories, default=0) + 1
         self.categories[new] = set(notes)
-        self.noise = [n for n in self.noise if n not in set(notes)]
+        taken = set(notes)  # from wherever they are: unclustered or pending proposals
+        self.noise = [n for n in self.noise if n not in taken]
+        for pid, members in self.props.items():
+            self.props[pid] = [n for n in members if n not in taken]
         return new
