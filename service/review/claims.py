@@ -10,6 +10,7 @@ name (``claimed_by``, what people read): two keys created with one name are two 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
@@ -27,12 +28,21 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def _unexpired(state: ProposalState, now: datetime | None) -> bool:
+class Claimed(Protocol):
+    """What :func:`active_claim` reads: a proposal state, or a row of one."""
+
+    @property
+    def claimed_by(self) -> str | None: ...
+    @property
+    def claim_expires_at(self) -> datetime | None: ...
+
+
+def _unexpired(state: Claimed, now: datetime | None) -> bool:
     until = _aware(state.claim_expires_at)
     return until is not None and until > (now or utcnow())
 
 
-def active_claim(state: ProposalState, now: datetime | None = None) -> str | None:
+def active_claim(state: Claimed, now: datetime | None = None) -> str | None:
     """The display name of who holds an unexpired claim on the proposal, if anyone."""
     return state.claimed_by if state.claimed_by and _unexpired(state, now) else None
 

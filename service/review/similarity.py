@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -187,6 +187,19 @@ def vector_cache(session: Session) -> VectorCache:
         return cache
 
 
+class StateLike(Protocol):
+    """What the similarity reads of a proposal state: a ``ProposalState``, or a row of one."""
+
+    @property
+    def proposal_id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def member_note_ids(self) -> list[Any]: ...
+
+
 class RunSimilarity:
     """What the similarity of one run's proposals reads, read once (per request).
 
@@ -200,7 +213,7 @@ class RunSimilarity:
         self,
         session: Session,
         run: Run,
-        states: list[ProposalState] | None = None,
+        states: Sequence[StateLike] | None = None,
         categories: dict[int, str] | None = None,
     ) -> None:
         self.session, self.run = session, run

@@ -8,7 +8,7 @@ routes, the CLI).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -176,12 +176,49 @@ def run_header(session: Session, caller: Principal, run_id: int) -> tuple[RunRow
 # -- proposals ----------------------------------------------------------------------------------
 
 
-def _row(p: Proposal, s: ProposalState) -> ProposalRow:
-    kind = ProposalKind.carry_over if p.origin == ProposalOrigin.carry_over else ProposalKind.new
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    """What a list of proposals shows of one and its state: no judge output, no definitions."""
+
+    proposal_id: int
+    name: str
+    status: str
+    version: int
+    member_note_ids: list[int]
+    category_id: int | None
+    updated_by: str | None
+    claimed_by: str | None
+    claim_expires_at: datetime | None
+    origin: str
+    judge_id: str
+    judge_failed: bool
+    confidence: float
+    matched_category_id: int | None
+
+
+# _Listed's fields, in its order: the state's, then the proposal's.
+_LISTED_COLUMNS = (
+    ProposalState.proposal_id, ProposalState.name, ProposalState.status, ProposalState.version,
+    ProposalState.member_note_ids, ProposalState.category_id, ProposalState.updated_by,
+    ProposalState.claimed_by, ProposalState.claim_expires_at, Proposal.origin, Proposal.judge_id,
+    Proposal.judge_failed, Proposal.confidence, Proposal.matched_category_id,
+)  # fmt: skip
+
+
+def _listed(p: Proposal, s: ProposalState) -> _Listed:
+    return _Listed(
+        p.id, s.name, s.status, s.version, [int(n) for n in s.member_note_ids], s.category_id,
+        s.updated_by, s.claimed_by, s.claim_expires_at, p.origin, p.judge_id, p.judge_failed,
+        p.confidence, p.matched_category_id,
+    )  # fmt: skip
+
+
+def _row(x: _Listed) -> ProposalRow:
+    kind = ProposalKind.carry_over if x.origin == ProposalOrigin.carry_over else ProposalKind.new
     return ProposalRow(
-        p.id, s.name, s.status, s.version, len(s.member_note_ids), p.origin, p.judge_id,
-        p.judge_failed, p.confidence, s.category_id, s.updated_by, active_claim(s),
-        kind, p.matched_category_id,
+        x.proposal_id, x.name, x.status, x.version, len(x.member_note_ids), x.origin, x.judge_id,
+        x.judge_failed, x.confidence, x.category_id, x.updated_by, active_claim(x),
+        kind, x.matched_category_id,
     )  # fmt: skip
 
 
@@ -194,9 +231,23 @@ def _pairs(session: Session, run_id: int) -> list[tuple[Proposal, ProposalState]
     return [(p, s) for p, s in rows]
 
 
+def _listing(session: Session, run_id: int, *read: tuple[Proposal, ProposalState]) -> list[_Listed]:
+    """The run's proposals as a list shows them: the columns it needs, not whole rows (a queue
+    read of a large run builds no ORM objects); a proposal already ``read`` in full in this
+    request is shown as read."""
+    rows = session.execute(
+        select(*_LISTED_COLUMNS)
+        .join(Proposal, Proposal.id == ProposalState.proposal_id)
+        .where(Proposal.run_id == run_id)
+    ).all()
+    listed = [_Listed(*row) for row in rows]
+    mine = {p.id: _listed(p, st) for p, st in read}
+    return [mine.get(x.proposal_id, x) for x in listed]
+
+
 def _rows(session: Session, run_id: int) -> list[ProposalRow]:
     """The run's proposals in queue order: pending first, then largest first."""
-    return _in_queue_order(_pairs(session, run_id))
+    return _in_queue_order(_listing(session, run_id))
 
 
 def confidence_meaning(p: Proposal) -> str | None:
@@ -229,7 +280,7 @@ def _detail(
     ids = [int(n) for n in s.member_note_ids]
     misfits = sorted({int(n) for n in p.misfit_note_ids or []})
     return ProposalDetail(
-        row=_row(p, s), run_id=p.run_id, definition=s.definition, judge_name=p.name,
+        row=_row(_listed(p, s)), run_id=p.run_id, definition=s.definition, judge_name=p.name,
         judge_definition=p.definition, judge_version=p.judge_version,
         failure_reason=p.failure_reason, keywords=[str(k) for k in p.keywords or []],
         parent_proposal_id=p.parent_proposal_id, matched_category_id=p.matched_category_id,
@@ -265,9 +316,9 @@ def pending_proposals(session: Session, project_id: int) -> tuple[int | None, li
     return run_id, [r for r in _rows(session, run_id) if r.status == ProposalStatus.pending]
 
 
-def _in_queue_order(pairs: list[tuple[Proposal, ProposalState]]) -> list[ProposalRow]:
+def _in_queue_order(listed: list[_Listed]) -> list[ProposalRow]:
     """The rows in queue order: pending first, then largest first."""
-    rows = [_row(p, s) for p, s in pairs]
+    rows = [_row(x) for x in listed]
     rows.sort(key=lambda r: (r.status != ProposalStatus.pending, -r.size, r.proposal_id))
     return rows
 
@@ -281,13 +332,12 @@ def queue(session: Session, caller: Principal, run_id: int) -> QueueView:
     run = load_run(session, caller, run_id, "read")
     role = caller.role_in(run.project_id)
     require_audit_done(session, run, caller)
-    pairs = _pairs(session, run_id)
-    states = [s for _, s in pairs]
-    found = RunSimilarity(session, run, states)
+    listed = _listing(session, run_id)
+    found = RunSimilarity(session, run, listed)
     names = dict(found.category_names)
     return QueueView(
-        run_row(session, run, [s.status for s in states]), role.value if role else "",
-        _in_queue_order(pairs), merge_suggestions(session, run, similarity=found), names,
+        run_row(session, run, [x.status for x in listed]), role.value if role else "",
+        _in_queue_order(listed), merge_suggestions(session, run, similarity=found), names,
     )  # fmt: skip
 
 
@@ -313,19 +363,18 @@ def proposal_detail(session: Session, caller: Principal, proposal_id: int) -> Pr
     t = load_proposal(session, caller, proposal_id, "read")
     p, s = t.proposal, t.state
     ids = [int(n) for n in s.member_note_ids]
-    pairs = _pairs(session, t.run.id)  # read once: rows, progress, merge suggestions
-    states = [st for _, st in pairs]
+    listed = _listing(session, t.run.id, (p, s))  # read once: rows, progress, suggestions
     categories = active_categories(session, t.run.project_id)
     by_id = {c.category_id: c for c in categories}
-    found = RunSimilarity(session, t.run, states, {c.category_id: c.name for c in categories})
+    found = RunSimilarity(session, t.run, listed, {c.category_id: c.name for c in categories})
     suggested = merge_suggestions(session, t.run, [p.id], similarity=found)[p.id]
     reassigned = _reassigned(session, t.run.id, ids)
     detail = _detail(p, s, _notes(session, ids), reassigned, suggested)
-    rows = _in_queue_order(pairs)
+    rows = _in_queue_order(listed)
     role = caller.role_in(t.run.project_id)
     return ProposalView(
         **_own(detail),
-        run=run_row(session, t.run, [st.status for st in states]),
+        run=run_row(session, t.run, [x.status for x in listed]),
         role=role.value if role else "",
         matched=by_id.get(p.matched_category_id) if p.matched_category_id else None,
         nearest=nearest_categories(session, t.run, ids, categories, similarity=found),
