@@ -18,7 +18,7 @@ seconds the server (all its processes) and this process (the reviewers' threads)
 
     .venv/bin/python bench/load.py --db sqlite|postgresql [--reviewers 20] [--seconds 60]
         [--think 0] [--admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
-        [--db-name axial_load]
+        [--db-name axial_load] [--processes 1]
 
 Exit status 1 when any answer was a 5xx, an acknowledged action is missing from the log, or the
 rebuild differs. Writes bench/results/load-<db>.json.
@@ -340,10 +340,10 @@ def database_url(args: argparse.Namespace) -> str:
     return f"sqlite:///{tempfile.mkdtemp(prefix='axial-load-')}/load.db"
 
 
-def serve(db_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+def serve(db_url: str, port: int, log: Path, processes: int = 1) -> subprocess.Popen[bytes]:
     env = {**os.environ, "AXIAL_BLIND_FIRST": "false", "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "service", "--db", db_url, "serve", "--no-worker",
-           "--port", str(port)]  # fmt: skip
+           "--port", str(port), "--processes", str(processes)]  # fmt: skip
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
 
 
@@ -429,6 +429,9 @@ def main() -> int:
     parser.add_argument("--db-name", default="axial_load")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--processes", type=int, default=1, help="web processes (axial serve --processes N)"
+    )
+    parser.add_argument(
         "--dim", type=int, default=DIM,
         help="floats per seeded note vector (0: the run names its model but stores no vectors)",
     )  # fmt: skip
@@ -442,7 +445,7 @@ def main() -> int:
     seeded = seed(db_url, args.proposals, args.notes, args.reviewers, args.dim)
     port, log = free_port(), Path(tempfile.mkdtemp(prefix="axial-load-log-")) / "web.log"
     base = f"http://127.0.0.1:{port}"
-    proc = serve(db_url, port, log)
+    proc = serve(db_url, port, log, args.processes)
     try:
         with httpx.Client(base_url=base) as probe:
             wait_ready(probe, proc)
@@ -478,6 +481,7 @@ def main() -> int:
         proc.wait(timeout=30)
     result = {
         "db": args.db, "reviewers": args.reviewers, "seconds": args.seconds, "think": args.think, "dim": args.dim,
+        "processes": args.processes,
         "load_average": {"start": load_start, "end": load_end}, "cpu": cpu,
         "summary": summary(tally, args.seconds), "acked": len(tally.acked), "lost": len(lost),
         "rebuild_codes": sorted(codes), "rebuild_equal": incremental == rebuilt,

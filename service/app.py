@@ -93,6 +93,13 @@ def create_app(
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """One web process of ``axial serve --processes N``: settings from ``AXIAL_*`` (the
+    database and session secret the serving command set), no run worker (the command's own
+    process executes queued runs)."""
+    return create_app(start_worker=False, warm_up=False)
+
+
 def _include_routers(app: FastAPI) -> None:
     hidden = [Depends(hide_other_projects)]  # another project's ids answer as unknown ones
     app.include_router(http_api.router, dependencies=hidden)

@@ -133,6 +133,18 @@ def serve(
             "`axial worker` processes.",
         ),
     ] = True,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=1,
+            max=64,
+            help="Web processes answering on the port (uvicorn workers): 2 on a 2-core machine "
+            "under many reviewers. Each keeps its own sign-in throttle (N processes allow up to "
+            "N times the failed sign-ins) and caches; SQLite writers of all take turns through "
+            "a lock file beside the database; the run worker stays in this process.",
+        ),
+    ] = 1,
     db: DbOpt = None,
 ) -> None:
     """Serve the API and the review UI."""
@@ -149,7 +161,35 @@ def serve(
         from service.demo import prepare_demo, print_demo
 
         print_demo(prepare_demo(svc, console), f"http://{host}:{port}", console)
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    if processes == 1:
+        uvicorn.run(application, host=host, port=port, log_level="info")
+        return
+    _serve_processes(cfg, application, with_worker, host, port, processes)
+
+
+def _serve_processes(
+    cfg: Settings, application: Any, with_worker: bool, host: str, port: int, processes: int
+) -> None:
+    """``processes`` uvicorn workers, each building the app from the environment (this
+    process's database and one session secret for all, so any of them reads a cookie another
+    signed); queued runs execute in this process's worker thread."""
+    import secrets
+
+    import uvicorn
+
+    os.environ["AXIAL_DATABASE_URL"] = cfg.database_url
+    if cfg.session_secret is None:
+        os.environ["AXIAL_SESSION_SECRET"] = secrets.token_urlsafe(32)
+    worker = application.state.worker
+    if with_worker:
+        worker.start()
+    try:
+        uvicorn.run(
+            "service.app:app_from_environment", factory=True, workers=processes, host=host,
+            port=port, log_level="info",
+        )  # fmt: skip
+    finally:
+        worker.stop()
 
 
 @app.command()

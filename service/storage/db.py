@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
 import threading
 import time
@@ -106,36 +108,80 @@ _LISTENS = "axial_sqlite_writers_listener"
 
 
 def _queue_for_sqlite_writes(session: Session) -> None:
-    """Review writers of one SQLite file in this process wait in a Python lock, held until
-    their transaction ends, before they ask SQLite for its write lock.
+    """Review writers of one SQLite file wait for their turn before they ask SQLite for its
+    write lock: in a Python lock (held until their transaction ends) within a process, then in
+    an exclusive ``flock`` of a file beside the database (``<db>-writers.lock``) across the
+    processes serving it (``axial serve --processes N``).
 
     SQLite's busy handler polls a held lock with sleeps of up to 100 ms, so a writer can
     sleep on a lock freed long before, and a newcomer can take it first: the tail of
-    issue #15's load test. In the Python lock a waiter is woken when the lock is released.
-    Writers in other processes (and runs being stored) still meet SQLite's own lock.
+    issue #15's load test. In the Python lock a waiter is woken when the lock is released; the
+    one waiter per process polls the file lock every millisecond. Runs being stored still meet
+    SQLite's own lock.
     """
     if session.info.get(_HOLDS_WRITERS):
         return  # this transaction holds it already (an undo that rebuilds)
-    url = str(session.get_bind().engine.url)
+    url = session.get_bind().engine.url
     with _SQLITE_WRITERS_GUARD:
-        lock = _SQLITE_WRITERS.setdefault(url, threading.Lock())
+        lock = _SQLITE_WRITERS.setdefault(str(url), threading.Lock())
     if not session.info.get(_LISTENS):
         event.listen(session, "after_transaction_end", _release_sqlite_writers)
         session.info[_LISTENS] = True
-    if not lock.acquire(timeout=SQLITE_BUSY_S):  # as long as SQLite itself would wait
-        raise Busy(
-            f"no turn to write to the database in {SQLITE_BUSY_S:.0f} s (concurrent writers); "
-            "nothing was stored: try again",
-            field=None,
-        )
-    session.info[_HOLDS_WRITERS] = lock
+    deadline = time.monotonic() + SQLITE_BUSY_S  # as long as SQLite itself would wait
+    if not lock.acquire(timeout=SQLITE_BUSY_S):
+        raise _busy()
+    fd = _writers_file(url.database)
+    if fd is not None and not _flock(fd, deadline):
+        lock.release()
+        raise _busy()
+    session.info[_HOLDS_WRITERS] = (lock, fd)
+
+
+def _busy() -> Busy:
+    return Busy(
+        f"no turn to write to the database in {SQLITE_BUSY_S:.0f} s (concurrent writers); "
+        "nothing was stored: try again",
+        field=None,
+    )
+
+
+# (process id, database path) -> the process's own open lock file: a forked child opens its
+# own (flock holds per open file, which a fork would share with the parent)
+_WRITERS_FILES: dict[tuple[int, str], int] = {}
+
+
+def _writers_file(database: str | None) -> int | None:
+    """This process's descriptor of the database's writers' lock file (None: in memory)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    key = (os.getpid(), os.path.abspath(database))
+    with _SQLITE_WRITERS_GUARD:
+        fd = _WRITERS_FILES.get(key)
+        if fd is None:
+            fd = _WRITERS_FILES[key] = os.open(f"{key[1]}-writers.lock", os.O_RDWR | os.O_CREAT)
+        return fd
+
+
+def _flock(fd: int, deadline: float) -> bool:
+    """Take the exclusive file lock, polling every millisecond until ``deadline``."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.001)
 
 
 def _release_sqlite_writers(session: Session, transaction: Any) -> None:
     """The outermost transaction ended (commit, rollback or close): let the next writer in."""
     if transaction.parent is None:
-        lock = session.info.pop(_HOLDS_WRITERS, None)
-        if lock is not None:
+        held = session.info.pop(_HOLDS_WRITERS, None)
+        if held is not None:
+            lock, fd = held
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
             lock.release()
 
 

@@ -10,6 +10,8 @@ does not wait for itself.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,3 +96,29 @@ def test_a_writer_that_gets_no_turn_is_told_busy(
         thread.join(WAIT_S)
     assert len(outcome) == 1 and isinstance(outcome[0], Busy)
     assert (outcome[0].status, outcome[0].code) == (409, "busy")
+
+
+def test_a_writer_waits_for_another_process_holding_the_lock_file(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process serving the same file (``axial serve --processes N``) holds the writers'
+    # lock file: an exclusive flock of another open file, as that process's would be.
+    other = os.open(tmp_path / "writers.db-writers.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(other, fcntl.LOCK_EX)
+    entered, done = threading.Event(), threading.Event()
+    writer = threading.Thread(target=_second_writer, args=(database, entered, done))
+    writer.start()
+    assert not entered.wait(0.3), "the writer got in while another process held the file lock"
+    fcntl.flock(other, fcntl.LOCK_UN)
+    assert entered.wait(WAIT_S), "the writer still waits after the other process let go"
+    writer.join(WAIT_S)
+    assert done.is_set()
+    # Held again past the turn: busy, and this process's queue is free for the next writer.
+    fcntl.flock(other, fcntl.LOCK_EX)
+    monkeypatch.setattr(db_module, "SQLITE_BUSY_S", 0.2)
+    with pytest.raises(Busy), database.transaction() as session:
+        lock_review_state(session, 1)
+    fcntl.flock(other, fcntl.LOCK_UN)
+    os.close(other)
+    with database.transaction() as session:
+        lock_review_state(session, 1)
