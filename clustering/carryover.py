@@ -72,7 +72,8 @@ class CategoryMatcher:
     """Match notes to confirmed categories by their nearest confirmed members.
 
     Args:
-        k: Nearest members of a category averaged into a note's score for it.
+        k: Nearest members of a category averaged into a note's score for it; a sequence of
+            counts = the one the calibration on the project's decisions favours (``k_``).
         precision: Share of carried-over notes that must be right on the calibration.
         min_calibration: Fewest confirmed notes (over at least two categories) to calibrate on.
         fallback_threshold: Cosine score required when there is too little to calibrate on.
@@ -84,7 +85,7 @@ class CategoryMatcher:
 
     def __init__(
         self,
-        k: int = 5,
+        k: int | Sequence[int] = 5,
         precision: float = 0.9,
         min_calibration: int = 20,
         fallback_threshold: float = 0.75,
@@ -114,7 +115,7 @@ class CategoryMatcher:
                 embeddings alone; :meth:`predict` then needs the new notes' rows too.
 
         Returns:
-            self, with ``categories_``, ``threshold_`` and ``calibrated_`` set.
+            self, with ``categories_``, ``k_``, ``threshold_`` and ``calibrated_`` set.
         """
         X = np.asarray(X)
         y = np.asarray(y, dtype=np.int64)
@@ -125,9 +126,14 @@ class CategoryMatcher:
         self.X_ = normalize_rows(X.astype(np.float32)) if len(X) else X.astype(np.float32)
         self.y_ = y
         self.T_ = None if lexical is None else sparse.csr_matrix(lexical, dtype=np.float32)
-        self.norms_ = self._norms(self.T_, X.shape[0])
         self.categories_ = np.unique(y)
-        self.threshold_, self.calibrated_ = self._calibrate()
+        ks = sorted({int(k) for k in ([self.k] if isinstance(self.k, int) else self.k)})
+        if not ks or ks[0] < 1:
+            raise ValueError(
+                f"k must be a count >= 1 or a non-empty sequence of them, got {self.k}"
+            )
+        self.norms_ = self._norms(self.T_, X.shape[0])
+        self.k_, self.threshold_, self.calibrated_ = self._calibrate(ks)
         return self
 
     def _norms(self, T: Lexical | None, n: int) -> NDArray[np.float32]:
@@ -149,27 +155,36 @@ class CategoryMatcher:
         return S
 
     def _scores(
-        self, S: NDArray[np.float32], exclude: NDArray[np.bool_] | None = None
-    ) -> NDArray[np.float32]:
-        """Per row of similarities to the known notes: the score of each category."""
-        out = np.full((S.shape[0], len(self.categories_)), -np.inf, dtype=np.float32)
+        self,
+        S: NDArray[np.float32],
+        exclude: NDArray[np.bool_] | None = None,
+        ks: Sequence[int] | None = None,
+    ) -> dict[int, NDArray[np.float32]]:
+        """Per row of similarities to the known notes: the score of each category, for each
+        k in ``ks`` (default: the fitted ``k_``)."""
+        ks = [self.k_] if ks is None else list(ks)
+        out = {k: np.full((S.shape[0], len(self.categories_)), -np.inf, np.float32) for k in ks}
         for j, c in enumerate(self.categories_):
             cols = np.flatnonzero(self.y_ == c)
             block = S[:, cols]
             if exclude is not None:
                 block = np.where(exclude[:, cols], -np.inf, block)
-            k = min(self.k, cols.size)
-            top = -np.sort(-block, axis=1)[:, :k]
+            top = -np.sort(-block, axis=1)[:, : min(max(ks), cols.size)]
             valid = np.isfinite(top)
-            counts = valid.sum(axis=1)
-            sums = np.where(valid, top, 0.0).sum(axis=1)
-            out[:, j] = np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)
+            counts = np.cumsum(valid, axis=1)
+            sums = np.cumsum(np.where(valid, top, 0.0), axis=1)
+            for k in ks:
+                at = min(k, top.shape[1]) - 1
+                mean = sums[:, at] / np.maximum(counts[:, at], 1)
+                out[k][:, j] = np.where(counts[:, at] > 0, mean, -np.inf)
         return out
 
-    def _calibrate(self) -> tuple[float, bool]:
+    def _calibrate(self, ks: list[int]) -> tuple[int, float, bool]:
+        """The k and threshold that carry over most on balance (see the module docstring); the
+        smallest k and the fallback threshold when there is too little to calibrate on."""
         n = self.X_.shape[0]
         if n < self.min_calibration or self.categories_.size < 2:
-            return self.fallback_threshold, False
+            return ks[0], self.fallback_threshold, False
         rng = np.random.default_rng(self.random_state)
         idx = (
             np.arange(n)
@@ -179,18 +194,27 @@ class CategoryMatcher:
         S = self._similarity(self.X_[idx], None if self.T_ is None else self.T_[idx])
         own = np.zeros(S.shape, dtype=bool)
         own[np.arange(idx.size), idx] = True
-        loo = self._scores(S, exclude=own)
+        loo_by_k = self._scores(S, exclude=own, ks=ks)
         same = self.y_[idx][:, None] == self.y_[None, :]
-        loco = self._scores(S, exclude=same)
-        truth = self.y_[idx]
+        loco_by_k = self._scores(S, exclude=same, ks=ks)
+        best: tuple[float, int, float] = (-np.inf, ks[0], 0.0)
+        for k in ks:  # ties: the smallest k
+            gain, threshold = self._cut(loo_by_k[k], loco_by_k[k], self.y_[idx])
+            if gain > best[0]:
+                best = (gain, k, threshold)
+        return best[1], best[2], True
+
+    def _cut(
+        self, loo: NDArray[np.float32], loco: NDArray[np.float32], truth: NDArray[np.integer]
+    ) -> tuple[float, float]:
+        """The weighted gain of the best cut over these held-out scores, and the cut."""
+        m = truth.size
         best = loo.argmax(axis=1)
         scores = np.concatenate([loo.max(axis=1), loco.max(axis=1)])
-        right = np.concatenate([self.categories_[best] == truth, np.zeros(idx.size, dtype=bool)])
+        right = np.concatenate([self.categories_[best] == truth, np.zeros(m, dtype=bool)])
         # a held-out note stands for the notes of known failures, a held-out category's note
         # for those of new failures: weighted by how often new notes are of each kind
-        weight = np.concatenate(
-            [np.full(idx.size, 1 - self.novelty), np.full(idx.size, self.novelty)]
-        )
+        weight = np.concatenate([np.full(m, 1 - self.novelty), np.full(m, self.novelty)])
         keep = np.isfinite(scores)
         scores, right, weight = scores[keep], right[keep], weight[keep]
         # the cut that maximises sum(right - precision) over the matches it keeps: every band of
@@ -199,8 +223,8 @@ class CategoryMatcher:
         gain = np.cumsum(weight[order] * (right[order] - self.precision))
         best = int(gain.argmax())
         if gain[best] <= 0:
-            return float(scores.max()) + 1e-6, True  # never precise enough: carry nothing
-        return float(scores[order[best]]), True
+            return 0.0, float(scores.max()) + 1e-6  # never precise enough: carry nothing
+        return float(gain[best]), float(scores[order[best]])
 
     def predict(
         self, X: NDArray[np.floating], lexical: Lexical | None = None
@@ -219,7 +243,7 @@ class CategoryMatcher:
         if n == 0 or self.X_.shape[0] == 0:
             return np.full(n, -1, dtype=np.int64), np.zeros(n)
         S = self._similarity(normalize_rows(X.astype(np.float32)), lexical)
-        scores = self._scores(S)
+        scores = self._scores(S)[self.k_]
         best = scores.argmax(axis=1)
         confidence = scores[np.arange(n), best].astype(np.float64)
         labels = np.where(confidence >= self.threshold_, self.categories_[best], -1)

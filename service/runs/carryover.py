@@ -45,7 +45,7 @@ from service.storage.models import (
 )
 
 MATCHER_ID = "carry-over"
-MATCHER_VERSION = "category-matcher/2"
+MATCHER_VERSION = "category-matcher/3"
 # CategoryMatcher's parameters for runs. A note is carried over when, on the project's own
 # decisions, a note at its score lands in the right category at least as often as not
 # (precision 0.5): with no proposal holding most of a batch (the clusterer's
@@ -55,9 +55,18 @@ MATCHER_VERSION = "category-matcher/2"
 # wrong than right. A note's similarity to a confirmed note counts their shared words as much
 # as their embeddings (lexical_weight 1): on stackoverflow_titles the oracle reviewer paid
 # 0.61 of sorting by hand with embeddings alone, 0.48-0.49 with both. Novelty 0.05: notes of
-# failures the codebook lacks stay for clustering. Version 1 was precision 0.75, embeddings
-# alone. Figures: bench/effort.py --library --carry-over; bench/README.md, "Review effort".
-MATCHER_PARAMS: dict[str, Any] = {"precision": 0.5, "novelty": 0.05, "lexical_weight": 1.0}
+# failures the codebook lacks stay for clustering. How many nearest members make a category's
+# score (k) is chosen per run on the same calibration, among 5, 10, 20 and 40: the one that
+# carries most right notes on balance (title-like notes of broad categories match better on
+# more members; under 5 a score is one near-duplicate's, which the calibration on a few
+# hundred decisions picks by luck). Version 1 was precision 0.75, embeddings alone; version 2
+# k 5. Figures: bench/effort.py --library --carry-over; bench/README.md, "Review effort".
+MATCHER_PARAMS: dict[str, Any] = {
+    "precision": 0.5,
+    "novelty": 0.05,
+    "lexical_weight": 1.0,
+    "k": [5, 10, 20, 40],
+}
 # At most this many confirmed notes per category (its latest, by note id) describe it to the
 # matcher: a bounded read and memory however large a category grows (k is 5).
 MAX_MEMBERS_PER_CATEGORY = 300
@@ -114,6 +123,7 @@ class CarryOver:
         calibrated: The threshold was calibrated on the project's decisions.
         codebook_notes: Confirmed notes the matcher was fitted on.
         categories: Confirmed categories in the codebook.
+        k: Nearest members per category the calibration chose (``None``: nothing matched).
     """
 
     matched: npt.NDArray[np.int64]
@@ -123,6 +133,7 @@ class CarryOver:
     calibrated: bool = False
     codebook_notes: int = 0
     categories: int = 0
+    k: int | None = None
 
     @property
     def rest(self) -> npt.NDArray[np.int64]:
@@ -135,6 +146,7 @@ class CarryOver:
             "matcher": MATCHER_VERSION,
             "params": {**MATCHER_PARAMS, "max_members_per_category": MAX_MEMBERS_PER_CATEGORY},
             "threshold": None if self.threshold is None else round(self.threshold, 4),
+            "k": self.k,
             "calibrated": self.calibrated,
             "codebook_notes": self.codebook_notes,
             "categories": self.categories,
@@ -245,6 +257,7 @@ def match_notes(
         bool(matcher.calibrated_),
         len(book.note_ids),
         len(set(book.category_ids.tolist())),
+        int(matcher.k_),
     )
 
 

@@ -57,6 +57,24 @@ def test_the_threshold_follows_the_data_not_a_constant(centres: np.ndarray) -> N
     assert tight.threshold_ != tight.fallback_threshold
 
 
+def test_k_is_chosen_on_the_calibration(centres: np.ndarray) -> None:
+    # every category holds a few notes of its neighbour (a reviewer's slips): a note's single
+    # nearest member is then often of the wrong category, its 20 nearest mostly are not
+    X, y = blobs(centres[:4], 40, 0.12, seed=1)
+    slips = np.random.default_rng(4).choice(len(y), 16, replace=False)
+    y[slips] = (y[slips] + 1) % 4
+    chosen = CategoryMatcher(k=[1, 20], precision=0.5, novelty=0.05).fit(X, y)
+    assert chosen.k_ == 20
+    fixed = CategoryMatcher(k=20, precision=0.5, novelty=0.05).fit(X, y)
+    assert chosen.threshold_ == fixed.threshold_
+    Xn, _ = blobs(centres[:4], 10, 0.12, seed=2)
+    assert (chosen.predict(Xn)[0] == fixed.predict(Xn)[0]).all()
+    assert CategoryMatcher(k=[1, 20]).fit(X[:5], y[:5]).k_ == 1  # too few: the smallest
+    for bad in (0, [], [0, 5]):
+        with pytest.raises(ValueError, match="k must be"):
+            CategoryMatcher(k=bad).fit(X, y)
+
+
 def test_too_few_decisions_use_the_fallback_threshold(centres: np.ndarray) -> None:
     X, y = blobs(centres[:1], 30, 0.08, seed=1)  # a single category: nothing to calibrate on
     matcher = CategoryMatcher(fallback_threshold=0.8).fit(X, y)

@@ -73,6 +73,7 @@ def test_notes_that_fit_a_confirmed_category_arrive_as_its_carry_over_proposals(
     status = client.get(f"/api/v1/runs/{run_id}", headers=reviewer).json()
     carry = status["params"]["carry_over"]
     assert carry["calibrated"] and carry["categories"] == len(categories)
+    assert carry["k"] in carry["params"]["k"]  # chosen on the project's decisions
     assert "match" in status["timings"]
     proposals = client.get(f"/api/v1/runs/{run_id}/proposals", headers=reviewer).json()
     carried = [p for p in proposals if p["kind"] == "carry_over"]
