@@ -29,6 +29,11 @@ least ``precision`` of the time, band by band (a wrong carry-over costs a review
 note left to clustering costs little more than it would have anyway). With too few decisions to calibrate
 (fewer than ``min_calibration`` notes or fewer than two categories), ``fallback_threshold``
 applies.
+
+Given several ``k``, the same held-out matches choose it first: the k whose best category is
+right for most held-out notes; the cut is then calibrated at that k. Choosing k by the cut's
+own gain would fit both to the same few hundred decisions: on llm_code_bug_notes that carried
+notes over that the next week's decisions showed wrong (bench/README.md, "Review effort").
 """
 
 from __future__ import annotations
@@ -73,7 +78,8 @@ class CategoryMatcher:
 
     Args:
         k: Nearest members of a category averaged into a note's score for it; a sequence of
-            counts = the one the calibration on the project's decisions favours (``k_``).
+            counts = the one that matches the most held-out confirmed notes to their own
+            category (``k_``; ties: the smallest).
         precision: Share of carried-over notes that must be right on the calibration.
         min_calibration: Fewest confirmed notes (over at least two categories) to calibrate on.
         fallback_threshold: Cosine score required when there is too little to calibrate on.
@@ -180,8 +186,9 @@ class CategoryMatcher:
         return out
 
     def _calibrate(self, ks: list[int]) -> tuple[int, float, bool]:
-        """The k and threshold that carry over most on balance (see the module docstring); the
-        smallest k and the fallback threshold when there is too little to calibrate on."""
+        """The k whose best category is most often right on held-out notes, and the threshold
+        that carries over most on balance at that k (see the module docstring); the smallest k
+        and the fallback threshold when there is too little to calibrate on."""
         n = self.X_.shape[0]
         if n < self.min_calibration or self.categories_.size < 2:
             return ks[0], self.fallback_threshold, False
@@ -197,17 +204,17 @@ class CategoryMatcher:
         loo_by_k = self._scores(S, exclude=own, ks=ks)
         same = self.y_[idx][:, None] == self.y_[None, :]
         loco_by_k = self._scores(S, exclude=same, ks=ks)
-        best: tuple[float, int, float] = (-np.inf, ks[0], 0.0)
-        for k in ks:  # ties: the smallest k
-            gain, threshold = self._cut(loo_by_k[k], loco_by_k[k], self.y_[idx])
-            if gain > best[0]:
-                best = (gain, k, threshold)
-        return best[1], best[2], True
+        truth = self.y_[idx]
+        # k: the one whose best category is right for most held-out notes (ties: the smallest),
+        # chosen apart from the cut so that the cut is not fitted twice on the same decisions
+        right = [int((self.categories_[loo_by_k[k].argmax(axis=1)] == truth).sum()) for k in ks]
+        k = ks[int(np.argmax(right))]
+        return k, self._cut(loo_by_k[k], loco_by_k[k], truth), True
 
     def _cut(
         self, loo: NDArray[np.float32], loco: NDArray[np.float32], truth: NDArray[np.integer]
-    ) -> tuple[float, float]:
-        """The weighted gain of the best cut over these held-out scores, and the cut."""
+    ) -> float:
+        """The cut over these held-out scores that carries over most on balance."""
         m = truth.size
         best = loo.argmax(axis=1)
         scores = np.concatenate([loo.max(axis=1), loco.max(axis=1)])
@@ -223,8 +230,8 @@ class CategoryMatcher:
         gain = np.cumsum(weight[order] * (right[order] - self.precision))
         best = int(gain.argmax())
         if gain[best] <= 0:
-            return 0.0, float(scores.max()) + 1e-6  # never precise enough: carry nothing
-        return float(gain[best]), float(scores[order[best]])
+            return float(scores.max()) + 1e-6  # never precise enough: carry nothing
+        return float(scores[order[best]])
 
     def predict(
         self, X: NDArray[np.floating], lexical: Lexical | None = None

@@ -56,11 +56,11 @@ MATCHER_VERSION = "category-matcher/3"
 # as their embeddings (lexical_weight 1): on stackoverflow_titles the oracle reviewer paid
 # 0.61 of sorting by hand with embeddings alone, 0.48-0.49 with both. Novelty 0.05: notes of
 # failures the codebook lacks stay for clustering. How many nearest members make a category's
-# score (k) is chosen per run on the same calibration, among 5, 10, 20 and 40: the one that
-# carries most right notes on balance (title-like notes of broad categories match better on
-# more members; under 5 a score is one near-duplicate's, which the calibration on a few
-# hundred decisions picks by luck). Version 1 was precision 0.75, embeddings alone; version 2
-# k 5. Figures: bench/effort.py --library --carry-over; bench/README.md, "Review effort".
+# score (k) is chosen per run on the same held-out decisions, among 5, 10, 20 and 40: the one
+# whose best category is most often right (title-like notes of broad categories match better
+# on more members; under 5 a score is one near-duplicate's). Version 1 was precision 0.75,
+# embeddings alone; version 2 k 5. Figures: bench/effort.py --library --carry-over;
+# bench/README.md, "Review effort".
 MATCHER_PARAMS: dict[str, Any] = {
     "precision": 0.5,
     "novelty": 0.05,
