@@ -5,26 +5,24 @@ Two uses: the nearest confirmed categories of a proposal (:func:`nearest_categor
 closest other pending proposals of the run and active categories of the project, best first,
 so that a merge is one key in the UI.
 
-What they read that never changes is kept across requests (:class:`VectorCache`, one per
-database engine): a note's vector under a model (notes and embeddings are only ever inserted),
+What they read that never changes is kept across requests
+(:class:`service.review.vector_cache.VectorCache`, one per database engine): a note's vector under a model (notes and embeddings are only ever inserted),
 and the centroid of a list of notes whose every note has one.
 """
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
-from weakref import WeakKeyDictionary
 
 import numpy as np
 from sqlalchemy import and_, select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from service.domain import CategoryStatus, ProposalStatus
+from service.review.vector_cache import vector_cache
 from service.storage.models import (
     Category,
     Embedding,
@@ -38,7 +36,6 @@ from service.storage.models import (
 CHUNK = 500  # ids per IN (...) query
 MAX_SUGGESTIONS = 3
 K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,74 +114,6 @@ def _centroid(vectors: list[np.ndarray]) -> np.ndarray | None:
     c = np.mean(np.stack(vectors), axis=0)
     norm = float(np.linalg.norm(c))
     return c / norm if norm > 0 else None
-
-
-class VectorCache:
-    """Immutable facts the similarity reads, kept across requests of one database.
-
-    A note's text digest never changes and an embedding row (model id, digest) is only ever
-    inserted, so a note's vector under a model, once read, is the same in every later request
-    whatever the concurrent writers do; so is the centroid of a list of notes that all have one
-    (cached only then: a note without a vector might get one later). Absence is never cached.
-    At most ``max_vectors`` vectors and ``max_centroids`` centroids, the oldest dropped first.
-    """
-
-    def __init__(self, max_vectors: int = 20_000, max_centroids: int = 5_000) -> None:
-        self.max_vectors, self.max_centroids = max_vectors, max_centroids
-        self._vectors: dict[tuple[str, int], np.ndarray] = {}
-        self._centroids: dict[tuple[str, tuple[int, ...]], np.ndarray | None] = {}
-        self._lock = threading.Lock()
-
-    def clear(self) -> None:
-        """Forget everything (for a database whose vectors were deleted behind the service)."""
-        with self._lock:
-            self._vectors.clear()
-            self._centroids.clear()
-
-    def vector(self, model_id: str, note_id: int) -> np.ndarray | None:
-        return self._vectors.get((model_id, note_id))
-
-    def centroid(self, model_id: str, note_ids: tuple[int, ...]) -> tuple[bool, np.ndarray | None]:
-        """(found, centroid): found False when it was not cached."""
-        try:
-            return True, self._centroids[(model_id, note_ids)]
-        except KeyError:
-            return False, None
-
-    def keep_vectors(self, model_id: str, vectors: dict[int, np.ndarray]) -> None:
-        with self._lock:
-            for n, v in vectors.items():
-                self._vectors[(model_id, n)] = v
-            _trim(self._vectors, self.max_vectors)
-
-    def keep_centroid(
-        self, model_id: str, note_ids: tuple[int, ...], centroid: np.ndarray | None
-    ) -> None:
-        if centroid is not None:
-            centroid.setflags(write=False)  # shared by the requests of every thread
-        with self._lock:
-            self._centroids[(model_id, note_ids)] = centroid
-            _trim(self._centroids, self.max_centroids)
-
-
-_CACHES: WeakKeyDictionary[Engine, VectorCache] = WeakKeyDictionary()
-_CACHES_GUARD = threading.Lock()
-
-
-def _trim(cache: dict[K, V], most: int) -> None:
-    """Drop the oldest entries over ``most`` (the caller holds the lock)."""
-    while len(cache) > most:
-        del cache[next(iter(cache))]
-
-
-def vector_cache(session: Session) -> VectorCache:
-    """The cache of the session's database (its engine: one per app, so per database)."""
-    engine = session.get_bind().engine
-    with _CACHES_GUARD:
-        cache = _CACHES.get(engine)
-        if cache is None:
-            cache = _CACHES[engine] = VectorCache()
-        return cache
 
 
 class StateLike(Protocol):

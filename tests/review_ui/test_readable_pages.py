@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from review_ui.humane import ago, human_date, run_progress, seconds, when
 from service.auth import Role, add_user
 from service.notes.batches import get_or_create_project
-from service.review.similarity import vector_cache
+from service.review.vector_cache import vector_cache
 from service.runs.read import RunRow
 from service.storage.models import Embedding, Note, Proposal, ProposalState
 from tests.conftest import auth

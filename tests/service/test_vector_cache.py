@@ -1,4 +1,4 @@
-"""Vectors and centroids kept across requests (``service.review.similarity.VectorCache``).
+"""Vectors and centroids kept across requests (``service.review.vector_cache.VectorCache``).
 
 A second app on the same database starts with nothing kept, so its answers are what the
 database says now: the first app's answers, read with what it kept, must be the same after
@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.auth import Role, create_key
-from service.review.similarity import VectorCache, vector_cache
+from service.review.vector_cache import VectorCache, vector_cache
 from service.settings import Settings
 from service.storage.models import Project
 from tests.service.test_review_statements import seed_run
