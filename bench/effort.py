@@ -83,7 +83,7 @@ def streams(sets: list[str], n_streams: int, n_weeks: int, batch: int, seed: int
     return out
 
 
-class VectorCache:
+class DiskCachedEmbedder:
     """The offline methods' embedder, its vectors kept on disk between runs (the bench only).
 
     Keyed by backend and sha256 of the text under ``$AXIAL_BENCH_VECTORS`` (default
@@ -360,7 +360,7 @@ def main() -> None:
         os.environ["AXIAL_EMBEDDING_BACKEND"] = args.backend
     embed = None
     if not args.no_bertopic or library is not None:
-        embed = VectorCache(args.backend or "torch")
+        embed = DiskCachedEmbedder(args.backend or "torch")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         server = None if args.no_axial else Server(Path(tmp))
