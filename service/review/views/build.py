@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, union
+from sqlalchemy import bindparam, func, select, union
 from sqlalchemy.orm import Session
 
 from service.audit.gate import require_audit_done
@@ -45,6 +45,7 @@ from service.review.views.models import (
     WeekCount,
 )
 from service.runs.read import RunRow, run_row
+from service.storage.db import read
 from service.storage.models import (
     Category,
     Note,
@@ -83,16 +84,19 @@ _NOTE_COLUMNS = (
 )  # fmt: skip
 
 
+_NOTES = (
+    select(*_NOTE_COLUMNS)
+    .outerjoin(NoteAssignment, NoteAssignment.note_id == Note.id)
+    .outerjoin(Category, Category.id == NoteAssignment.category_id)
+    .where(Note.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 def _notes(session: Session, note_ids: list[int]) -> dict[int, NoteRow]:
     """The notes by id, each with its current label (no proposal flags): one query per 500."""
     found: dict[int, NoteRow] = {}
     for chunk in _chunks(note_ids):
-        rows = session.execute(
-            select(*_NOTE_COLUMNS)
-            .outerjoin(NoteAssignment, NoteAssignment.note_id == Note.id)
-            .outerjoin(Category, Category.id == NoteAssignment.category_id)
-            .where(Note.id.in_(chunk))
-        ).all()
+        rows = read(session, _NOTES, {"ids": chunk}).all()
         for nid, text, author, url, trace, ext, labelled, cid, noise, name in rows:
             label = None
             if labelled is not None:
@@ -130,22 +134,30 @@ def _flagged(
     ]
 
 
+_REASSIGNED_IN_RUN = select(RunNote.note_id).where(
+    RunNote.run_id == bindparam("run_id"), RunNote.reassigned.is_(True)
+)
+_REASSIGNED_IN_PROPOSALS = (
+    select(ProposalMember.note_id)
+    .join(Proposal, Proposal.id == ProposalMember.proposal_id)
+    .where(Proposal.run_id == bindparam("run_id"), ProposalMember.reassigned.is_(True))
+)
+_REASSIGNED = union(_REASSIGNED_IN_RUN, _REASSIGNED_IN_PROPOSALS)
+_REASSIGNED_OF = union(
+    _REASSIGNED_IN_RUN.where(RunNote.note_id.in_(bindparam("ids", expanding=True))),
+    _REASSIGNED_IN_PROPOSALS.where(ProposalMember.note_id.in_(bindparam("ids", expanding=True))),
+)
+
+
 def _reassigned(session: Session, run_id: int, note_ids: list[int] | None = None) -> set[int]:
     """Notes of the run the clusterer moved from noise into a cluster (of ``note_ids`` only,
     when given: one query for both places the flag is kept)."""
-    in_run = select(RunNote.note_id).where(RunNote.run_id == run_id, RunNote.reassigned.is_(True))
-    in_proposals = (
-        select(ProposalMember.note_id)
-        .join(Proposal, Proposal.id == ProposalMember.proposal_id)
-        .where(Proposal.run_id == run_id, ProposalMember.reassigned.is_(True))
-    )
-    if note_ids is not None:
-        if not note_ids:
-            return set()
-        if len(note_ids) <= CHUNK:
-            in_run = in_run.where(RunNote.note_id.in_(note_ids))
-            in_proposals = in_proposals.where(ProposalMember.note_id.in_(note_ids))
-    flagged = session.scalars(union(in_run, in_proposals))
+    if note_ids is not None and not note_ids:
+        return set()
+    if note_ids is not None and len(note_ids) <= CHUNK:
+        flagged = read(session, _REASSIGNED_OF, {"run_id": run_id, "ids": note_ids}).scalars()
+    else:
+        flagged = read(session, _REASSIGNED, {"run_id": run_id}).scalars()
     return {int(n) for n in flagged}
 
 
@@ -231,17 +243,22 @@ def _pairs(session: Session, run_id: int) -> list[tuple[Proposal, ProposalState]
     return [(p, s) for p, s in rows]
 
 
-def _listing(session: Session, run_id: int, *read: tuple[Proposal, ProposalState]) -> list[_Listed]:
+_LISTING = (
+    select(*_LISTED_COLUMNS)
+    .join(Proposal, Proposal.id == ProposalState.proposal_id)
+    .where(Proposal.run_id == bindparam("run_id"))
+)
+
+
+def _listing(
+    session: Session, run_id: int, *known: tuple[Proposal, ProposalState]
+) -> list[_Listed]:
     """The run's proposals as a list shows them: the columns it needs, not whole rows (a queue
-    read of a large run builds no ORM objects); a proposal already ``read`` in full in this
-    request is shown as read."""
-    rows = session.execute(
-        select(*_LISTED_COLUMNS)
-        .join(Proposal, Proposal.id == ProposalState.proposal_id)
-        .where(Proposal.run_id == run_id)
-    ).all()
+    read of a large run builds no ORM objects); a proposal already read in full in this
+    request (``known``) is shown as read."""
+    rows = read(session, _LISTING, {"run_id": run_id}).all()
     listed = [_Listed(*row) for row in rows]
-    mine = {p.id: _listed(p, st) for p, st in read}
+    mine = {p.id: _listed(p, st) for p, st in known}
     return [mine.get(x.proposal_id, x) for x in listed]
 
 
@@ -424,13 +441,19 @@ def unclustered(session: Session, caller: Principal, run_id: int) -> Unclustered
 # -- categories ---------------------------------------------------------------------------------
 
 
+_COUNTS = (
+    select(NoteAssignment.category_id, func.count())
+    .where(
+        NoteAssignment.project_id == bindparam("project_id"),
+        NoteAssignment.category_id.is_not(None),
+    )
+    .group_by(NoteAssignment.category_id)
+)
+
+
 def _counts(session: Session, project_id: int) -> dict[int, int]:
     """Notes per category of the project."""
-    rows = session.execute(
-        select(NoteAssignment.category_id, func.count())
-        .where(NoteAssignment.project_id == project_id, NoteAssignment.category_id.is_not(None))
-        .group_by(NoteAssignment.category_id)
-    ).all()
+    rows = read(session, _COUNTS, {"project_id": project_id}).all()
     return {int(cid): int(n) for cid, n in rows if cid is not None}
 
 
@@ -486,15 +509,21 @@ def project_categories(session: Session, project_id: int) -> list[CategoryRow]:
     return rows
 
 
+_ACTIVE_CATEGORIES = (
+    select(Category.id, Category.name)
+    .where(
+        Category.project_id == bindparam("project_id"),
+        Category.status == CategoryStatus.active.value,
+    )
+    .order_by(Category.name)
+)
+
+
 def active_categories(session: Session, project_id: int) -> list[CategoryRef]:
     """Active categories as targets, by name, with their note counts."""
     counts = _counts(session, project_id)
-    cats = session.scalars(
-        select(Category)
-        .where(Category.project_id == project_id, Category.status == CategoryStatus.active)
-        .order_by(Category.name)
-    )
-    return [CategoryRef(c.id, c.name, counts.get(c.id, 0)) for c in cats]
+    cats = read(session, _ACTIVE_CATEGORIES, {"project_id": project_id}).all()
+    return [CategoryRef(int(cid), name, counts.get(int(cid), 0)) for cid, name in cats]
 
 
 def categories(session: Session, caller: Principal, name: str) -> list[CategoryView]:
