@@ -129,7 +129,7 @@ def confirm(
     never followed unasked), ``new`` or ``matched`` (the matched category: the carry-over's, or
     the judge's guess).
     """
-    t = load_for_action(session, principal, proposal_id)
+    t = load_for_action(session, principal, proposal_id, version)
     check_version(session, t.state, version)
     require_status(t.state, ProposalStatus.pending)
     category, new = _pick_category(session, t, into)
@@ -162,7 +162,7 @@ def rename(
     definition: str | None = None,
 ) -> ActionResult:
     """Rename a pending proposal (and optionally rewrite its definition)."""
-    t = load_for_action(session, principal, proposal_id)
+    t = load_for_action(session, principal, proposal_id, version)
     check_version(session, t.state, version)
     require_status(t.state, ProposalStatus.pending)
     new_name = clean_name(name)
@@ -189,7 +189,7 @@ def reject(
     """Reject a pending proposal: its notes become noise (``noise`` or ``not_a_failure``)."""
     if reason not in tuple(RejectReason):
         raise BadInput(f"reason must be one of {', '.join(RejectReason)}", field="reason")
-    t = load_for_action(session, principal, proposal_id)
+    t = load_for_action(session, principal, proposal_id, version)
     check_version(session, t.state, version)
     require_status(t.state, ProposalStatus.pending)
     members = [int(n) for n in t.state.member_note_ids]
@@ -215,7 +215,7 @@ def merge(
     """Merge a pending proposal into another proposal of the run or an existing category."""
     if (into_proposal_id is None) == (into_category_id is None):
         raise BadInput("give exactly one of into_proposal_id, into_category_id", field="into")
-    t = load_for_action(session, principal, proposal_id)
+    t = load_for_action(session, principal, proposal_id, version)
     check_version(session, t.state, version)
     require_status(t.state, ProposalStatus.pending)
     expected = {proposal_id: version}
@@ -255,7 +255,7 @@ def move(
     to_noise: bool = False,
 ) -> ActionResult:
     """Move some notes of a pending or confirmed proposal elsewhere (proposal, category, noise)."""
-    t = load_for_action(session, principal, proposal_id)
+    t = load_for_action(session, principal, proposal_id, version)
     check_version(session, t.state, version)
     require_status(t.state, *LIVE)
     moved = unique_ids(note_ids, "note_ids")

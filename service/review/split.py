@@ -97,7 +97,7 @@ def split(
     names: list[str] | None = None,
 ) -> ActionResult:
     """Split a pending proposal into two or more new pending proposals."""
-    t = load_for_action(session, principal, proposal_id)
+    t = load_for_action(session, principal, proposal_id, version)
     check_version(session, t.state, version)
     require_status(t.state, ProposalStatus.pending)
     members = [int(n) for n in t.state.member_note_ids]
