@@ -18,12 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from service.auth import Principal
+from service.storage.db import read
 from service.storage.models import JudgeReveal, ReviewEvent, Run, utcnow
 
 
@@ -42,10 +43,15 @@ def revealed_runs(session: Session, actor: str, run_ids: Iterable[int]) -> set[i
     ids = sorted(set(run_ids))
     if not ids:
         return set()
-    rows = session.scalars(
-        select(JudgeReveal.run_id).where(JudgeReveal.actor_id == actor, JudgeReveal.run_id.in_(ids))
-    )
+    rows = read(session, _REVEALED, {"actor": actor, "ids": ids}).scalars()
     return {int(r) for r in rows}
+
+
+# Read on every review request (the gate): built once (service.storage.db.read).
+_REVEALED = select(JudgeReveal.run_id).where(
+    JudgeReveal.actor_id == bindparam("actor"),
+    JudgeReveal.run_id.in_(bindparam("ids", expanding=True)),
+)
 
 
 def reveal(session: Session, run: Run, principal: Principal, via: str = "proposals") -> None:

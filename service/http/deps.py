@@ -5,6 +5,13 @@ opened before the handler and committed after it returns (rolled back if it rais
 response is sent. :data:`CallerDep` authenticates inside that same transaction, so the caller
 and the action are read and written together. Handlers that do blocking work are plain ``def``
 (FastAPI runs them in its thread pool), never ``async def``.
+
+FastAPI runs each plain ``def`` dependency in a thread of its pool, one hop each way per
+dependency (about a quarter of a millisecond of CPU, and a wait for the GIL under load). So an
+API key's request is authenticated and checked against the caller's projects in the unit of
+work's own thread, as it opens (:func:`_check_ahead`); :func:`principal` and
+:func:`hide_other_projects` only hand out what it found, or do the work themselves (in the pool)
+for a request it did not do it for (a session cookie). Same checks, same order, same answers.
 """
 
 from __future__ import annotations
@@ -15,19 +22,27 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from service.auth import Principal, principal_for_key
 from service.context import Services
-from service.errors import NotFound, Unauthenticated
+from service.errors import NotFound, ServiceError, Unauthenticated
 from service.sessions import COOKIE, session_principal
 from service.storage.models import Batch, Project, Proposal, Run
 
 HELD = "axial_held"  # session.info key: the request's objects, held strongly
+CALLER = "axial_caller"  # session.info key: the key's caller, or why it has none (_check_ahead)
+HIDDEN = "axial_hidden"  # session.info key: the project check's answer, None if it passed
 
 
-def services(request: Request) -> Services:
+def _services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
+
+
+async def services(request: Request) -> Services:
+    """The app's services (no I/O: ``async``, so FastAPI runs it without a thread hop)."""
+    return _services(request)
 
 
 def _hold(session: Session, instance: object) -> None:
@@ -48,9 +63,32 @@ def hold_for_request(session: Session) -> None:
 
 def unit_of_work(request: Request) -> Iterator[Session]:
     """The request's one transaction: commits when the handler returns, rolls back on error."""
-    with services(request).db.transaction() as session:
+    with _services(request).db.transaction() as session:
         hold_for_request(session)
+        _check_ahead(request, session)
         yield session
+
+
+def _check_ahead(request: Request, session: Session) -> None:
+    """For a request with an API key: authenticate it and check the path's ids against the
+    caller's projects now, in this thread, keeping the answers (a caller or the error) in
+    ``session.info`` for :func:`principal` and :func:`hide_other_projects`, which raise a kept
+    error when the route asks for them, exactly where they raised it before. A route that asks
+    for neither only paid for the reads (a key lookup, the path's rows)."""
+    if not request.headers.get("authorization", ""):
+        return  # a session cookie, or no credentials: principal() does it, as before
+    try:
+        caller = authenticate(request, session)
+    except ServiceError as exc:
+        session.info[CALLER] = exc
+        return
+    session.info[CALLER] = caller
+    try:
+        _hide(request, session, caller)
+    except NotFound as exc:
+        session.info[HIDDEN] = exc
+    else:
+        session.info[HIDDEN] = None
 
 
 def authenticate(request: Request, session: Session) -> Principal:
@@ -76,9 +114,16 @@ ServicesDep = Annotated[Services, Depends(services)]
 SessionDep = Annotated[Session, Depends(unit_of_work, scope="function")]
 
 
-def principal(request: Request, session: SessionDep) -> Principal:
-    """The authenticated caller, read in the request's unit of work."""
-    return authenticate(request, session)
+async def principal(request: Request, session: SessionDep) -> Principal:
+    """The authenticated caller, read in the request's unit of work (by :func:`_check_ahead`
+    for an API key; otherwise here, in the thread pool)."""
+    found = session.info.get(CALLER)
+    if found is None:
+        return await run_in_threadpool(authenticate, request, session)
+    if isinstance(found, ServiceError):
+        raise found
+    caller: Principal = found
+    return caller
 
 
 CallerDep = Annotated[Principal, Depends(principal)]
@@ -120,12 +165,24 @@ def _visible_ids(request: Request, session: Session, caller: Principal) -> None:
             raise NotFound(f"no {noun} {found_id}", field=field)
 
 
-def hide_other_projects(request: Request, session: SessionDep, caller: CallerDep) -> None:
+async def hide_other_projects(request: Request, session: SessionDep, caller: CallerDep) -> None:
     """Every ``/api/v1`` route: a project, batch, run or proposal the caller has no role in
     answers exactly as one that does not exist (404 naming the path field; ``run_id`` and
     ``batch_id`` in the query too), so a key cannot learn what other projects hold. Role
     checks (403) come after, inside the caller's projects.
+
+    Checked by :func:`_check_ahead` for an API key (its answer raised here); otherwise here,
+    in the thread pool.
     """
+    if HIDDEN in session.info:
+        hidden = session.info[HIDDEN]
+        if hidden is not None:
+            raise hidden
+        return
+    await run_in_threadpool(_hide, request, session, caller)
+
+
+def _hide(request: Request, session: Session, caller: Principal) -> None:
     name = request.path_params.get("project")
     if isinstance(name, str):
         project_id = session.scalar(select(Project.id).where(Project.name == name))
