@@ -120,8 +120,8 @@ class SchemaPool:
     """Migrated PostgreSQL schemas of this process, each emptied after a test and reused.
 
     A schema is created and migrated (the app's own ``Database.upgrade``) only when none is
-    free; after its test every table but ``alembic_version`` is truncated and its identities
-    restarted, so the next test starts from what a fresh migration leaves (ids from 1). A
+    free; after its test every row of every table but ``alembic_version`` is deleted and its
+    sequences restarted, so the next test starts from what a fresh migration leaves (ids from 1). A
     schema that cannot be emptied (a lock still held) is not reused; all are dropped at the end.
     """
 
@@ -158,8 +158,21 @@ class SchemaPool:
                     ),
                     {"schema": schema},
                 ).all()
-                names = ", ".join(f'"{schema}"."{table}"' for table in tables)
-                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                sequences = conn.scalars(
+                    text(
+                        "SELECT c.relname FROM pg_class c JOIN pg_namespace n"
+                        " ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND n.nspname = :schema"
+                    ),
+                    {"schema": schema},
+                ).all()
+                # DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE of 20 tables
+                # costs PostgreSQL 0.2-0.5 s of file work per test against 0.02-0.04 s for
+                # DELETE. The replica role skips the foreign-key and insert-only triggers.
+                conn.execute(text("SET LOCAL session_replication_role = replica"))
+                for table in tables:
+                    conn.execute(text(f'DELETE FROM "{schema}"."{table}"'))
+                for sequence in sequences:
+                    conn.execute(text(f'ALTER SEQUENCE "{schema}"."{sequence}" RESTART'))
                 heads = conn.scalars(text(f'SELECT version_num FROM "{schema}".alembic_version'))
                 if len(heads.all()) != 1:
                     return  # not at one head as the migrations left it: not reused
