@@ -26,6 +26,16 @@ Effort = calls + 0.5 × notes placed. The policy, run in the same order for ever
    board can create one; otherwise counted at the by-hand price and reported as ``no_way``.
 
 "By hand" for a week = one call per label present + every note placed by hand.
+
+Every action's effort is also booked under a **kind** (:attr:`Cost.kinds`), to see where a
+week's effort goes: ``carry_confirm`` (accepting carry-over proposals), ``carry_stray`` (notes
+moved out of carry-over proposals), ``missed`` (notes of a label that had a category when the
+week began but were not carried over: ``missed_assign`` assigned from unclustered,
+``missed_move`` moved out of new proposals, ``missed_merge`` their new proposal merged into
+the category), ``carry_wrong`` (a carry-over proposal
+whose notes are mostly of another category, merged there), ``new_label`` (categories for
+labels the codebook did not have: confirms, categories from notes, and placing their notes)
+and ``split``.
 """
 
 from __future__ import annotations
@@ -57,15 +67,17 @@ class Cost:
     renames: int = 0
     no_way_notes: int = 0
     actions: Counter[str] = field(default_factory=Counter)
+    kinds: Counter[str] = field(default_factory=Counter)  # effort per kind (module docstring)
 
     @property
     def effort(self) -> float:
         return self.calls + 0.5 * self.placed
 
-    def add(self, action: str, placed: int = 0) -> None:
+    def add(self, action: str, placed: int = 0, kind: str = "other") -> None:
         self.calls += 1
         self.placed += placed
         self.actions[action] += 1
+        self.kinds[kind] += 1 + 0.5 * placed
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -75,6 +87,7 @@ class Cost:
             "renames": self.renames,
             "no_way_notes": self.no_way_notes,
             "actions": dict(self.actions),
+            "kinds": dict(self.kinds),
         }
 
 
@@ -131,6 +144,11 @@ def _owners(
 def review(board: Board, gold: Mapping[int, str], codebook: dict[str, int], cost: Cost) -> None:
     """Review one run to the end, perfectly; ``codebook`` (label → category id) is updated."""
     leftovers: dict[str, list[int]] = defaultdict(list)
+    known = set(codebook)  # labels with a category when the week began
+
+    def kind(label: str, how: str) -> str:
+        return f"missed_{how}" if label in known else "new_label"
+
     owners = _owners(board.pending(), gold, codebook)
     for label, notes in by_label(board.unclustered(), gold).items():
         category, proposal = _home(label, codebook, owners)
@@ -138,7 +156,7 @@ def review(board: Board, gold: Mapping[int, str], codebook: dict[str, int], cost
             leftovers[label].extend(notes)
             continue
         board.assign(notes, category=category, proposal=proposal)
-        cost.add("assign", len(notes))
+        cost.add("assign", len(notes), kind(label, "assign"))
     accepted: list[int] = []  # pure carry-over proposals of their label's category
     while props := [p for p in board.pending() if p.id not in accepted]:
         p = min(props, key=lambda p: (-len(p.members), p.id))
@@ -153,7 +171,7 @@ def review(board: Board, gold: Mapping[int, str], codebook: dict[str, int], cost
                 strays.append(notes)
                 continue
             board.move(p.id, notes, category=category, proposal=proposal)
-            cost.add("move", len(notes))
+            cost.add("move", len(notes), "carry_stray" if p.carry_over else kind(label, "move"))
         if strays and _create_each(board, strays, gold, codebook, cost):
             strays = []
         if strays:
@@ -162,31 +180,31 @@ def review(board: Board, gold: Mapping[int, str], codebook: dict[str, int], cost
             groups = [*strays[: MAX_GROUPS - 2], rest]
             groups = [g for g in groups if g]
             board.split(p.id, [keep, *groups])
-            cost.add("split", sum(len(g) for g in groups))
+            cost.add("split", sum(len(g) for g in groups), "split")
             continue
         if main in codebook:
             if p.carry_over and p.matched_category_id == codebook[main]:
                 accepted.append(p.id)
             else:
                 board.merge(p.id, codebook[main])
-                cost.add("merge")
+                cost.add("merge", 0, "carry_wrong" if p.carry_over else kind(main, "merge"))
         else:
             codebook[main] = board.confirm(p.id, main, into_matched=False)
-            cost.add("confirm")
+            cost.add("confirm", 0, "new_label")
             cost.renames += 1
     if accepted and board.confirm_matched(accepted):
-        cost.add("confirm_matched")
+        cost.add("confirm_matched", 0, "carry_confirm")
     else:
         for prop in accepted:
             board.confirm(prop, "", into_matched=True)
-            cost.add("confirm")
+            cost.add("confirm", 0, "carry_confirm")
     for label, notes in sorted(leftovers.items()):
         if label in codebook:  # a category made for it since (step 3)
             board.assign(notes, category=codebook[label], proposal=None)
-            cost.add("assign", len(notes))
+            cost.add("assign", len(notes), kind(label, "assign"))
             continue
         created = board.create_category(label, notes)
-        cost.add("new_category", len(notes))
+        cost.add("new_category", len(notes), "new_label")
         if created is None:
             cost.no_way_notes += len(notes)
         else:
@@ -207,7 +225,7 @@ def _create_each(
         if created is None:
             return False
         codebook[gold[notes[0]]] = created
-        cost.add("new_category", len(notes))
+        cost.add("new_category", len(notes), "new_label")
     return True
 
 
@@ -215,7 +233,7 @@ def by_hand(notes: Sequence[int], gold: Mapping[int, str]) -> Cost:
     """One "new category from these notes" (or "add to it") call per label, every note by hand."""
     cost = Cost()
     for _label, group in by_label(notes, gold).items():
-        cost.add("by_hand", len(group))
+        cost.add("by_hand", len(group), "by_hand")
     return cost
 
 

@@ -27,7 +27,7 @@ import random
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -291,6 +291,44 @@ def table(results: list[dict[str, Any]]) -> str:
                 f"| {r['stream']} | {m} | {vs_hand:.2f} | {vs_bt:.2f} | {trend} "
                 f"| {t[m]['renames']} | {t[m]['no_way_notes']} |"
             )
+    lines.extend(["", kinds_table(results)])
+    return "\n".join(lines)
+
+
+KINDS = (
+    "carry_confirm",
+    "carry_stray",
+    "carry_wrong",
+    "missed_assign",
+    "missed_move",
+    "missed_merge",
+    "new_label",
+    "split",
+)
+
+
+def kinds_table(results: list[dict[str, Any]], first: int = 4, last: int = 8) -> str:
+    """Effort of weeks ``first + 1``..``last`` by kind (bench/_oracle.py), per stream and method."""
+    lines = [
+        f"weeks {first + 1}–{last}, effort by kind (bench/_oracle.py):",
+        "",
+        "| stream | method | " + " | ".join(KINDS) + " | all |",
+        "|---|---|" + "---:|" * (len(KINDS) + 1),
+    ]
+    for r in results:
+        weeks = r["weeks"][first:last]
+        if not weeks:
+            continue
+        for m in ("axial", "library", "bertopic"):
+            if m not in weeks[0]:
+                continue
+            per: Counter[str] = Counter()
+            for w in weeks:
+                per.update(w[m]["kinds"])
+            cells = [f"{per.get(k, 0):.1f}" for k in KINDS]
+            lines.append(
+                f"| {r['stream']} | {m} | " + " | ".join(cells) + f" | {sum(per.values()):.1f} |"
+            )
     return "\n".join(lines)
 
 
@@ -310,6 +348,7 @@ def _total(costs: list[Cost]) -> dict[str, Any]:
         total.renames += c.renames
         total.no_way_notes += c.no_way_notes
         total.actions.update(c.actions)
+        total.kinds.update(c.kinds)
     return total.to_json()
 
 
