@@ -43,8 +43,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from service.domain import (
     MACHINE_ORIGINS,
@@ -64,7 +66,7 @@ from service.review.events import (
     after_of,
     footprint_of,
 )
-from service.storage.db import lock_review_state
+from service.storage.db import lock_review_state, write
 from service.storage.models import (
     Category,
     NoteAssignment,
@@ -142,25 +144,43 @@ def state_json(state: ProposalState) -> dict[str, Any]:
     }
 
 
+_BUMPED = ("version", "last_event_id", "updated_by", "updated_at")
+# version + 1 on one proposal state, the event recorded on it; _IF_AT: only at the version the
+# caller acted on. Built once; RETURNING gives what the session's copy must now show.
+_BUMP = (
+    update(ProposalState)
+    .where(ProposalState.proposal_id == bindparam("pid"))
+    .values(
+        version=ProposalState.version + 1,
+        last_event_id=bindparam("event_id"),
+        updated_by=bindparam("actor"),
+        updated_at=bindparam("at"),
+    )
+    .returning(*(getattr(ProposalState, name) for name in _BUMPED))
+)
+_BUMP_IF_AT = _BUMP.where(ProposalState.version == bindparam("expected"))
+
+
 def bump_versions(session: Session, event: ReviewEvent, expected: dict[int, int] | None) -> None:
-    """``version + 1`` on each touched proposal; conditional on ``expected`` when given."""
+    """``version + 1`` on each touched proposal; conditional on ``expected`` when given.
+
+    One Core ``UPDATE … RETURNING`` per proposal; a state the session holds gets the new values
+    as its committed ones (as ``synchronize_session="fetch"`` did, without its ORM work)."""
     for pid in footprint_of(event).proposals:
-        stmt = update(ProposalState).where(ProposalState.proposal_id == pid)
-        values: dict[str, Any] = {
-            "last_event_id": event.id,
-            "updated_by": event.actor,
-            "updated_at": event.created_at,
-        }
+        params: dict[str, Any] = {
+            "pid": pid, "event_id": event.id, "actor": event.actor, "at": event.created_at,
+        }  # fmt: skip
         if expected is not None:
-            stmt = stmt.where(ProposalState.version == expected[pid])
-            values["version"] = expected[pid] + 1
-        else:
-            values["version"] = ProposalState.version + 1
-        result = session.execute(
-            stmt.values(**values).execution_options(synchronize_session="fetch")
-        )
-        if expected is not None and result.rowcount != 1:  # type: ignore[attr-defined]
-            raise stale_error(session, pid, expected[pid])
+            params["expected"] = expected[pid]
+        row = write(session, _BUMP if expected is None else _BUMP_IF_AT, params).first()
+        if row is None:
+            if expected is not None:
+                raise stale_error(session, pid, expected[pid])
+            continue
+        held = session.identity_map.get(identity_key(ProposalState, pid))
+        if held is not None:
+            for name, value in zip(_BUMPED, row, strict=True):
+                set_committed_value(held, name, value)
 
 
 def apply_event(

@@ -98,6 +98,14 @@ def read(
     return session.connection().execute(statement, dict(params or {}))
 
 
+def write(
+    session: Session, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Result[*tuple[Any, ...]]:
+    """:func:`read` for a Core ``UPDATE``/``INSERT`` built once: pending ORM changes flushed
+    first; the caller brings any object the session holds up to date with what it changed."""
+    return read(session, statement, params)
+
+
 def lock_review_state(session: Session, project_id: int) -> None:
     """Make the session the only writer of the project's review state until it ends.
 
