@@ -195,21 +195,25 @@ def run_library(
     params: dict[str, Any],
     carry: dict[str, Any] | None,
     bulk: bool = True,
+    fixed: frozenset[str] = frozenset(),
 ) -> list[Cost]:
     """axial's clusterer alone, offline (no judge, no server), for tuning; with ``carry``, notes
     that clustering.carryover.CategoryMatcher(**carry) matches to a confirmed category first
-    arrive as carry-over proposals of it and only the rest is clustered."""
+    arrive as carry-over proposals of it and only the rest is clustered. As in the service, the
+    matcher's novelty is the project's own (observed_novelty over the weeks) once it has one,
+    unless ``fixed`` names it (``--carry-over novelty=X``)."""
     import numpy as np
 
     from clustering import NoteClusterer
-    from clustering.carryover import CategoryMatcher, lexical_features
+    from clustering.carryover import CategoryMatcher, lexical_features, observed_novelty
 
     categories: dict[int, set[int]] = defaultdict(set)
     codebook: dict[str, int] = {}
-    costs, offset, seen, texts = [], 0, [], []
-    for week in stream.weeks:
+    costs, offset, seen, texts, week_of = [], 0, [], [], []
+    for w, week in enumerate(stream.weeks):
         gold = {offset + i: label for i, (_, _, label) in enumerate(week)}
         texts.extend(t for _, t, _ in week)
+        week_of.extend([w] * len(week))
         X = embed([t for _, t, _ in week])
         seen.append(X)
         known = np.concatenate(seen)
@@ -223,7 +227,10 @@ def run_library(
             rows = [n for n, _ in members]
             lexical = lexical_features([texts[n] for n in rows], texts[offset:])
             known_rows, week_rows = (None, None) if lexical is None else lexical
-            matcher = CategoryMatcher(**carry).fit(known[rows], ids, known_rows)
+            # the project's own novelty once it has one (service.runs.carryover.matcher_params)
+            novelty = observed_novelty([week_of[n] for n in rows], ids)
+            own = carry if novelty is None or "novelty" in fixed else {**carry, "novelty": novelty}
+            matcher = CategoryMatcher(**own).fit(known[rows], ids, known_rows)
             matched, _ = matcher.predict(X, week_rows)
             for i in np.flatnonzero(matched >= 0):
                 carried[int(matched[i])].append(offset + int(i))
@@ -379,7 +386,8 @@ def main() -> None:
         nargs="*",
         metavar="KEY=VALUE",
         help="with --library: match notes to confirmed categories first (CategoryMatcher "
-        "params over the service's, service.runs.carryover.MATCHER_PARAMS)",
+        "params over the service's, service.runs.carryover.MATCHER_PARAMS; the novelty is the "
+        "stream's own from its third week on, as in the service, unless given here)",
     )
     parser.add_argument(
         "--confirm-each",
@@ -388,11 +396,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     library = None if args.library is None else dict(_param(kv) for kv in args.library)
-    carry = None
+    carry, fixed = None, frozenset[str]()
     if args.carry_over is not None:  # the service's matcher, these params over it
         from service.runs.carryover import MATCHER_PARAMS
 
-        carry = {**MATCHER_PARAMS, **dict(_param(kv) for kv in args.carry_over)}
+        given = dict(_param(kv) for kv in args.carry_over)
+        carry, fixed = {**MATCHER_PARAMS, **given}, frozenset(given)
 
     todo = streams(args.sets, args.streams, args.weeks, args.batch, args.seed)
     if args.backend:  # the server reads it from its environment
@@ -411,7 +420,7 @@ def main() -> None:
                     per["axial"] = run_axial(server, stream, i)
                 if library is not None:
                     per["library"] = run_library(
-                        stream, embed, args.seed, library, carry, bulk=not args.confirm_each
+                        stream, embed, args.seed, library, carry, not args.confirm_each, fixed
                     )
                 if not args.no_bertopic:
                     per["bertopic"] = run_bertopic(stream, embed, args.seed)

@@ -30,6 +30,11 @@ note left to clustering costs little more than it would have anyway). With too f
 (fewer than ``min_calibration`` notes or fewer than two categories), ``fallback_threshold``
 applies.
 
+How often new notes are of a failure the codebook lacks (``novelty``, the weight of the
+*leave its category out* matches) is the project's own rate where it has one:
+:func:`observed_novelty` counts, over the batches after its first reviewed one, the share of
+confirmed notes whose category had no confirmed note of an earlier batch.
+
 Given several ``k``, the same held-out matches choose it first: the k whose best category is
 right for most held-out notes; the cut is then calibrated at that k. Choosing k by the cut's
 own gain would fit both to the same few hundred decisions: on llm_code_bug_notes that carried
@@ -71,6 +76,35 @@ def lexical_features(known: Sequence[str], new: Sequence[str]) -> tuple[Lexical,
         return None
     rows = sparse.csr_matrix(rows, dtype=np.float32)
     return rows[: len(known)], rows[len(known) :]
+
+
+def observed_novelty(
+    batches: Sequence[int] | NDArray[np.integer], categories: Sequence[int] | NDArray[np.integer]
+) -> float | None:
+    """How often the project's notes were of a category it did not have yet.
+
+    Per confirmed note, its batch (any key that orders batches in time) and its category. A
+    note is *new* when no note of its category comes from an earlier batch; the first batch
+    is left out (all of its notes are new: there was nothing to carry over). This is the
+    ``novelty`` of :class:`CategoryMatcher` as the project's decisions show it, with half a
+    note of each kind added so that it is never exactly 0 or 1.
+
+    Returns:
+        (new notes + 0.5) / (notes + 1) over the later batches, or None when no confirmed
+        note comes from a batch after the first.
+    """
+    b = np.asarray(batches, dtype=np.int64)
+    c = np.asarray(categories, dtype=np.int64)
+    if b.shape != c.shape or b.ndim != 1:
+        raise ValueError(f"one batch per category label; got {b.shape}, {c.shape}")
+    later = b > b.min() if b.size else np.zeros(0, dtype=bool)
+    if not later.any():
+        return None
+    first: dict[int, int] = {}
+    for batch, category in zip(b.tolist(), c.tolist(), strict=True):
+        first[category] = min(batch, first.get(category, batch))
+    new = np.array([first[category] == batch for batch, category in zip(b, c, strict=True)])
+    return float((new[later].sum() + 0.5) / (later.sum() + 1))
 
 
 class CategoryMatcher:

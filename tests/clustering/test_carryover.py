@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clustering.carryover import CategoryMatcher, lexical_features
+from clustering.carryover import CategoryMatcher, lexical_features, observed_novelty
 
 
 def blobs(centres: np.ndarray, per: int, spread: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,3 +153,23 @@ def test_texts_without_a_shared_word_have_no_lexical_rows() -> None:
     known, new = rows
     assert known[1].nnz == 0  # "gamma" occurs once: no column, an all-zero row
     assert np.isclose(np.sqrt(new[0].multiply(new[0]).sum()), 1.0)
+
+
+def test_observed_novelty_is_the_later_batches_share_of_notes_of_new_categories() -> None:
+    # batch 1 makes categories 1 and 2; batch 2 brings 3 notes of them and 1 of a new one (3);
+    # batch 3 brings 3 notes of known categories and 2 of a new one (4)
+    batches = [1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3]
+    categories = [1, 2, 2, 1, 2, 1, 3, 3, 1, 2, 4, 4]
+    assert observed_novelty(batches, categories) == pytest.approx((1 + 2 + 0.5) / (9 + 1))
+    # the order of the notes does not matter, nor what the batch keys are
+    order = np.random.default_rng(0).permutation(len(batches))
+    keys = np.array(batches)[order] * 10 + 7
+    assert observed_novelty(keys, np.array(categories)[order]) == pytest.approx(3.5 / 10)
+
+
+def test_observed_novelty_needs_a_batch_after_the_first() -> None:
+    assert observed_novelty([5, 5, 5], [1, 2, 3]) is None
+    assert observed_novelty([], []) is None
+    assert observed_novelty([1, 2], [1, 1]) == pytest.approx(0.5 / 2)  # never exactly 0
+    with pytest.raises(ValueError, match="one batch per category"):
+        observed_novelty([1, 2], [1])

@@ -154,3 +154,31 @@ def test_pending_proposals_carry_merge_suggestions(
     detail = client.get(f"/api/v1/proposals/{carried[0]['id']}", headers=reviewer).json()
     assert detail["kind"] == "carry_over"
     assert detail["merge_suggestions"] == carried[0]["merge_suggestions"]
+
+
+def test_from_the_third_batch_the_matcher_weighs_new_failures_by_the_projects_own_rate(
+    client: TestClient, keys: dict[str, str], two_weeks: dict[str, Any]
+) -> None:
+    run_id, gold = two_weeks["run"], two_weeks["gold"]
+    lead, reviewer = keys["lead"], auth(keys["reviewer"])
+    carry = client.get(f"/api/v1/runs/{run_id}", headers=reviewer).json()["params"]["carry_over"]
+    assert carry["novelty"] == carry["params"]["novelty"]  # one batch reviewed: the default
+    # week 2 reviewed: its carry-over proposals accepted, its new failure made a category
+    queue = client.get(f"/api/v1/runs/{run_id}/queue", headers=reviewer).json()["proposals"]
+    rows = [p for p in queue if p["kind"] == "carry_over"]
+    body = {"proposals": [{"id": r["proposal_id"], "version": r["version"]} for r in rows]}
+    done = client.post(f"/api/v1/runs/{run_id}/carry-overs/confirm", json=body, headers=reviewer)
+    assert done.status_code == 200, done.text
+    tone = sorted(n for n, failure in gold.items() if failure == TONE)
+    made = client.post(
+        "/api/v1/projects/demo/categories",
+        json={"name": TONE, "note_ids": tone},
+        headers=reviewer,
+    )
+    assert made.status_code == 201, made.text
+    later = sum(r["size"] for r in rows) + len(tone)  # week 2's confirmed notes
+    run3, _ = submit_and_run(client, lead, week(3, seed=3), "w3")
+    carry = client.get(f"/api/v1/runs/{run3}", headers=reviewer).json()["params"]["carry_over"]
+    # week 2's new notes were the rude-tone ones: (new + 0.5) / (confirmed + 1)
+    assert carry["novelty"] == round((len(tone) + 0.5) / (later + 1), 4)
+    assert carry["novelty"] != carry["params"]["novelty"]
