@@ -12,22 +12,16 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
+from service.domain import Role as Role  # re-exported: where most callers look for it
 from service.errors import BadInput, Forbidden, NotFound, Unauthenticated
 from service.storage.db import read
 from service.storage.models import ApiKey, ApiKeyGrant, Membership, Project, UiSession, User
 
 KEY_PREFIX = "axk_"
-
-
-class Role(StrEnum):
-    client = "client"
-    reviewer = "reviewer"
-    lead = "lead"
 
 
 # What each action needs. Reviewers do not submit notes; clients do not review.

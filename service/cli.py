@@ -20,13 +20,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from service.auth import Role
-from service.domain import RunStatus
+from service.domain import Role, RunStatus
 from service.errors import NotFound, ServiceError
-from service.settings import Settings
 
 if TYPE_CHECKING:
     from service.context import Services
+    from service.settings import Settings
 
 app = typer.Typer(
     help="axial: notes on LLM traces in, a counted failure taxonomy out.",
@@ -73,6 +72,8 @@ def main(
 
 
 def settings() -> Settings:
+    from service.settings import Settings  # pydantic-settings: not for `axial --help`
+
     return Settings(database_url=_state["db"]) if _state.get("db") else Settings()
 
 

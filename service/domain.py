@@ -10,6 +10,14 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class Role(StrEnum):
+    """What a key or a login may do in a project (``service.auth.PERMISSIONS``)."""
+
+    client = "client"
+    reviewer = "reviewer"
+    lead = "lead"
+
+
 class RunStatus(StrEnum):
     """A run's life: queued → running → succeeded or failed."""
 
