@@ -40,9 +40,9 @@ print(json.dumps({"exit_codes": done, "heavy": heavy}))
 """
 
 
-def run_cli(*commands: list[str]) -> dict[str, list[object]]:
+def run_cli(*commands: list[str], heavy: tuple[str, ...] = HEAVY) -> dict[str, list[object]]:
     out = subprocess.run(
-        [sys.executable, "-c", CODE, json.dumps(commands), json.dumps(HEAVY)],
+        [sys.executable, "-c", CODE, json.dumps(commands), json.dumps(heavy)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -57,6 +57,11 @@ def test_help_imports_no_model_stack() -> None:
     assert run_cli(["--help"]) == {"exit_codes": [0], "heavy": []}
 
 
+def test_help_imports_no_database_layer_either() -> None:
+    layer = ("sqlalchemy", "alembic", "pydantic_settings", "service.storage.models")
+    assert run_cli(["--help"], heavy=layer) == {"exit_codes": [0], "heavy": []}
+
+
 def test_database_commands_import_no_model_stack(tmp_path: Path) -> None:
     db = ["--db", f"sqlite:///{tmp_path / 'axial.db'}"]
     result = run_cli(
@@ -68,3 +73,15 @@ def test_database_commands_import_no_model_stack(tmp_path: Path) -> None:
         [*db, "export", "--project", "p", "--category", "1"],  # no such category: exit 2
     )
     assert result == {"exit_codes": [0, 0, 0, 0, 0, 2], "heavy": []}
+
+
+def test_a_database_at_head_is_not_handed_to_alembic(tmp_path: Path) -> None:
+    db = ["--db", f"sqlite:///{tmp_path / 'axial.db'}"]
+    assert run_cli([*db, "db", "upgrade"]) == {"exit_codes": [0], "heavy": []}
+    result = run_cli(
+        [*db, "keys", "create", "--project", "p", "--role", "lead"],
+        [*db, "categories", "--project", "p"],
+        [*db, "db", "upgrade"],  # already at head: nothing to do
+        heavy=("alembic", "mako"),
+    )
+    assert result == {"exit_codes": [0, 0, 0], "heavy": []}
