@@ -121,6 +121,9 @@ class CategoryMatcher:
         random_state: Seed of that sample.
         lexical_weight: Weight of the TF-IDF rows beside the embeddings when ``lexical`` is
             given to :meth:`fit` and :meth:`predict` (1: the two cosines count alike).
+        novelty: Share of new notes expected to be of a category the codebook lacks: the weight
+            of the held-out categories' matches in the calibration (a project's own rate:
+            :func:`observed_novelty`).
     """
 
     def __init__(

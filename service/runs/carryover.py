@@ -56,16 +56,16 @@ MATCHER_VERSION = "category-matcher/4"
 # less still on the shared sets but would fill carry-over proposals with notes more often
 # wrong than right. A note's similarity to a confirmed note counts their shared words as much
 # as their embeddings (lexical_weight 1): on stackoverflow_titles the oracle reviewer paid
-# 0.61 of sorting by hand with embeddings alone, 0.48-0.49 with both. Novelty 0.05: notes of
-# failures the codebook lacks stay for clustering. How many nearest members make a category's
-# score (k) is chosen per run on the same held-out decisions, among 5, 10, 20 and 40: the one
-# whose best category is most often right (title-like notes of broad categories match better
-# on more members; under 5 a score is one near-duplicate's). Novelty 0.05 applies only until
-# the project has reviewed a batch after its first: from then on it is the project's own rate
-# of notes of categories it did not have yet (observed_novelty; version 3 kept 0.05 always,
-# which on stackoverflow_titles, banking77 and clinc150, whose later weeks bring no new
-# category, left notes to clustering that landed in the right category as often as not).
-# Version 1 was precision 0.75, embeddings alone; version 2 k 5. Figures: bench/effort.py
+# 0.61 of sorting by hand with embeddings alone, 0.48-0.49 with both. How many nearest
+# members make a category's score (k) is chosen per run on the same held-out decisions, among
+# 5, 10, 20 and 40: the one whose best category is most often right (title-like notes of broad
+# categories match better on more members; under 5 a score is one near-duplicate's). Novelty
+# (how often a new note is of a failure the codebook lacks, so that such notes stay for
+# clustering) is 0.05 only until the project has reviewed a batch after its first; from then
+# on it is the project's own rate (observed_novelty). Version 3 kept 0.05 always: on
+# stackoverflow_titles, banking77 and clinc150, whose later weeks bring no new category, that
+# left to clustering notes whose best category was right at least as often as not. Version 1
+# was precision 0.75, embeddings alone; version 2 k 5. Figures: bench/effort.py
 # --library --carry-over; bench/README.md, "Review effort".
 MATCHER_PARAMS: dict[str, Any] = {
     "precision": 0.5,
