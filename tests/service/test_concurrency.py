@@ -30,6 +30,7 @@ from tests.service.test_projection import snapshot
 
 REVIEWERS = 8
 SECONDS = 1.5
+CAP_SECONDS = 30.0  # on a busy machine: go on past SECONDS until an undo has gone through
 
 
 def _keys(db: Database, project_id: int) -> list[str]:
@@ -55,12 +56,21 @@ def _intent(rng: random.Random, state: dict[str, Any], others: list[int]) -> tup
     return f"/api/v1/proposals/{pid}/{action}", body
 
 
-def _review(client: TestClient, key: str, run_id: int, seed: int, until: float) -> Counter[int]:
-    """One reviewer: act on a random live proposal of the run, or undo; statuses seen."""
+def _review(
+    client: TestClient, key: str, run_id: int, seed: int, until: float, undone: threading.Event
+) -> Counter[int]:
+    """One reviewer: act on a random live proposal of the run, or undo; statuses seen.
+
+    Acts until ``until``, and past it (up to ``CAP_SECONDS``) until some reviewer's undo has
+    gone through (``undone``): on a loaded machine 1.5 s may hold too few actions for one."""
     rng, seen = random.Random(seed), Counter[int]()
-    while time.monotonic() < until:
+    cap = until - SECONDS + CAP_SECONDS
+    while time.monotonic() < until or (not undone.is_set() and time.monotonic() < cap):
         if rng.random() < 0.25:
-            seen[client.post(f"/api/v1/runs/{run_id}/undo", headers=auth(key)).status_code] += 1
+            status = client.post(f"/api/v1/runs/{run_id}/undo", headers=auth(key)).status_code
+            seen[status] += 1
+            if status == 200:
+                undone.set()
             continue
         rows = client.get(f"/api/v1/runs/{run_id}/queue", headers=auth(key)).json()["proposals"]
         live = [r["proposal_id"] for r in rows if r["status"] in ("pending", "confirmed")]
@@ -74,7 +84,10 @@ def _review(client: TestClient, key: str, run_id: int, seed: int, until: float) 
         status = client.post(path, json=body, headers=auth(key)).status_code
         seen[status] += 1
         if status == 200 and rng.random() < 0.5:  # a second thought, before others build on it
-            seen[client.post(f"/api/v1/runs/{run_id}/undo", headers=auth(key)).status_code] += 1
+            status = client.post(f"/api/v1/runs/{run_id}/undo", headers=auth(key)).status_code
+            seen[status] += 1
+            if status == 200:
+                undone.set()
     return seen
 
 
@@ -84,10 +97,13 @@ def test_concurrent_reviewers_leave_what_a_rebuild_makes(client: TestClient, app
         seeded: SeededRun = seed_run(session)
     keys = _keys(db, seeded.project_id)
     until = time.monotonic() + SECONDS
+    undone = threading.Event()
     results: list[Counter[int]] = []
     threads = [
         threading.Thread(
-            target=lambda k=key, i=i: results.append(_review(client, k, seeded.run_id, i, until))
+            target=lambda k=key, i=i: results.append(
+                _review(client, k, seeded.run_id, i, until, undone)
+            )
         )
         for i, key in enumerate(keys)
     ]
