@@ -40,7 +40,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from judges.agreement import wilson_proportion
 from service.domain import MACHINE_ORIGINS
 from service.settings import Settings
 from service.storage.models import AuditDraw, Proposal, ProposalMember, RunNote
@@ -54,6 +53,9 @@ def expected_half_width(n: int, p: float = REFERENCE_ERROR) -> float | None:
     """Half-width of the 95% Wilson interval of an error rate ``p`` observed on ``n`` notes."""
     if n <= 0:
         return None
+    # imported here: the agreement library (and NumPy) is not needed by the CLI's reads
+    from judges.agreement import wilson_proportion
+
     interval = wilson_proportion(p, n)
     return (interval.high - interval.low) / 2
 
