@@ -142,6 +142,15 @@ def test_onnx_export_is_reused(onnx_embedder: OnnxEmbedder) -> None:
     np.testing.assert_allclose(again, onnx_embedder.embed_batch(TEXTS[:2]), atol=1e-6)
 
 
+def test_onnx_threads_sleep_between_batches(onnx_embedder: OnnxEmbedder) -> None:
+    """No busy-waiting intra-op threads: they would take a core from the rest of the process."""
+    from clustering.onnx_embedder import SPINNING
+
+    onnx_embedder.embed_batch(["x"])
+    options = onnx_embedder._session.get_session_options()
+    assert options.get_session_config_entry(SPINNING) == "0"
+
+
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_reporting_batches_changes_no_vector(
     backend: str,
