@@ -11,7 +11,9 @@ import functools
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
@@ -107,39 +109,27 @@ def create_key(session: Session, project: Project, role: Role, name: str) -> str
     return key
 
 
-def _key_principal(session: Session, row: ApiKey) -> Principal:
-    """A key's principal: its role in its project, plus its grants elsewhere."""
-    roles = {
-        g.project_id: Role(g.role)
-        for g in session.scalars(select(ApiKeyGrant).where(ApiKeyGrant.key_id == row.id))
-    }
-    roles[row.project_id] = Role(row.role)
-    return Principal(name=f"key:{row.name}", kind="key", roles=roles, key_id=row.id)
+# A key with its grants, in one statement built once (by its hash for API requests, by its id
+# for a UI session signed in with it): read on every request, so a revoked key is refused at
+# once, but no ORM object is made of it.
+_KEY_WITH_GRANTS = select(
+    ApiKey.id,
+    ApiKey.project_id,
+    ApiKey.name,
+    ApiKey.role,
+    ApiKey.revoked_at,
+    ApiKeyGrant.project_id,
+    ApiKeyGrant.role,
+).outerjoin(ApiKeyGrant, ApiKeyGrant.key_id == ApiKey.id)
+_KEY_BY_HASH = _KEY_WITH_GRANTS.where(ApiKey.key_hash == bindparam("key_hash"))
+_KEY_BY_ID = _KEY_WITH_GRANTS.where(ApiKey.id == bindparam("key_id"))
 
 
-# Every API request's key, with its grants, in one statement built once: the key's row is
-# read on every request (so a revoked key is refused at once), but no ORM object is made of it.
-_KEY_WITH_GRANTS = (
-    select(
-        ApiKey.id,
-        ApiKey.project_id,
-        ApiKey.name,
-        ApiKey.role,
-        ApiKey.revoked_at,
-        ApiKeyGrant.project_id,
-        ApiKeyGrant.role,
-    )
-    .outerjoin(ApiKeyGrant, ApiKeyGrant.key_id == ApiKey.id)
-    .where(ApiKey.key_hash == bindparam("key_hash"))
-)
-
-
-def principal_for_key(session: Session, key: str) -> Principal:
-    """The caller a key stands for, read fresh from the database on every call (an unknown or
-    revoked key: 401): its role in its project, plus its grants elsewhere."""
-    rows = read(session, _KEY_WITH_GRANTS, {"key_hash": hash_key(key)}).all()
+def _key_principal(rows: Sequence[Sequence[Any]], refused: str) -> Principal:
+    """A key's principal from its rows of ``_KEY_WITH_GRANTS``: its role in its project, plus
+    its grants elsewhere; ``refused`` (401) when the key is unknown or revoked."""
     if not rows or rows[0][4] is not None:
-        raise Unauthenticated("unknown or revoked API key")
+        raise Unauthenticated(refused)
     key_id, project_id, name, role = rows[0][:4]
     roles = {
         int(g_project): Role(g_role) for *_, g_project, g_role in rows if g_project is not None
@@ -148,12 +138,17 @@ def principal_for_key(session: Session, key: str) -> Principal:
     return Principal(name=f"key:{name}", kind="key", roles=roles, key_id=int(key_id))
 
 
+def principal_for_key(session: Session, key: str) -> Principal:
+    """The caller a key stands for, read fresh from the database on every call (an unknown or
+    revoked key: 401)."""
+    rows = read(session, _KEY_BY_HASH, {"key_hash": hash_key(key)}).all()
+    return _key_principal(rows, "unknown or revoked API key")
+
+
 def principal_for_key_id(session: Session, key_id: int) -> Principal:
     """The principal of a key the UI signed in with (the session stores the id, never the key)."""
-    row = session.get(ApiKey, key_id)
-    if row is None or row.revoked_at is not None:
-        raise Unauthenticated("the key this session signed in with was revoked; sign in again")
-    return _key_principal(session, row)
+    rows = read(session, _KEY_BY_ID, {"key_id": key_id}).all()
+    return _key_principal(rows, "the key this session signed in with was revoked; sign in again")
 
 
 def grant_key(session: Session, key_id: int, project: Project, role: Role) -> None:
