@@ -19,19 +19,16 @@
   (:func:`unclustered`).
 
 The dataclasses live in :mod:`~service.review.views.models`, the functions that build them from
-the database in :mod:`~service.review.views.build`.
+the database in :mod:`~service.review.views.build` (categories: :mod:`~service.review.views.categories`).
 """
 
 from service.review.views.build import (
     active_categories,
-    categories,
     my_projects,
     note_row,
     note_rows,
     pending_proposals,
-    project_categories,
     project_id,
-    project_note_count,
     project_runs,
     proposal_detail,
     queue,
@@ -39,6 +36,11 @@ from service.review.views.build import (
     run_proposals,
     unclustered,
     unclustered_notes,
+)
+from service.review.views.categories import (
+    categories,
+    project_categories,
+    project_note_count,
 )
 from service.review.views.models import (
     CategoryRow,

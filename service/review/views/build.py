@@ -7,7 +7,6 @@ routes, the CLI).
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
@@ -35,14 +34,12 @@ from service.review.similarity import (
 )
 from service.review.views.models import (
     CategoryRow,
-    CategoryView,
     NoteRow,
     ProposalDetail,
     ProposalRow,
     ProposalView,
     QueueView,
     UnclusteredView,
-    WeekCount,
 )
 from service.runs.read import RunRow, run_row
 from service.storage.db import read
@@ -438,7 +435,7 @@ def unclustered(session: Session, caller: Principal, run_id: int) -> Unclustered
     return UnclusteredView(run_row(session, run), role.value if role else "", notes, cats, targets)
 
 
-# -- categories ---------------------------------------------------------------------------------
+# -- categories as targets (their counts and pages: service.review.views.categories) ---------
 
 
 _COUNTS = (
@@ -457,58 +454,6 @@ def _counts(session: Session, project_id: int) -> dict[int, int]:
     return {int(cid): int(n) for cid, n in rows if cid is not None}
 
 
-def _iso_week(moment: datetime) -> str:
-    year, week, _ = moment.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-def _weeks(session: Session, project_id: int) -> dict[int, list[WeekCount]]:
-    """Each category's notes counted by the ISO week they were submitted in, oldest first."""
-    counts: Counter[tuple[int, str]] = Counter()
-    for cid, created in session.execute(
-        select(NoteAssignment.category_id, Note.created_at)
-        .join(Note, Note.id == NoteAssignment.note_id)
-        .where(NoteAssignment.project_id == project_id, NoteAssignment.category_id.is_not(None))
-    ):
-        if cid is not None:
-            counts[(int(cid), _iso_week(created))] += 1
-    weeks: dict[int, list[WeekCount]] = {}
-    for (cid, week), n in sorted(counts.items()):
-        weeks.setdefault(cid, []).append(WeekCount(week, n))
-    return weeks
-
-
-def project_note_count(session: Session, project_id: int) -> int:
-    """How many notes the project holds (the "of" of "31 of 100 notes")."""
-    return int(session.scalar(select(func.count()).where(Note.project_id == project_id)) or 0)
-
-
-def project_categories(session: Session, project_id: int) -> list[CategoryRow]:
-    """Active categories with their note counts (in all and per week), largest first."""
-    total = project_note_count(session, project_id)
-    counts = _counts(session, project_id)
-    weeks = _weeks(session, project_id)
-    rows = [
-        CategoryRow(
-            c.id,
-            c.name,
-            c.definition,
-            c.origin,
-            c.origin_proposal_id,
-            counts.get(c.id, 0),
-            total,
-            weeks.get(c.id, []),
-        )
-        for c in session.scalars(
-            select(Category).where(
-                Category.project_id == project_id, Category.status == CategoryStatus.active
-            )
-        )
-    ]
-    rows.sort(key=lambda c: (-c.count, c.category_id))
-    return rows
-
-
 _ACTIVE_CATEGORIES = (
     select(Category.id, Category.name)
     .where(
@@ -524,30 +469,6 @@ def active_categories(session: Session, project_id: int) -> list[CategoryRef]:
     counts = _counts(session, project_id)
     cats = read(session, _ACTIVE_CATEGORIES, {"project_id": project_id}).all()
     return [CategoryRef(int(cid), name, counts.get(int(cid), 0)) for cid, name in cats]
-
-
-def categories(session: Session, caller: Principal, name: str) -> list[CategoryView]:
-    """The project's active categories, largest first, each with its member notes."""
-    pid = project_id(session, caller, name, "read")
-    rows = project_categories(session, pid)
-    members: dict[int, list[int]] = {c.category_id: [] for c in rows}
-    for nid, cid in session.execute(
-        select(NoteAssignment.note_id, NoteAssignment.category_id)
-        .where(NoteAssignment.project_id == pid)
-        .order_by(NoteAssignment.note_id)
-    ):
-        if cid in members:
-            members[cid].append(int(nid))
-    notes = _notes(session, [n for ids in members.values() for n in ids])
-    views = [
-        CategoryView(
-            **_own(c),
-            notes=_flagged(notes, members[c.category_id], set(), set()),
-        )
-        for c in rows
-    ]
-    views.sort(key=lambda v: (-v.count, v.name.lower()))
-    return views
 
 
 def my_projects(session: Session, caller: Principal) -> list[tuple[str, str]]:
