@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import numpy as np
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
@@ -33,6 +32,9 @@ from service.storage.models import (
     Run,
     RunNote,
 )
+
+if TYPE_CHECKING:  # NumPy is imported where vectors are read, so list and count reads skip it
+    import numpy as np
 
 CHUNK = 500  # ids per IN (...) query
 MAX_SUGGESTIONS = 3
@@ -86,6 +88,8 @@ def member_vectors(session: Session, run: Run, note_ids: list[int]) -> dict[int,
     A run that names its model (every run stores ``embedding_model_id``) reads the vectors by
     the embedding table's primary key (model id, text digest), not by digest alone (a scan).
     """
+    import numpy as np
+
     if not note_ids:
         return {}
     ids = sorted(set(note_ids))
@@ -110,6 +114,8 @@ def member_vectors(session: Session, run: Run, note_ids: list[int]) -> dict[int,
 
 
 def _centroid(vectors: list[np.ndarray]) -> np.ndarray | None:
+    import numpy as np
+
     if not vectors:
         return None
     c = np.mean(np.stack(vectors), axis=0)
@@ -278,6 +284,8 @@ class RunSimilarity:
 
     def _read_run_vectors(self) -> set[int]:
         """Every note of the run with its vector under the run's model, if any; the notes read."""
+        import numpy as np
+
         named = (self.run.params or {}).get("embedding_model_id")
         if named is None:
             return set()
@@ -343,6 +351,8 @@ def merge_suggestions(
     Returns:
         Suggestions by proposal id (an empty list for a proposal without embedded members).
     """
+    import numpy as np
+
     found = similarity or RunSimilarity(session, run)
     pending = found.pending
     asked = list(pending) if proposal_ids is None else proposal_ids
@@ -387,6 +397,8 @@ def _contenders(sims: np.ndarray, keep: np.ndarray, k: int) -> np.ndarray:
     rounded to 3 decimals and ties broken by target: every one within 0.001 of the k-th best
     similarity. Rounding never reorders, so the others are beaten by k targets whatever the tie
     rule; ranking only the contenders gives the same k as ranking all."""
+    import numpy as np
+
     if len(keep) <= k:
         return keep
     values = sims[keep]

@@ -9,7 +9,6 @@ stored for the run's model.
 
 from __future__ import annotations
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -137,6 +136,8 @@ def suggest_split(session: Session, principal: Principal, proposal_id: int) -> l
     Members without a stored embedding join the first group. Raises ``BadInput`` when the
     proposal has fewer than two embedded members or they are all identical.
     """
+    import numpy as np  # here, not at the top: read-only CLI commands skip it
+
     t = load_proposal(session, principal, proposal_id)
     members = [int(n) for n in t.state.member_note_ids]
     vectors = member_vectors(session, t.run, members)
@@ -144,7 +145,7 @@ def suggest_split(session: Session, principal: Principal, proposal_id: int) -> l
     matrix = np.stack([vectors[n] for n in kept]) if kept else np.zeros((0, 1), np.float32)
     if len(kept) < 2 or np.unique(matrix, axis=0).shape[0] < 2:
         raise BadInput("too few distinct embedded notes to suggest a split", field="proposal_id")
-    from sklearn.cluster import KMeans  # here, not at the top: read-only CLI commands skip it
+    from sklearn.cluster import KMeans
 
     labels = KMeans(n_clusters=2, n_init=10, random_state=0).fit_predict(matrix)
     first = int(labels[0])

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Hashable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from weakref import WeakKeyDictionary
 
-import numpy as np
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:  # annotations only: NumPy is not imported by readers that never rank
+    import numpy as np
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
