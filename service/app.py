@@ -25,6 +25,7 @@ from service.errors import BadInput, NotFound, ServiceError
 from service.http import account as http_account
 from service.http import agreement as http_agreement
 from service.http import api as http_api
+from service.http import filing as http_filing
 from service.http import review as http_review
 from service.http.deps import hide_other_projects
 from service.http.limits import BodyLimitMiddleware
@@ -106,6 +107,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(http_review.router, dependencies=hidden)
     app.include_router(http_agreement.router, dependencies=hidden)
     app.include_router(http_account.router, dependencies=hidden)
+    app.include_router(http_filing.router, dependencies=hidden)
     install_ui(app)
     app.include_router(dashboard_router, dependencies=hidden)
 

@@ -46,6 +46,7 @@ from service.review.events import (
     ConfirmAfter,
     Footprint,
     MergeAfter,
+    MoveAfter,
     Naming,
     RejectAfter,
     StatusBefore,
@@ -253,8 +254,10 @@ def move(
     to_proposal_id: int | None = None,
     to_category_id: int | None = None,
     to_noise: bool = False,
+    group: str | None = None,
 ) -> ActionResult:
-    """Move some notes of a pending or confirmed proposal elsewhere (proposal, category, noise)."""
+    """Move some notes of a pending or confirmed proposal elsewhere (proposal, category, noise);
+    ``group`` ties the event to others undone with it (:mod:`service.review.filing`)."""
     t = load_for_action(session, principal, proposal_id, version)
     check_version(session, t.state, version)
     require_status(t.state, *LIVE)
@@ -270,7 +273,7 @@ def move(
         to_noise=to_noise, source_id=proposal_id,
     )  # fmt: skip
     event = _record_move(
-        session, principal, t.run, ReviewAction.move, moved, dest, target, proposal_id
+        session, principal, t.run, ReviewAction.move, moved, dest, target, proposal_id, group
     )
     expected = {proposal_id: version}
     if target is not None:
@@ -288,6 +291,7 @@ def _record_move(
     dest: Destination,
     target: ProposalState | None,
     source_id: int | None,
+    group: str | None = None,
 ) -> ReviewEvent:
     proposals = [source_id] if source_id is not None else []
     categories = [dest.category_id] if dest.category_id is not None else []
@@ -297,8 +301,18 @@ def _record_move(
             categories.append(target.category_id)
     return record(
         session, principal, run, action, proposal_id=source_id,
-        category_id=dest.category_id, note_ids=moved, after=dest.as_after(),
+        category_id=dest.category_id, note_ids=moved, after=_move_after(dest, group),
         touched=Footprint(proposals=proposals, notes=moved, categories=categories),
+    )  # fmt: skip
+
+
+def _move_after(dest: Destination, group: str | None) -> MoveAfter:
+    after = dest.as_after()
+    if group is None:
+        return after
+    return MoveAfter(
+        to_proposal_id=after.to_proposal_id, to_category_id=after.to_category_id,
+        to_noise=after.to_noise, group=group,
     )  # fmt: skip
 
 
@@ -311,8 +325,10 @@ def assign(
     to_proposal_id: int | None = None,
     to_category_id: int | None = None,
     to_noise: bool = False,
+    group: str | None = None,
 ) -> ActionResult:
-    """Label unclustered notes of a run: into a proposal of the run, a category, or noise."""
+    """Label unclustered notes of a run: into a proposal of the run, a category, or noise;
+    ``group`` as for :func:`move`."""
     run = lock_run(session, principal, run_id)
     require_audit_done(session, run, principal)
     moved = unique_ids(note_ids, "note_ids")
@@ -327,7 +343,9 @@ def assign(
         session, run, to_proposal_id=to_proposal_id, to_category_id=to_category_id,
         to_noise=to_noise, source_id=None,
     )  # fmt: skip
-    event = _record_move(session, principal, run, ReviewAction.assign, moved, dest, target, None)
+    event = _record_move(
+        session, principal, run, ReviewAction.assign, moved, dest, target, None, group
+    )
     expected = {target.proposal_id: target.version} if target is not None else {}
     projection.apply_event(session, event, expected)
     state = session.get(ProposalState, target.proposal_id) if target is not None else None

@@ -142,6 +142,7 @@ class MoveAfter(Payload):
     to_proposal_id: int | None = None
     to_category_id: int | None = None
     to_noise: bool = False
+    group: str | None = None  # set when filing notes from several places: one undo reverts all
 
 
 class RevertBefore(Payload):

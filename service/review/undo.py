@@ -141,16 +141,21 @@ def _blocker(
     return None
 
 
+# actions whose events can share a ``group``: a bulk confirm (service.review.bulk), notes filed
+# from several places (service.review.filing)
+GROUPED = (ReviewAction.confirm, ReviewAction.move, ReviewAction.assign)
+
+
 def _group(session: Session, run: Run, target: ReviewEvent) -> list[ReviewEvent]:
-    """The events one undo reverts, newest first: ``target``, or every event of its bulk
-    confirm (:mod:`service.review.bulk`) not yet reverted."""
-    group = (target.after or {}).get("group") if target.action == ReviewAction.confirm else None
+    """The events one undo reverts, newest first: ``target``, or every event of its group (a
+    bulk confirm, notes filed from several places) not yet reverted."""
+    group = (target.after or {}).get("group") if target.action in GROUPED else None
     if group is None:
         return [target]
     return [
         e
         for e in _undoable(session, run)
-        if e.action == ReviewAction.confirm and (e.after or {}).get("group") == group
+        if e.action in GROUPED and (e.after or {}).get("group") == group
     ]
 
 
@@ -159,7 +164,8 @@ def undo(
 ) -> ActionResult:
     """Revert the caller's last action in the run (or ``event_id``); 409 if built upon.
 
-    A bulk confirm is one action: undoing any of its events reverts all of them."""
+    A bulk confirm, or notes filed from several places, is one action: undoing any of its
+    events reverts all of them."""
     run = lock_run(session, principal, run_id)
     targets = _group(session, run, _pick(session, principal, run, event_id))
     ours = {e.id for e in targets}
