@@ -57,6 +57,9 @@ class Services:
     _judge: Judge | None = None
     _embedder: Embedder | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Set when a run queued in this process commits, so the process's own worker claims it at
+    #: once instead of at its next poll (workers in other processes still poll).
+    run_queued: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
     def build(

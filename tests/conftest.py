@@ -268,7 +268,7 @@ def wait_for_run(client: TestClient, run_id: int, key: str, timeout: float = 300
         body: dict[str, Any] = client.get(f"/api/v1/runs/{run_id}", headers=auth(key)).json()
         if body["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
             return body
-        time.sleep(0.2)
+        time.sleep(0.05)
 
 
 def demo_notes() -> bytes:

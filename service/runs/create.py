@@ -7,7 +7,7 @@ their own (the CLI and the demo).
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from service.context import Services
@@ -61,7 +61,16 @@ def queue_run(
     )
     session.add(run)
     session.flush()
+    wake_after_commit(session, services)
     return run
+
+
+def wake_after_commit(session: Session, services: Services) -> None:
+    """Wake this process's worker when the session's transaction commits (not before: a claim
+    before the commit would find nothing and wait for the next poll)."""
+    if session.info.get("wakes_worker") is not services.run_queued:
+        session.info["wakes_worker"] = services.run_queued
+        event.listen(session, "after_commit", lambda _: services.run_queued.set())
 
 
 def retry_run(session: Session, services: Services, failed: Run) -> Run:

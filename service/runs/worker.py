@@ -243,6 +243,7 @@ class Worker:
             The id of the run released back to the queue, or None.
         """
         self._stop.set()
+        self.services.run_queued.set()  # end the wait between polls now
         thread = self._thread
         if thread is None:
             return None
@@ -267,14 +268,16 @@ class Worker:
             self._warm_up()
         self.ready.set()
         log.info("worker %s is waiting for runs", self.worker_id)
+        queued = self.services.run_queued
         while not self._stop.is_set():
+            queued.clear()  # before the claim: a run committed after it wakes the wait below
             run_id = self._claim()
             if run_id is not None:
                 self._execute(run_id)
             elif self.once:
                 return
             else:
-                self._stop.wait(self.poll_s)
+                queued.wait(self.poll_s)  # a run queued in this process, stop(), or the poll
 
     def _claim(self) -> int | None:
         try:

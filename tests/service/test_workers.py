@@ -287,3 +287,35 @@ def test_axial_serve_no_worker_serves_and_leaves_runs_queued(tmp_path: Path) -> 
         proc.terminate()
         proc.wait(30)
     services.db.dispose()
+
+
+def test_a_run_queued_in_the_process_wakes_its_worker_at_once(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """A worker polling every two minutes claims a run queued by its own process when the
+    queueing transaction commits (the API and the demo queue runs this way), and ``stop`` ends
+    its wait between polls at once."""
+    from service.runs.create import queue_run
+
+    db_url = f"sqlite:///{tmp_path / 'wake.db'}"
+    ingest(db_url, tmp_path, 30)
+    services = Services.build(
+        Settings(database_url=db_url), embedder=embedder, judge=KeywordJudge()
+    )
+    worker = Worker(services, poll_s=120, warm=False)
+    worker.start()
+    assert worker.ready.wait(30)
+    time.sleep(0.2)  # the worker's first claim found nothing: it waits on its two-minute poll
+    with services.db.transaction() as session:
+        project = session.scalar(select(Project).where(Project.name == "w"))
+        assert project is not None
+        run_id = queue_run(session, services, project, batch_id=None, seed=0).id
+    deadline = time.monotonic() + 60  # far below the poll: only the wake-up can claim it
+    while time.monotonic() < deadline and worker.executed != [run_id]:
+        time.sleep(0.05)
+    assert worker.executed == [run_id]
+    with services.db.transaction() as session:
+        assert session.get(Run, run_id).status == RunStatus.succeeded  # type: ignore[union-attr]
+    worker.stop(timeout=60)
+    assert not worker.is_alive()  # stop() woke the two-minute wait
+    services.db.dispose()
