@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.feature_extraction.text import CountVectorizer
 
 from clustering.embedder import normalize_rows
 
@@ -67,6 +66,10 @@ def ctfidf_keywords(
     ids = _cluster_ids(labels)
     classes = sorted({int(c) for c in labels})
     docs = [" ".join(t for t, lab in zip(texts, labels, strict=True) if lab == c) for c in classes]
+    # Imported here: the web process imports this module (run parameters, centroids) but only
+    # a run names clusters, and scikit-learn (SciPy with it) is 2 s of every process's start.
+    from sklearn.feature_extraction.text import CountVectorizer
+
     try:
         counts = CountVectorizer(stop_words="english").fit(docs)
     except ValueError:  # empty vocabulary: only stop words or no words at all
