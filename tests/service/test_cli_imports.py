@@ -87,3 +87,15 @@ def test_a_database_at_head_is_not_handed_to_alembic(tmp_path: Path) -> None:
         heavy=("alembic", "mako"),
     )
     assert result == {"exit_codes": [0, 0, 0], "heavy": []}
+
+
+def test_the_web_app_imports_no_model_stack() -> None:
+    """``axial serve`` builds the app in each web process; a run imports the model stack in the
+    worker when it needs it (scikit-learn and SciPy's statistics were 1 s of every start)."""
+    heavy = [m for m in HEAVY if m not in ("numpy", "scipy")] + ["scipy.stats"]
+    code = "import json, sys; import service.app; print(json.dumps([m for m in sys.argv[1:] if m in sys.modules]))"
+    out = subprocess.run(
+        [sys.executable, "-c", code, *heavy], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
