@@ -279,7 +279,9 @@ def move(
     if target is not None:
         expected[target.proposal_id] = target.version
     projection.apply_event(session, event, expected)
-    return state_result(event, t.state, note_ids=moved, **dest.as_after().model_dump())
+    return state_result(
+        event, t.state, note_ids=moved, **dest.as_after().model_dump(exclude={"group"})
+    )
 
 
 def _record_move(
@@ -349,4 +351,6 @@ def assign(
     expected = {target.proposal_id: target.version} if target is not None else {}
     projection.apply_event(session, event, expected)
     state = session.get(ProposalState, target.proposal_id) if target is not None else None
-    return state_result(event, state, note_ids=moved, **dest.as_after().model_dump())
+    return state_result(
+        event, state, note_ids=moved, **dest.as_after().model_dump(exclude={"group"})
+    )
