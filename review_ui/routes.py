@@ -3,7 +3,8 @@
 Pages: ``/login`` (and ``POST /logout``; ``/account/password`` in :mod:`review_ui.account`),
 ``/`` (your projects), ``/projects/{project}/runs``, ``/runs/{id}`` (the
 queue), ``/proposals/{id}``, ``/runs/{id}/unclustered``, ``/projects/{project}/categories``,
-``/runs/{id}/audit``. Actions are plain form posts (``review_ui.forms``) answered by 303.
+``/runs/{id}/audit``, ``/runs/{id}/file`` (:mod:`review_ui.filing`). Actions are plain form
+posts (``review_ui.forms``) answered by 303.
 Rendering and error pages live in :mod:`review_ui.rendering`. Each request is one unit of work:
 the caller is authenticated and the page read in the same transaction (``SessionDep``,
 ``CallerDep``); pages reach the database only through ``service`` functions.
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from review_ui import pages
 from review_ui.account import router as account_router
 from review_ui.docs import router as docs_router
+from review_ui.filing import router as filing_router
 from review_ui.forms import router as forms_router
 from review_ui.rendering import HERE, render, safe_next, see_other
 from review_ui.security import SecurityMiddleware
@@ -52,6 +54,7 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
     app.include_router(forms_router, dependencies=HIDDEN)
+    app.include_router(filing_router, dependencies=HIDDEN)
     app.include_router(docs_router)
     app.include_router(account_router)
 

@@ -171,11 +171,13 @@ class FilingView:
 
 
 def filing_view(session: Session, caller: Principal, run_id: int) -> FilingView:
-    """The run's unclustered notes (not in a live proposal) and its pending proposals' notes."""
+    """The run's unclustered notes not labelled yet (nor in a live proposal), and its pending
+    proposals' notes."""
     run = load_run(session, caller, run_id, "read")
     require_audit_done(session, run, caller)
     loose = sorted(unclustered_ids(session, run_id) - held_by_live_proposals(session, run_id))
-    groups = [NoteGroup(None, "unclustered", False, note_rows(session, loose))] if loose else []
+    unlabelled = [n for n in note_rows(session, loose) if n.label is None]
+    groups = [NoteGroup(None, "unclustered", False, unlabelled)] if unlabelled else []
     for state in _pending(session, run_id):
         proposal = session.get_one(Proposal, state.proposal_id)
         members = [int(n) for n in state.member_note_ids]
