@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,6 +74,19 @@ class ReportsBatches(Protocol):
 
     def embed_batch_reporting(self, texts: Sequence[str], on_batch: OnBatch) -> NDArray[np.float32]:
         """Embed texts, calling ``on_batch(n)`` after each forward pass of ``n`` texts."""
+        ...
+
+
+@runtime_checkable
+class CountsTokens(Protocol):
+    """An embedder that can say how many tokens each text costs it, without embedding.
+
+    The embedding cache sorts the texts to embed by these lengths over the whole set, so each
+    forward pass pads its texts to nearly the same length (characters are a poor proxy).
+    """
+
+    def token_lengths(self, texts: Sequence[str]) -> NDArray[np.int64]:
+        """Tokens per text, after truncation, special tokens included."""
         ...
 
 
@@ -162,6 +174,28 @@ def empty_embeddings(dim: int) -> NDArray[np.float32]:
     return np.zeros((0, dim), dtype=np.float32)
 
 
+def _length_counter(st: SentenceTransformer) -> Any:
+    """A copy of the model's fast tokenizer that only counts: no padding, the model's truncation.
+
+    None when the model has no fast (Rust) tokenizer (characters serve then). A default prompt
+    adds the same tokens to every text, so the order is the same without it.
+    """
+    tokenizer = getattr(st, "tokenizer", None)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    from tokenizers import Tokenizer
+
+    counter = Tokenizer.from_str(backend.to_str())
+    counter.no_padding()
+    limit = getattr(st, "max_seq_length", None)
+    if limit:
+        counter.enable_truncation(max_length=int(limit))
+    else:
+        counter.no_truncation()
+    return counter
+
+
 def normalize_rows(X: NDArray[np.floating]) -> NDArray[np.float32]:
     """Scale each row to unit L2 norm (zero rows stay zero).
 
@@ -210,6 +244,7 @@ class SentenceTransformerEmbedder:
         suffix = "+bf16" if precision == "bfloat16" else ""
         self.model_id = base_model_id(model) + suffix
         self._st: SentenceTransformer | None = None
+        self._counter: Any = None
 
     def _load(self) -> SentenceTransformer:
         if self._st is None:
@@ -221,6 +256,7 @@ class SentenceTransformerEmbedder:
             st = SentenceTransformer(resolve_model_path(self.model), device=self.device)
             if self.precision == "bfloat16":
                 st = st.to(torch.bfloat16)
+            self._counter = _length_counter(st)
             self._st = st
         return self._st
 
@@ -236,8 +272,29 @@ class SentenceTransformerEmbedder:
             dim = int(self.embed_batch(["dimension"]).shape[1])
         return dim
 
+    def token_lengths(self, texts: Sequence[str]) -> NDArray[np.int64]:
+        """Tokens per text as the model will see them (truncated, special tokens included).
+
+        One pass of the model's fast tokenizer over all texts; a model without one is
+        measured in characters (the proxy sentence-transformers' ``encode`` sorts by).
+        """
+        self._load()
+        counter = self._counter
+        if counter is None:
+            return np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+        encodings = counter.encode_batch(list(texts))
+        return np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
+
+    def batches(self, lengths: NDArray[np.int64]) -> list[NDArray[np.intp]]:
+        """Indices of each forward pass: longest first, ``batch_size`` texts of like length."""
+        order = np.argsort(-lengths, kind="stable")
+        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
     def embed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Embed texts.
+
+        Each distinct text is embedded once; the texts are sorted by token length (one pass of
+        the tokenizer) and handed to the model ``batch_size`` at a time, so a pass pads little.
 
         Args:
             texts: The texts, in order.
@@ -245,30 +302,35 @@ class SentenceTransformerEmbedder:
         Returns:
             Array of shape (len(texts), dim), float32, unit-norm rows.
         """
-        if len(texts) == 0:
-            return empty_embeddings(self.dim)
-        vectors = self._load().encode(
-            list(texts),
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=self.precision == "float32",  # bfloat16: in float32 below
-            show_progress_bar=False,
-        )
-        return normalize_rows(vectors)
+        return self.embed_batch_reporting(texts, _ignore)
 
     def embed_batch_reporting(self, texts: Sequence[str], on_batch: OnBatch) -> NDArray[np.float32]:
-        """`embed_batch`, calling ``on_batch(n)`` after each forward pass (a torch forward hook:
-        sentence-transformers batches exactly as without it). Passes run by other threads on
-        the same model are not reported."""
+        """`embed_batch`, calling ``on_batch(n)`` after each forward pass of ``n`` texts."""
+        if len(texts) == 0:
+            return empty_embeddings(self.dim)
+        import torch
+        from sentence_transformers.util import batch_to_device
+
         st = self._load()
-        caller = threading.get_ident()
+        unique = list(dict.fromkeys(texts))
+        prompt = st.prompts.get(st.default_prompt_name) if st.default_prompt_name else None
+        passes: list[tuple[NDArray[np.intp], NDArray[np.float32]]] = []
+        with torch.inference_mode():
+            for idx in self.batches(self.token_lengths(unique)):
+                features = st.preprocess([unique[i] for i in idx], prompt=prompt)
+                out = st(batch_to_device(features, st.device))["sentence_embedding"]
+                if st.truncate_dim is not None:
+                    out = out[:, : st.truncate_dim]
+                passes.append((idx, out.float().cpu().numpy()))
+                on_batch(len(idx))
+        rows = np.empty((len(unique), passes[0][1].shape[1]), dtype=np.float32)
+        for idx, vectors in passes:
+            rows[idx] = vectors
+        if len(unique) < len(texts):
+            where = {t: i for i, t in enumerate(unique)}
+            rows = rows[[where[t] for t in texts]]
+        return normalize_rows(rows)
 
-        def hook(_module: object, _args: object, output: dict[str, object]) -> None:
-            if threading.get_ident() == caller:
-                on_batch(len(output["sentence_embedding"]))  # type: ignore[arg-type]
 
-        handle = st.register_forward_hook(hook)
-        try:
-            return self.embed_batch(texts)
-        finally:
-            handle.remove()
+def _ignore(_n: int) -> None:
+    """An ``OnBatch`` that does nothing."""

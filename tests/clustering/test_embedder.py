@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from clustering import (
     make_embedder,
     resolve_model_path,
 )
-from clustering.embedder import ReportsBatches
+from clustering.embedder import CountsTokens, ReportsBatches
 
 TEXTS = [
     "The agent called the search tool with an empty query.",
@@ -168,3 +169,69 @@ def test_reporting_batches_changes_no_vector(
     np.testing.assert_array_equal(reported, model.embed_batch(texts))
     assert sum(passes) == len(texts) and max(passes) <= 3 and len(passes) >= 5
     assert isinstance(model, ReportsBatches)
+
+
+def _real_texts(datasets: Path, n: int, seed: int) -> list[str]:
+    """n texts drawn at random from every shared set, plus edge cases and repeats."""
+    import json
+    import random
+
+    pool = sorted(
+        {
+            json.loads(line)["text"]
+            for path in sorted(datasets.glob("*/notes.jsonl"))
+            for line in path.read_text().splitlines()
+            if line.strip()
+        }
+    )
+    texts = random.Random(seed).sample(pool, n)
+    return [*texts, "", "ok", TEXTS[3], texts[0], "ok"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_torch_vectors_are_a_plain_encodes(
+    embedder: SentenceTransformerEmbedder, datasets: Path, seed: int
+) -> None:
+    """Sorted by tokens, deduplicated and run pass by pass, the vectors are still
+    ``SentenceTransformer.encode``'s: same order, same rows (float32 rounding apart)."""
+    texts = _real_texts(datasets, 80, seed)
+    X = embedder.embed_batch(texts)
+    assert embedder._st is not None
+    reference = embedder._st.encode(texts, batch_size=64, normalize_embeddings=True)
+    assert X.shape == reference.shape and X.dtype == np.float32
+    assert (X * reference).sum(axis=1).min() >= 0.9999
+    np.testing.assert_array_equal(X[-1], X[-4])  # a repeated text: one row, copied
+    np.testing.assert_array_equal(X[-2], X[0])
+
+
+def test_token_lengths_are_the_models(
+    embedder: SentenceTransformerEmbedder, datasets: Path
+) -> None:
+    texts = _real_texts(datasets, 200, 3)
+    assert embedder._st is not None
+    tokenizer, limit = embedder._st.tokenizer, embedder._st.max_seq_length
+    expected = [
+        len(ids) for ids in tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
+    ]
+    assert embedder.token_lengths(texts).tolist() == expected
+    assert max(expected) == limit  # the long text is truncated, as the model sees it
+    assert isinstance(embedder, CountsTokens)
+
+
+def test_torch_passes_are_longest_first_and_each_text_once(
+    embedder: SentenceTransformerEmbedder, datasets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embedder, "batch_size", 16)
+    texts = _real_texts(datasets, 100, 4)
+    distinct = list(dict.fromkeys(texts))
+    lengths = embedder.token_lengths(distinct)
+    batches = embedder.batches(lengths)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(distinct)))
+    assert all(len(b) <= 16 for b in batches)
+    widths = [int(lengths[b].max()) for b in batches]
+    assert widths == sorted(widths, reverse=True)
+    for earlier, later in itertools.pairwise(batches):
+        assert lengths[earlier].min() >= lengths[later].max()  # no pass pads a shorter one's
+    passes: list[int] = []
+    embedder.embed_batch_reporting(texts, passes.append)
+    assert passes == [len(b) for b in batches] and sum(passes) == len(distinct) < len(texts)
