@@ -64,6 +64,8 @@ class Api:
         paths = httpx.get(f"{url}/openapi.json", timeout=60).json()["paths"]
         # the contract addition of issue #14: a category from selected notes
         self.can_create = "post" in paths.get("/api/v1/projects/{project}/categories", {})
+        # filing notes of a run into a category from wherever they sit, in one call
+        self.can_file = "post" in paths.get("/api/v1/runs/{run_id}/notes/file", {})
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
         r = self.http.request(method, path, **kw)
@@ -75,8 +77,9 @@ class Api:
 class ApiBoard(Board):
     """One run's review through the HTTP API, as a reviewer."""
 
-    def __init__(self, api: Api, project: str, run_id: int) -> None:
+    def __init__(self, api: Api, project: str, run_id: int, file: bool = True) -> None:
         self.api, self.project, self.run_id = api, project, run_id
+        self.file = file and api.can_file
 
     def _version(self, prop: int) -> int:
         return int(self.api.call("GET", f"/proposals/{prop}")["version"])
@@ -138,6 +141,13 @@ class ApiBoard(Board):
     def confirm_matched(self, props: list[int]) -> bool:
         items = [{"id": p, "version": self._version(p)} for p in props]
         self.api.call("POST", f"/runs/{self.run_id}/carry-overs/confirm", json={"proposals": items})
+        return True
+
+    def file_notes(self, notes: list[int], category: int) -> bool:
+        if not self.file:
+            return False
+        body = {"category_id": category, "note_ids": notes}
+        self.api.call("POST", f"/runs/{self.run_id}/notes/file", json=body)
         return True
 
     def create_category(self, name: str, notes: list[int]) -> int | None:

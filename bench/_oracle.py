@@ -10,6 +10,10 @@ or an in-memory board for partitions axial never served, such as BERTopic's) and
 
 Effort = calls + 0.5 × notes placed. The policy, run in the same order for every method:
 
+0. On a board that can **file notes from anywhere** (``POST /runs/{id}/notes/file``, the run's
+   "File notes" page): each label that has a category gets, in one call, its notes that are
+   unclustered or a minority of some pending proposal (kind ``file``); without it they are
+   assigned and moved below, one call per place they sit in.
 1. Each pending proposal's **majority** label (ties: a label that has a category, then the
    label name).
 2. **Unclustered** notes, by label: into the label's category if it has one, else into a pending
@@ -34,8 +38,8 @@ week began but were not carried over: ``missed_assign`` assigned from unclustere
 ``missed_move`` moved out of new proposals, ``missed_merge`` their new proposal merged into
 the category), ``carry_wrong`` (a carry-over proposal
 whose notes are mostly of another category, merged there), ``new_label`` (categories for
-labels the codebook did not have: confirms, categories from notes, and placing their notes)
-and ``split``.
+labels the codebook did not have: confirms, categories from notes, and placing their notes),
+``split``, and ``file`` (step 0: known labels' notes filed from wherever they sat).
 """
 
 from __future__ import annotations
@@ -104,6 +108,11 @@ class Board(Protocol):
     def confirm(self, prop: int, name: str, *, into_matched: bool) -> int: ...
     def split(self, prop: int, groups: list[list[int]]) -> None: ...
     def create_category(self, name: str, notes: list[int]) -> int | None: ...
+    def file_notes(self, notes: list[int], category: int) -> bool:
+        """File these notes into a confirmed category in one call, from wherever they are in
+        the run (unclustered or pending proposals); False when the board has no such action."""
+        ...
+
     def confirm_matched(self, props: list[int]) -> bool:
         """Confirm these carry-over proposals into their matched categories in one call;
         False when the board has no such action (then each is confirmed on its own)."""
@@ -149,6 +158,7 @@ def review(board: Board, gold: Mapping[int, str], codebook: dict[str, int], cost
     def kind(label: str, how: str) -> str:
         return f"missed_{how}" if label in known else "new_label"
 
+    _file_known(board, gold, codebook, cost)
     owners = _owners(board.pending(), gold, codebook)
     for label, notes in by_label(board.unclustered(), gold).items():
         category, proposal = _home(label, codebook, owners)
@@ -211,6 +221,27 @@ def review(board: Board, gold: Mapping[int, str], codebook: dict[str, int], cost
             codebook[label] = created
 
 
+def _file_known(
+    board: Board, gold: Mapping[int, str], codebook: Mapping[str, int], cost: Cost
+) -> None:
+    """On a board that can file notes from anywhere: each label with a category gets, in one
+    call, its notes that are unclustered or a minority of some pending proposal."""
+    props = board.pending()
+    out: dict[str, list[int]] = defaultdict(list)
+    for label, notes in by_label(board.unclustered(), gold).items():
+        out[label].extend(notes)
+    for p in props:
+        main = majority(p.members, gold, codebook)
+        for label, notes in by_label(p.members, gold).items():
+            if label != main:
+                out[label].extend(notes)
+    for label, notes in sorted(out.items()):
+        if label in codebook and notes:
+            if not board.file_notes(notes, codebook[label]):
+                return
+            cost.add("file", len(notes), "file")
+
+
 def _create_each(
     board: Board,
     groups: list[list[int]],
@@ -248,7 +279,9 @@ class MemoryBoard:
         can_create: bool = True,
         carried: Mapping[int, Sequence[int]] | None = None,
         bulk: bool = True,
+        file: bool = True,
     ) -> None:
+        self.file = file
         self.props: dict[int, list[int]] = {}
         self.matched: dict[int, int] = {}
         self._ids = iter(range(1, 1 << 30))
@@ -311,6 +344,16 @@ class MemoryBoard:
             return False
         for prop in props:
             self.confirm(prop, "", into_matched=True)
+        return True
+
+    def file_notes(self, notes: list[int], category: int) -> bool:
+        if not self.file:
+            return False
+        taken = set(notes)
+        self.categories[category].update(taken)
+        self.noise = [n for n in self.noise if n not in taken]
+        for pid, members in self.props.items():
+            self.props[pid] = [n for n in members if n not in taken]
         return True
 
     def create_category(self, name: str, notes: list[int]) -> int | None:

@@ -134,7 +134,7 @@ class DiskCachedEmbedder:
 # --- the real server (bench/_api_board.py) ----------------------------------------------
 
 
-def run_axial(server: Server, stream: Stream, index: int) -> list[Cost]:
+def run_axial(server: Server, stream: Stream, index: int, file: bool = True) -> list[Cost]:
     project = f"effort{index}"
     lead = Api(server.url, server.key(project, "lead"))
     reviewer = Api(server.url, server.key(project, "reviewer"))
@@ -155,7 +155,7 @@ def run_axial(server: Server, stream: Stream, index: int) -> list[Cost]:
             raise RuntimeError(f"run {run_id} {run['status']}: {run.get('error')}")
         label_audit(reviewer, run_id, gold, codebook)
         cost = Cost()
-        review(ApiBoard(reviewer, project, run_id), gold, codebook, cost)
+        review(ApiBoard(reviewer, project, run_id, file), gold, codebook, cost)
         costs.append(cost)
     return costs
 
@@ -163,7 +163,7 @@ def run_axial(server: Server, stream: Stream, index: int) -> list[Cost]:
 # --- offline methods -------------------------------------------------------------------------
 
 
-def run_bertopic(stream: Stream, embed: Any, seed: int) -> list[Cost]:
+def run_bertopic(stream: Stream, embed: Any, seed: int, file: bool = True) -> list[Cost]:
     from bertopic import BERTopic
     from umap import UMAP
 
@@ -182,7 +182,7 @@ def run_bertopic(stream: Stream, embed: Any, seed: int) -> list[Cost]:
         for i, t in enumerate(topics):
             (noise if t < 0 else clusters[t]).append(offset + i)
         cost = Cost()
-        review(MemoryBoard(clusters, noise, categories), gold, codebook, cost)
+        review(MemoryBoard(clusters, noise, categories, file=file), gold, codebook, cost)
         costs.append(cost)
         offset += len(week)
     return costs
@@ -196,6 +196,7 @@ def run_library(
     carry: dict[str, Any] | None,
     bulk: bool = True,
     fixed: frozenset[str] = frozenset(),
+    file: bool = True,
 ) -> list[Cost]:
     """axial's clusterer alone, offline (no judge, no server), for tuning; with ``carry``, notes
     that clustering.carryover.CategoryMatcher(**carry) matches to a confirmed category first
@@ -244,7 +245,7 @@ def run_library(
                 if lab >= 0:
                     clusters[int(lab)].append(offset + int(i))
         cost = Cost()
-        board = MemoryBoard(clusters, noise, categories, carried=carried, bulk=bulk)
+        board = MemoryBoard(clusters, noise, categories, carried=carried, bulk=bulk, file=file)
         review(board, gold, codebook, cost)
         costs.append(cost)
         offset += len(week)
@@ -311,6 +312,7 @@ KINDS = (
     "missed_merge",
     "new_label",
     "split",
+    "file",
 )
 
 
@@ -363,6 +365,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", nargs="+", default=["llm_code_bug_notes", "demo", *LARGE])
     parser.add_argument("--streams", type=int, default=2, help="streams per large set")
+    parser.add_argument(
+        "--only", type=int, nargs="+", metavar="I", help="of each large set, only streams #I"
+    )
     parser.add_argument("--weeks", type=int, default=8)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
@@ -394,6 +399,12 @@ def main() -> None:
         action="store_true",
         help="with --library: confirm carry-over proposals one by one (no bulk confirm)",
     )
+    parser.add_argument(
+        "--no-file-notes",
+        action="store_true",
+        help="price the review without filing notes from several places in one call (POST "
+        "/runs/{id}/notes/file): strays moved out of each proposal on their own, as before",
+    )
     args = parser.parse_args()
     library = None if args.library is None else dict(_param(kv) for kv in args.library)
     carry, fixed = None, frozenset[str]()
@@ -404,6 +415,12 @@ def main() -> None:
         carry, fixed = {**MATCHER_PARAMS, **given}, frozenset(given)
 
     todo = streams(args.sets, args.streams, args.weeks, args.batch, args.seed)
+    if args.only is not None:
+        todo = [
+            t
+            for t in todo
+            if "#" not in t.name or int(t.name.split("#")[1].split()[0]) in args.only
+        ]
     if args.backend:  # the server reads it from its environment
         os.environ["AXIAL_EMBEDDING_BACKEND"] = args.backend
     embed = None
@@ -417,13 +434,20 @@ def main() -> None:
                 t0 = time.perf_counter()
                 per = {"hand": run_by_hand(stream)}
                 if server is not None:
-                    per["axial"] = run_axial(server, stream, i)
+                    per["axial"] = run_axial(server, stream, i, not args.no_file_notes)
                 if library is not None:
                     per["library"] = run_library(
-                        stream, embed, args.seed, library, carry, not args.confirm_each, fixed
+                        stream,
+                        embed,
+                        args.seed,
+                        library,
+                        carry,
+                        not args.confirm_each,
+                        fixed,
+                        not args.no_file_notes,
                     )
                 if not args.no_bertopic:
-                    per["bertopic"] = run_bertopic(stream, embed, args.seed)
+                    per["bertopic"] = run_bertopic(stream, embed, args.seed, not args.no_file_notes)
                 weeks = [
                     {"notes": len(w), **{m: costs[k].to_json() for m, costs in per.items()}}
                     for k, w in enumerate(stream.weeks)
