@@ -125,4 +125,6 @@ def test_notes_of_two_proposals_are_filed_with_one_key_and_undone_with_one(
     with live.db().transaction() as s:
         for note_id in picked:
             assert s.get(NoteAssignment, note_id) is None
+    keys(page, "?", navigates=False)
+    assert "file notes page: file the selected notes" in str(page.text_content("#help"))
     assert page.console_errors == []
