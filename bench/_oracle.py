@@ -25,7 +25,8 @@ Effort = calls + 0.5 × notes placed. The policy, run in the same order for ever
    cannot create categories they are split off, one group per label (a split, then each group is
    a proposal of its own). A pure proposal is merged into its label's category, or confirmed (as
    a new category when its label has none yet; a carry-over proposal into the category it
-   matched).
+   matched). On a board that can file notes, a new category from a proposal then gets the
+   label's notes that are unclustered or a minority of other pending proposals, in one call.
 4. Labels left with notes but no category or proposal: a new category from those notes when the
    board can create one; otherwise counted at the by-hand price and reported as ``no_way``.
 
@@ -202,6 +203,7 @@ def review(board: Board, gold: Mapping[int, str], codebook: dict[str, int], cost
             codebook[main] = board.confirm(p.id, main, into_matched=False)
             cost.add("confirm", 0, "new_label")
             cost.renames += 1
+            _sweep(board, main, gold, codebook, cost)
     if accepted and board.confirm_matched(accepted):
         cost.add("confirm_matched", 0, "carry_confirm")
     else:
@@ -240,6 +242,19 @@ def _file_known(
             if not board.file_notes(notes, codebook[label]):
                 return
             cost.add("file", len(notes), "file")
+
+
+def _sweep(
+    board: Board, label: str, gold: Mapping[int, str], codebook: Mapping[str, int], cost: Cost
+) -> None:
+    """Once ``label`` has a category: its notes that are unclustered or a minority of some
+    pending proposal, filed there in one call (on a board that can)."""
+    notes = [n for n in board.unclustered() if gold[n] == label]
+    for p in board.pending():
+        if majority(p.members, gold, codebook) != label:
+            notes += [n for n in p.members if gold[n] == label]
+    if notes and board.file_notes(notes, codebook[label]):
+        cost.add("file", len(notes), "new_label")
 
 
 def _create_each(
