@@ -27,7 +27,7 @@ from service.http import agreement as http_agreement
 from service.http import api as http_api
 from service.http import filing as http_filing
 from service.http import review as http_review
-from service.http.deps import hide_other_projects
+from service.http.deps import checked_in_unit, hide_other_projects
 from service.http.limits import BodyLimitMiddleware
 from service.runs.worker import Worker, new_worker_id
 from service.settings import Settings
@@ -104,7 +104,8 @@ def app_from_environment() -> FastAPI:
 def _include_routers(app: FastAPI) -> None:
     hidden = [Depends(hide_other_projects)]  # another project's ids answer as unknown ones
     app.include_router(http_api.router, dependencies=hidden)
-    app.include_router(http_review.router, dependencies=hidden)
+    # its routes check the caller in the thread that runs them (service.http.deps.in_one_thread)
+    app.include_router(http_review.router, dependencies=[Depends(checked_in_unit)])
     app.include_router(http_agreement.router, dependencies=hidden)
     app.include_router(http_account.router, dependencies=hidden)
     app.include_router(http_filing.router, dependencies=hidden)

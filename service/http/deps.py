@@ -12,15 +12,20 @@ API key's request is authenticated and checked against the caller's projects in 
 work's own thread, as it opens (:func:`_check_ahead`); :func:`principal` and
 :func:`hide_other_projects` only hand out what it found, or do the work themselves (in the pool)
 for a request it did not do it for (a session cookie). Same checks, same order, same answers.
+
+The review routes go further (:func:`in_one_thread`): the unit, the caller's checks, the
+handler, the commit and the answer's JSON in one call of the pool, instead of four.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterator
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.exceptions import ResponseValidationError
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -92,6 +97,105 @@ def commits_in_handler(endpoint: Callable[P, R]) -> Callable[P, R]:
         return result
 
     return handler
+
+
+# -- a whole request in one thread ---------------------------------------------------------------
+
+ONE_THREAD = "__axial_one_thread__"  # set on an endpoint built by :func:`in_one_thread`
+_UNIT_PARAMS = ("session", "caller")  # what the unit gives the endpoint
+
+
+def in_one_thread(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """A plain ``def`` handler taking ``session: SessionDep, caller: CallerDep`` whose whole
+    request runs in one call of the thread pool: its unit of work opens, the caller is
+    authenticated, other projects' ids are hidden (:func:`hide_other_projects`'s check), the
+    handler runs, the unit commits (rolls back if anything raised) and the answer is serialised
+    to JSON bytes, in that thread and in that order.
+
+    What :data:`SessionDep` and :data:`CallerDep` cost instead: a thread-pool hop to open the
+    unit, one for the handler, one for FastAPI's check of the answer and one to close the unit,
+    each a trip through the event loop and a wait for the GIL with the other requests' threads.
+
+    FastAPI still reads the path, query and body (the route's OpenAPI is the same: the
+    handler's other parameters and its return type are kept); the route's answer to a body
+    that fails validation waits for the caller's checks (:func:`checks_before_invalid_input`),
+    so 401 and the 404 of another project's ids still come before 422. The router's
+    :func:`checked_in_unit` dependency leaves these routes' checks to the unit.
+    """
+    signature = inspect.signature(endpoint, eval_str=True)
+    unit = [name for name in _UNIT_PARAMS if name in signature.parameters]
+    kept = [p for name, p in signature.parameters.items() if name not in _UNIT_PARAMS]
+    asks_request = "request" in signature.parameters
+    if not asks_request:
+        kept.append(
+            inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)
+        )
+
+    def handler(**kwargs: Any) -> Response:
+        request = kwargs["request"] if asks_request else kwargs.pop("request")
+        with _services(request).db.transaction() as session:
+            hold_for_request(session)
+            caller = authenticate(request, session)
+            _hide(request, session, caller)
+            given = {"session": session, "caller": caller}
+            result = endpoint(**kwargs, **{name: given[name] for name in unit})
+        return _json_answer(request, result)
+
+    functools.update_wrapper(handler, endpoint)
+    handler.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kept]
+    )
+    setattr(handler, ONE_THREAD, True)
+    return handler
+
+
+def _json_answer(request: Request, result: Any) -> Response:
+    """The route's answer as FastAPI would build it (its response model's check and JSON
+    bytes, with the route's options and status code), in this thread."""
+    if isinstance(result, Response):
+        return result
+    route = request.scope["route"]
+    field = route.response_field
+    value, errors = field.validate(result, {}, loc=("response",))
+    if errors:
+        raise ResponseValidationError(errors=errors, body=result)
+    content = field.serialize_json(
+        value,
+        include=route.response_model_include,
+        exclude=route.response_model_exclude,
+        by_alias=route.response_model_by_alias,
+        exclude_unset=route.response_model_exclude_unset,
+        exclude_defaults=route.response_model_exclude_defaults,
+        exclude_none=route.response_model_exclude_none,
+    )
+    return Response(content, status_code=route.status_code or 200, media_type="application/json")
+
+
+def runs_in_one_thread(request: Request) -> bool:
+    """Whether the request's route was built by :func:`in_one_thread`."""
+    return getattr(getattr(request.scope.get("route"), "endpoint", None), ONE_THREAD, False)
+
+
+def _check_caller(request: Request) -> None:
+    """Authenticate the caller and hide other projects' ids, in a unit of its own."""
+    with _services(request).db.transaction() as session:
+        _hide(request, session, authenticate(request, session))
+
+
+async def checked_in_unit(request: Request) -> None:
+    """The review router's :func:`hide_other_projects`: a route built by :func:`in_one_thread`
+    checks the caller in its own unit; any other route gets the same checks here (in a unit
+    of their own, in the pool), before its own dependencies and body."""
+    if not runs_in_one_thread(request):
+        await run_in_threadpool(_check_caller, request)
+
+
+async def checks_before_invalid_input(request: Request) -> None:
+    """For a route built by :func:`in_one_thread` whose input failed validation: the caller's
+    errors (401, another project's ids 404) answer first, as a route whose dependencies check
+    the caller answers them; the caller passing, the 422 stands."""
+    if runs_in_one_thread(request):
+        await run_in_threadpool(_check_caller, request)
 
 
 def _check_ahead(request: Request, session: Session) -> None:

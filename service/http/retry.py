@@ -15,10 +15,12 @@ from typing import Any
 
 import anyio
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 
 from service.errors import Busy
+from service.http.deps import checks_before_invalid_input
 from service.storage.db import backoff_s, is_retryable
 
 ATTEMPTS = 5
@@ -43,6 +45,9 @@ class RetryingRoute(APIRoute):
             for attempt in range(ATTEMPTS):
                 try:
                     return await handler(request)
+                except RequestValidationError:
+                    await checks_before_invalid_input(request)
+                    raise
                 except DBAPIError as exc:
                     if not is_retryable(exc):
                         raise

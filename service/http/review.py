@@ -19,7 +19,7 @@ from fastapi import APIRouter
 from service import review, scopes
 from service.audit import labels as audit_labels
 from service.audit.draw import AuditSize
-from service.http.deps import CallerDep, ServicesDep, SessionDep, commits_in_handler
+from service.http.deps import CallerDep, ServicesDep, SessionDep, in_one_thread
 from service.http.retry import RetryingRoute
 from service.http.schemas_review import (
     ActionOut,
@@ -64,6 +64,7 @@ READ = review_errors(401, 403, 404, 422, conflicts=("must_audit_first",))
 
 
 @router.get("/proposals/{proposal_id}", responses=READ)
+@in_one_thread
 def get_proposal(proposal_id: int, session: SessionDep, caller: CallerDep) -> ProposalDetailOut:
     """A proposal in full: state, judge output, members, misfits, nearest categories.
     A client reads only proposals of the runs it started."""
@@ -73,7 +74,7 @@ def get_proposal(proposal_id: int, session: SessionDep, caller: CallerDep) -> Pr
 
 
 @router.post("/proposals/{proposal_id}/confirm", responses=ACTION)
-@commits_in_handler
+@in_one_thread
 def post_confirm(
     proposal_id: int, body: ConfirmIn, session: SessionDep, caller: CallerDep
 ) -> ConfirmOut:
@@ -83,7 +84,7 @@ def post_confirm(
 
 
 @router.post("/runs/{run_id}/carry-overs/confirm", responses=ACTION)
-@commits_in_handler
+@in_one_thread
 def post_confirm_carry_overs(
     run_id: int, body: ConfirmCarryOversIn, session: SessionDep, caller: CallerDep
 ) -> ConfirmCarryOversOut:
@@ -103,7 +104,7 @@ def post_confirm_carry_overs(
 
 
 @router.post("/proposals/{proposal_id}/rename", responses=ACTION)
-@commits_in_handler
+@in_one_thread
 def post_rename(
     proposal_id: int, body: RenameIn, session: SessionDep, caller: CallerDep
 ) -> ActionOut:
@@ -113,7 +114,7 @@ def post_rename(
 
 
 @router.post("/proposals/{proposal_id}/reject", responses=ACTION)
-@commits_in_handler
+@in_one_thread
 def post_reject(
     proposal_id: int, body: RejectIn, session: SessionDep, caller: CallerDep
 ) -> ActionOut:
@@ -123,7 +124,7 @@ def post_reject(
 
 
 @router.post("/proposals/{proposal_id}/split", responses=ACTION)
-@commits_in_handler
+@in_one_thread
 def post_split(proposal_id: int, body: SplitIn, session: SessionDep, caller: CallerDep) -> SplitOut:
     """Split a pending proposal into new pending proposals, one per group."""
     result = review.split(session, caller, proposal_id, body.version, body.groups, body.names)
@@ -134,6 +135,7 @@ def post_split(proposal_id: int, body: SplitIn, session: SessionDep, caller: Cal
     "/proposals/{proposal_id}/suggested-split",
     responses=review_errors(401, 403, 404, 422, conflicts=("must_audit_first",)),
 )
+@in_one_thread
 def get_suggested_split(
     proposal_id: int, session: SessionDep, caller: CallerDep
 ) -> SuggestedSplitOut:
@@ -143,7 +145,7 @@ def get_suggested_split(
 
 
 @router.post("/proposals/{proposal_id}/merge", responses=ACTION)
-@commits_in_handler
+@in_one_thread
 def post_merge(proposal_id: int, body: MergeIn, session: SessionDep, caller: CallerDep) -> MergeOut:
     """Merge a pending proposal into another proposal of the run or an active category."""
     result = review.merge(
@@ -154,7 +156,7 @@ def post_merge(proposal_id: int, body: MergeIn, session: SessionDep, caller: Cal
 
 
 @router.post("/proposals/{proposal_id}/move", responses=ACTION)
-@commits_in_handler
+@in_one_thread
 def post_move(proposal_id: int, body: MoveIn, session: SessionDep, caller: CallerDep) -> MoveOut:
     """Move some members of a pending or confirmed proposal to a proposal, category or noise."""
     result = review.move(
@@ -169,7 +171,7 @@ def post_move(proposal_id: int, body: MoveIn, session: SessionDep, caller: Calle
     "/proposals/{proposal_id}/claim",
     responses=review_errors(401, 403, 404, 422, conflicts=("claimed", "must_audit_first")),
 )
-@commits_in_handler
+@in_one_thread
 def post_claim(
     proposal_id: int, session: SessionDep, caller: CallerDep, svc: ServicesDep
 ) -> ClaimOut:
@@ -183,13 +185,14 @@ def post_claim(
     "/proposals/{proposal_id}/release",
     responses=review_errors(401, 403, 404, 422, conflicts=("must_audit_first",)),
 )
-@commits_in_handler
+@in_one_thread
 def post_release(proposal_id: int, session: SessionDep, caller: CallerDep) -> ReleaseOut:
     """Release your claim (a lead may release anyone's)."""
     return ReleaseOut.model_validate(review.release(session, caller, proposal_id))
 
 
 @router.get("/runs/{run_id}/queue", responses=READ)
+@in_one_thread
 def get_queue(run_id: int, session: SessionDep, caller: CallerDep) -> QueueOut:
     """The run's proposals, pending first and largest first, with pending and decided counts.
     A client reads only the queues of the runs it started."""
@@ -201,7 +204,7 @@ def get_queue(run_id: int, session: SessionDep, caller: CallerDep) -> QueueOut:
     "/runs/{run_id}/unclustered/assign",
     responses=review_errors(401, 403, 404, 422, conflicts=("already_decided", "must_audit_first")),
 )
-@commits_in_handler
+@in_one_thread
 def post_assign(run_id: int, body: AssignIn, session: SessionDep, caller: CallerDep) -> MoveOut:
     """Give unclustered notes a proposal of the run, a category, or noise."""
     result = review.assign(
@@ -214,7 +217,7 @@ def post_assign(run_id: int, body: AssignIn, session: SessionDep, caller: Caller
 @router.post(
     "/runs/{run_id}/undo", responses=review_errors(401, 403, 404, 422, conflicts=("undo",))
 )
-@commits_in_handler
+@in_one_thread
 def post_undo(
     run_id: int, session: SessionDep, caller: CallerDep, body: UndoIn | None = None
 ) -> UndoOut:
@@ -224,7 +227,7 @@ def post_undo(
 
 
 @router.post("/runs/{run_id}/blind", responses=review_errors(401, 403, 404, 422))
-@commits_in_handler
+@in_one_thread
 def post_blind(
     run_id: int, body: BlindIn, session: SessionDep, caller: CallerDep, svc: ServicesDep
 ) -> BlindOut:
@@ -241,6 +244,7 @@ def post_blind(
     response_model_exclude_unset=True,
     responses=review_errors(401, 403, 404, 422),
 )
+@in_one_thread
 def get_audit(run_id: int, session: SessionDep, caller: CallerDep, svc: ServicesDep) -> AuditOut:
     """The run's blind-audit sample, without the judge's labels (your own labels included),
     whether a label you give now is blind or a revision (``accepts``), and the audit size with
@@ -255,7 +259,7 @@ def get_audit(run_id: int, session: SessionDep, caller: CallerDep, svc: Services
     response_model_exclude_unset=True,
     responses=review_errors(401, 403, 404, 422, conflicts=("not_blind",)),
 )
-@commits_in_handler
+@in_one_thread
 def post_audit_label(
     run_id: int, body: LabelIn, session: SessionDep, caller: CallerDep
 ) -> LabelOut:
@@ -271,7 +275,7 @@ def post_audit_label(
 
 
 @router.post("/projects/{project}/rebuild", responses=review_errors(401, 403, 404, 422))
-@commits_in_handler
+@in_one_thread
 def post_rebuild(project: str, session: SessionDep, caller: CallerDep) -> RebuildOut:
     """Lead only: rebuild the project's review state from its event log."""
     project_id = views.project_id(session, caller, project, "lead")
