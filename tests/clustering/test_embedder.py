@@ -192,8 +192,9 @@ def _real_texts(datasets: Path, n: int, seed: int) -> list[str]:
 def test_torch_vectors_are_a_plain_encodes(
     embedder: SentenceTransformerEmbedder, datasets: Path, seed: int
 ) -> None:
-    """Sorted by tokens, deduplicated and run pass by pass, the vectors are still
-    ``SentenceTransformer.encode``'s: same order, same rows (float32 rounding apart)."""
+    """Sorted by tokens, deduplicated, tokenized once and run pass by pass, the vectors are
+    still ``SentenceTransformer.encode``'s: same order, same rows (float32 rounding apart)."""
+    assert embedder._direct  # the passes' inputs are built from the one tokenization
     texts = _real_texts(datasets, 80, seed)
     X = embedder.embed_batch(texts)
     assert embedder._st is not None
@@ -218,7 +219,7 @@ def test_token_lengths_are_the_models(
     assert isinstance(embedder, CountsTokens)
 
 
-def test_torch_passes_are_longest_first_and_each_text_once(
+def test_torch_passes_are_longest_first_within_a_token_budget_and_each_text_once(
     embedder: SentenceTransformerEmbedder, datasets: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(embedder, "batch_size", 16)
@@ -228,6 +229,16 @@ def test_torch_passes_are_longest_first_and_each_text_once(
     batches = embedder.batches(lengths)
     assert sorted(np.concatenate(batches).tolist()) == list(range(len(distinct)))
     assert all(len(b) <= 16 for b in batches)
+    padded = [len(b) * int(lengths[b].max()) for b in batches]
+    assert all(
+        tokens <= embedder.tokens_per_pass or len(b) == 1
+        for tokens, b in zip(padded, batches, strict=True)
+    )
+    monkeypatch.setattr(embedder, "tokens_per_pass", 64)  # long texts go fewer to a pass
+    small = embedder.batches(lengths)
+    assert all(len(b) * int(lengths[b].max()) <= 64 or len(b) == 1 for b in small)
+    assert len(small[0]) == 1 and len(small) > len(batches)
+    monkeypatch.setattr(embedder, "tokens_per_pass", 2048)
     widths = [int(lengths[b].max()) for b in batches]
     assert widths == sorted(widths, reverse=True)
     for earlier, later in itertools.pairwise(batches):
@@ -235,3 +246,22 @@ def test_torch_passes_are_longest_first_and_each_text_once(
     passes: list[int] = []
     embedder.embed_batch_reporting(texts, passes.append)
     assert passes == [len(b) for b in batches] and sum(passes) == len(distinct) < len(texts)
+
+
+def test_passes_built_from_one_tokenization_are_the_models_inputs(
+    embedder: SentenceTransformerEmbedder, datasets: Path
+) -> None:
+    """The inputs built from the counting tokenizer equal sentence-transformers' preprocess."""
+    import torch
+
+    from clustering.embedder import _features
+
+    assert embedder._st is not None and embedder._counter is not None
+    for seed in range(5):
+        texts = _real_texts(datasets, 60, 10 + seed)
+        ours = _features(embedder._counter.encode_batch(texts), embedder._pad_id)
+        theirs = embedder._st.preprocess(texts)
+        assert set(ours) == set(theirs)
+        for key, value in ours.items():
+            if isinstance(value, torch.Tensor):
+                assert torch.equal(value, theirs[key]), key
