@@ -5,9 +5,13 @@ a plain ``SentenceTransformer.encode`` (the reference every goal is stated again
 each backend of ``clustering.make_embedder`` (torch, torch-bf16 where the CPU computes
 bfloat16 natively, int8 ONNX), and through axial's embed stage as a run does it
 (``service.runs.embedding_cache.embed_with_cache`` on a fresh SQLite file: sorting, chunks,
-the writer thread), interleaved over ``--repeats`` rounds in one process so that load from
-other processes hits them alike; reports the median texts/s, the speed-up over ``encode``, the
-ONNX export time (into a fresh folder) and each one's cosine to torch's vectors.
+the writer thread), interleaved over ``--repeats`` rounds in one process (every path warmed
+up first, the order reversed every other round) so that load from other processes hits them
+alike; reports the median texts/s, the speed-up over ``encode`` (of the medians, and per
+round: each path against the ``encode`` of its own round), the median CPU seconds, the ONNX
+export time (into a fresh folder) and each one's cosine to torch's vectors. "stage torch,
+before" is the torch stage as it was before it sorted by tokens: a plain ``encode`` of each
+chunk, the chunks cut from the texts sorted by characters.
 
 Decision (``--decide``): reads the many-small-tasks results (``bench/quality.py --small-tasks
 30 --methods axial --backend B``) and the review-effort results (``bench/effort.py --no-axial
@@ -19,6 +23,7 @@ favour it); else torch.
 
 Usage:
     .venv/bin/python bench/embed_speed.py [--n 2000] [--batch-size 64] [--repeats 3]
+        [--backends torch onnx torch-bf16]
     .venv/bin/python bench/embed_speed.py --decide onnx torch-bf16
 """
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -64,69 +70,120 @@ def stage(embedder: Any, texts: list[str]) -> NDArray[np.float32]:
             db.dispose()
 
 
-def speed(n: int, batch_size: int, repeats: int) -> dict[str, Any]:
-    """texts/s of plain encode, of each backend and of axial's embed stage, interleaved."""
+class EncodeChunks:
+    """The torch path before issue #16's token sort: a plain ``encode`` of each chunk the stage
+    hands it (the stage sorts by characters for it, as it did for every backend)."""
+
+    def __init__(self, st: Any, batch_size: int) -> None:
+        self.st, self.batch_size = st, batch_size
+        self.model_id = "encode-chunks"
+
+    def embed_batch(self, texts: list[str]) -> NDArray[np.float32]:
+        vectors: NDArray[np.float32] = self.st.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return vectors
+
+
+def timed(fn: Any) -> tuple[Any, float, float]:
+    """fn()'s result, wall seconds and this process's CPU seconds."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - w0, time.process_time() - c0
+
+
+def speed(n: int, batch_size: int, repeats: int, backends: list[str]) -> dict[str, Any]:
+    """texts/s of plain encode, of each backend and of axial's embed stage, interleaved.
+
+    Every path is warmed up first (model loaded, one call on 64 texts); each round runs them
+    all on the same texts, in reverse order every other round.
+    """
     from sentence_transformers import SentenceTransformer
 
     texts = sample_texts(n)
     st = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")
-    backends = ["torch", "onnx"] + (["torch-bf16"] if cpu_has_bf16() else [])
+    load = [os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
         embedders = {
-            b: make_embedder(b, "all-MiniLM-L6-v2", batch_size, Path(tmp)) for b in backends
-        }  # type: ignore[arg-type]
-        t0 = time.perf_counter()
-        embedders["onnx"].embed_batch(["export"])
-        export_s = time.perf_counter() - t0
-        stages = [f"stage {b}" for b in ("torch", "onnx")]  # the cache path of a run
-        runs: dict[str, list[float]] = {"encode": [], **{b: [] for b in [*backends, *stages]}}
-        vectors: dict[str, NDArray[np.float32]] = {}
+            b: make_embedder(b, "all-MiniLM-L6-v2", batch_size, Path(tmp))  # type: ignore[arg-type]
+            for b in backends
+        }
+        export_s = None
+        if "onnx" in embedders:
+            t0 = time.perf_counter()
+            embedders["onnx"].embed_batch(["export"])
+            export_s = time.perf_counter() - t0
+        paths: dict[str, Any] = {
+            "encode": lambda: st.encode(texts, batch_size=batch_size, normalize_embeddings=True)
+        }
+        for b, e in embedders.items():
+            paths[b] = lambda e=e: e.embed_batch(texts)
+            if b in ("torch", "onnx"):  # the cache path of a run
+                paths[f"stage {b}"] = lambda e=e: stage(e, texts)
+        if "torch" in embedders:
+            before = EncodeChunks(st, batch_size)
+            paths["stage torch, before (encode per chunk)"] = lambda: stage(before, texts)
         st.encode(texts[:64])
         for e in embedders.values():
             e.embed_batch(texts[:64])  # load + warm
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            st.encode(texts, batch_size=batch_size, normalize_embeddings=True)
-            runs["encode"].append(time.perf_counter() - t0)
-            for name, e in embedders.items():
-                t0 = time.perf_counter()
-                vectors[name] = e.embed_batch(texts)
-                runs[name].append(time.perf_counter() - t0)
-                if f"stage {name}" in runs:
-                    t0 = time.perf_counter()
-                    vectors[f"stage {name}"] = stage(e, texts)
-                    runs[f"stage {name}"].append(time.perf_counter() - t0)
+        wall: dict[str, list[float]] = {k: [] for k in paths}
+        cpu: dict[str, list[float]] = {k: [] for k in paths}
+        vectors: dict[str, NDArray[np.float32]] = {}
+        for r in range(repeats):
+            for name in list(paths) if r % 2 == 0 else list(paths)[::-1]:
+                vectors[name], w, c = timed(paths[name])
+                wall[name].append(w)
+                cpu[name].append(c)
+            load.append(os.getloadavg())
         model_ids = {b: e.model_id for b, e in embedders.items()}
-    rate = {k: len(texts) / statistics.median(v) for k, v in runs.items()}
+    reference = "torch" if "torch" in vectors else "encode"
     rows = []
-    for name in ["encode", *backends, *stages]:
-        cos = (vectors[name] * vectors["torch"]).sum(axis=1) if name != "encode" else None
+    for name in paths:
+        cos = (vectors[name] * vectors[reference]).sum(axis=1) if name != reference else None
+        rate = len(texts) / statistics.median(wall[name])
         rows.append(
             {
                 "backend": name,
                 "model_id": model_ids.get(
                     name.removeprefix("stage "), "SentenceTransformer.encode"
                 ),
-                "texts_per_s": rate[name],
-                "vs_encode": rate[name] / rate["encode"],
+                "texts_per_s": rate,
+                "vs_encode": statistics.median(wall["encode"]) / statistics.median(wall[name]),
+                "round_ratios": [a / b for a, b in zip(wall["encode"], wall[name], strict=True)],
+                "cpu_s": statistics.median(cpu[name]),
                 "cosine": None
                 if cos is None
                 else [float(cos.mean()), float(np.quantile(cos, 0.01)), float(cos.min())],
             }
         )
-    return {"n": len(texts), "batch_size": batch_size, "export_s": export_s, "rows": rows}
+    return {
+        "n": len(texts),
+        "batch_size": batch_size,
+        "export_s": export_s,
+        "reference": reference,
+        "load": load,
+        "rows": rows,
+    }
 
 
 def print_speed(result: dict[str, Any]) -> None:
-    print("| backend | model_id | texts/s | vs encode | cosine to torch (mean / 1% / min) |")
-    print("| --- | --- | ---: | ---: | --- |")
+    loads = " → ".join(f"{a[0]:.1f}" for a in result["load"])
+    print(f"{result['n']:,} texts, load average (1 min) at the start and after each round: {loads}")
+    print(
+        f"| path | texts/s | vs encode (of medians) | per round: median [min, max] "
+        f"| CPU s | cosine to {result['reference']} (mean / 1% / min) |"
+    )
+    print("| --- | ---: | ---: | --- | ---: | --- |")
     for r in result["rows"]:
         cos = "–" if r["cosine"] is None else " / ".join(f"{c:.4f}" for c in r["cosine"])
+        rr = r["round_ratios"]
         print(
-            f"| {r['backend']} | {r['model_id']} | {r['texts_per_s']:.0f} "
-            f"| {r['vs_encode']:.2f}× | {cos} |"
+            f"| {r['backend']} | {r['texts_per_s']:.0f} | {r['vs_encode']:.2f}× "
+            f"| {statistics.median(rr):.2f}× [{min(rr):.2f}, {max(rr):.2f}] "
+            f"| {r['cpu_s']:.1f} | {cos} |"
         )
-    print(f"\nONNX export + int8 quantization into a fresh folder: {result['export_s']:.1f} s")
+    if result["export_s"] is not None:
+        print(f"\nONNX export + int8 quantization into a fresh folder: {result['export_s']:.1f} s")
 
 
 def interval(values: NDArray[np.float64], stat: Any, seed: int = 0) -> tuple[float, float, float]:
@@ -201,6 +258,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--backends", nargs="+", default=None, help="default: torch, onnx, torch-bf16 if native"
+    )
     parser.add_argument("--decide", nargs="+", metavar="BACKEND", default=None)
     args = parser.parse_args()
     if args.decide:
@@ -208,7 +268,8 @@ def main() -> None:
         print_decision(decision)
         print(f"\nJSON: {write_json('embed_decision', decision)}")
         return
-    result = speed(args.n, args.batch_size, args.repeats)
+    backends = args.backends or ["torch", "onnx"] + (["torch-bf16"] if cpu_has_bf16() else [])
+    result = speed(args.n, args.batch_size, args.repeats, backends)
     print_speed(result)
     print(f"JSON: {write_json('embed_speed', result)}")
 
