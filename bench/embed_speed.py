@@ -23,7 +23,7 @@ favour it); else torch.
 
 Usage:
     .venv/bin/python bench/embed_speed.py [--n 2000] [--batch-size 64] [--repeats 3]
-        [--backends torch onnx torch-bf16]
+        [--backends torch onnx torch-bf16] [--torch-threads 1]
     .venv/bin/python bench/embed_speed.py --decide onnx torch-bf16
 """
 
@@ -156,8 +156,11 @@ def speed(n: int, batch_size: int, repeats: int, backends: list[str]) -> dict[st
                 else [float(cos.mean()), float(np.quantile(cos, 0.01)), float(cos.min())],
             }
         )
+    import torch
+
     return {
         "n": len(texts),
+        "torch_threads": torch.get_num_threads(),
         "batch_size": batch_size,
         "export_s": export_s,
         "reference": reference,
@@ -168,7 +171,10 @@ def speed(n: int, batch_size: int, repeats: int, backends: list[str]) -> dict[st
 
 def print_speed(result: dict[str, Any]) -> None:
     loads = " → ".join(f"{a[0]:.1f}" for a in result["load"])
-    print(f"{result['n']:,} texts, load average (1 min) at the start and after each round: {loads}")
+    print(
+        f"{result['n']:,} texts, torch threads {result['torch_threads']}, load average (1 min) "
+        f"at the start and after each round: {loads}"
+    )
     print(
         f"| path | texts/s | vs encode (of medians) | per round: median [min, max] "
         f"| CPU s | cosine to {result['reference']} (mean / 1% / min) |"
@@ -261,6 +267,13 @@ def main() -> None:
     parser.add_argument(
         "--backends", nargs="+", default=None, help="default: torch, onnx, torch-bf16 if native"
     )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch's intra-op threads (default: torch's own); 1 makes CPU seconds a steady "
+        "measure of work on a busy machine",
+    )
     parser.add_argument("--decide", nargs="+", metavar="BACKEND", default=None)
     args = parser.parse_args()
     if args.decide:
@@ -268,6 +281,10 @@ def main() -> None:
         print_decision(decision)
         print(f"\nJSON: {write_json('embed_decision', decision)}")
         return
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     backends = args.backends or ["torch", "onnx"] + (["torch-bf16"] if cpu_has_bf16() else [])
     result = speed(args.n, args.batch_size, args.repeats, backends)
     print_speed(result)
