@@ -178,7 +178,7 @@ def check_version(session: Session, state: ProposalState, version: int) -> None:
     ``version``. Read under the review lock (:func:`load_for_action`), so it stays so; the
     event's own conditional version bump then cannot fail for this proposal."""
     if state.version != version:
-        raise projection.stale_error(session, state.proposal_id, version)
+        raise projection.stale_error_of(state, version)  # read fresh under the lock: as is
 
 
 def require_status(state: ProposalState, *allowed: ProposalStatus) -> None:

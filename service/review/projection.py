@@ -114,6 +114,12 @@ def stale_error(session: Session, proposal_id: int, expected: int) -> StaleVersi
         .where(ProposalState.proposal_id == proposal_id)
         .execution_options(populate_existing=True)
     ).scalar_one()
+    return stale_error_of(state, expected)
+
+
+def stale_error_of(state: ProposalState, expected: int) -> StaleVersion:
+    """:func:`stale_error` from a state just read (under the review lock: no second read)."""
+    proposal_id = state.proposal_id
     who = state.updated_by or "someone"
     return StaleVersion(
         f"proposal {proposal_id} was changed by {who} (you acted on version {expected}, "

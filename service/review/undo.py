@@ -22,8 +22,9 @@ under the project's review lock, like every action and every rebuild.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from service.audit.gate import authored_by
@@ -33,6 +34,7 @@ from service.errors import Conflict, Forbidden, NotFound
 from service.review import projection
 from service.review.common import ActionResult, load_run, lock_run, record
 from service.review.events import Prior, RevertAfter, RevertBefore, footprint_of, prior_of
+from service.storage.db import read
 from service.storage.models import Category, NoteAssignment, ProposalState, ReviewEvent, Run
 
 UNDOABLE = (
@@ -112,32 +114,51 @@ def _pick(session: Session, principal: Principal, run: Run, event_id: int | None
     return event
 
 
-def _blocker(
-    session: Session, event: ReviewEvent, ignore: Collection[int] = ()
-) -> ReviewEvent | None:
-    """A later, non-reverted event (not in ``ignore``) that built on what ``event`` changed."""
+@dataclass(frozen=True, slots=True)
+class _Later:
+    """A later event that built on the one being undone: what the 409 names."""
+
+    id: int
+    actor: str
+    action: str
+
+
+# The events recorded after one, oldest first, with only what the blocker check reads: the
+# footprint (``after["touched"]``), not the whole payload with its prior states.
+_LATER = (
+    select(ReviewEvent.id, ReviewEvent.actor, ReviewEvent.action, ReviewEvent.after["touched"])
+    .where(
+        ReviewEvent.project_id == bindparam("project_id"),
+        ReviewEvent.id > bindparam("event_id"),
+        ReviewEvent.mode == EventMode.workflow,
+        ReviewEvent.action.in_(UNDOABLE),
+    )
+    .order_by(ReviewEvent.id)
+)
+
+
+def _blocker(session: Session, event: ReviewEvent, ignore: Collection[int] = ()) -> _Later | None:
+    """The first later, non-reverted event (not in ``ignore``) that built on what ``event``
+    changed; the later events are read one at a time, up to it."""
     mine = footprint_of(event)
     keys = {("p", p) for p in mine.proposals + mine.created_proposals}
     keys |= {("n", n) for n in mine.notes} | {("c", c) for c in mine.created_categories}
     reverted = _reverted(session, event.project_id)
-    later = session.scalars(
-        select(ReviewEvent)
-        .where(
-            ReviewEvent.project_id == event.project_id,
-            ReviewEvent.id > event.id,
-            ReviewEvent.mode == EventMode.workflow,
-            ReviewEvent.action.in_(UNDOABLE),
-        )
-        .order_by(ReviewEvent.id)
-    ).all()
-    for other in later:
-        if other.id in reverted or other.id in ignore:
-            continue
-        theirs = footprint_of(other)
-        other_keys = {("p", p) for p in theirs.proposals + theirs.created_proposals}
-        other_keys |= {("n", n) for n in theirs.notes} | {("c", c) for c in theirs.categories}
-        if keys & other_keys:
-            return other
+    later = read(session, _LATER, {"project_id": event.project_id, "event_id": event.id})
+    try:
+        for other_id, actor, action, touched in later:
+            if other_id in reverted or other_id in ignore:
+                continue
+            theirs = touched or {}
+            other_keys = {
+                ("p", p) for p in theirs.get("proposals", []) + theirs.get("created_proposals", [])
+            }
+            other_keys |= {("n", n) for n in theirs.get("notes", [])}
+            other_keys |= {("c", c) for c in theirs.get("categories", [])}
+            if keys & other_keys:
+                return _Later(int(other_id), actor, action)
+    finally:
+        later.close()
     return None
 
 
