@@ -31,13 +31,19 @@ T = TypeVar("T")
 
 
 SQLITE_BUSY_S = 30.0  # how long a SQLite writer waits for its turn
+SQLITE_POOL = 20  # SQLite connections kept open (as many again may open for a burst)
 
 
 def make_engine(url: str) -> Engine:
     """Build the engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_S}
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_S},
+            # a connection for every request in flight: with SQLAlchemy's default (5 + 10
+            # overflow) the sixteenth waited in the pool and each checkin woke a waiter
+            pool_size=SQLITE_POOL,
+            max_overflow=SQLITE_POOL,
         )
 
         @event.listens_for(engine, "connect")
