@@ -42,7 +42,7 @@ from service.review.common import (
 )
 from service.review.events import TakenFrom
 from service.review.similarity import CategoryRef
-from service.review.views.build import active_categories, note_rows
+from service.review.views.build import _flagged, _notes, active_categories
 from service.review.views.models import NoteRow
 from service.runs.read import RunRow, run_row
 from service.storage.models import Proposal, ProposalState
@@ -176,13 +176,21 @@ def filing_view(session: Session, caller: Principal, run_id: int) -> FilingView:
     run = load_run(session, caller, run_id, "read")
     require_audit_done(session, run, caller)
     loose = sorted(unclustered_ids(session, run_id) - held_by_live_proposals(session, run_id))
-    unlabelled = [n for n in note_rows(session, loose) if n.label is None]
+    pending = _pending(session, run_id)
+    members = {s.proposal_id: [int(n) for n in s.member_note_ids] for s in pending}
+    # Every note shown and every proposal's origin in one read each, not one per proposal.
+    notes = _notes(session, loose + [n for ids in members.values() for n in ids])
+    origins = dict(
+        session.execute(select(Proposal.id, Proposal.origin).where(Proposal.id.in_(members)))
+        .tuples()
+        .all()
+    )
+    unlabelled = [n for n in _flagged(notes, loose, set(), set()) if n.label is None]
     groups = [NoteGroup(None, "unclustered", False, unlabelled)] if unlabelled else []
-    for state in _pending(session, run_id):
-        proposal = session.get_one(Proposal, state.proposal_id)
-        members = [int(n) for n in state.member_note_ids]
-        carry = proposal.origin == ProposalOrigin.carry_over
-        groups.append(NoteGroup(state.proposal_id, state.name, carry, note_rows(session, members)))
+    for state in pending:
+        carry = origins.get(state.proposal_id) == ProposalOrigin.carry_over
+        rows = _flagged(notes, members[state.proposal_id], set(), set())
+        groups.append(NoteGroup(state.proposal_id, state.name, carry, rows))
     role = caller.role_in(run.project_id)
     cats = active_categories(session, run.project_id)
     return FilingView(run_row(session, run), role.value if role else "", groups, cats)
