@@ -106,9 +106,9 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(http_api.router, dependencies=hidden)
     # its routes check the caller in the thread that runs them (service.http.deps.in_one_thread)
     app.include_router(http_review.router, dependencies=[Depends(checked_in_unit)])
+    app.include_router(http_filing.router, dependencies=[Depends(checked_in_unit)])
     app.include_router(http_agreement.router, dependencies=hidden)
     app.include_router(http_account.router, dependencies=hidden)
-    app.include_router(http_filing.router, dependencies=hidden)
     install_ui(app)
     app.include_router(dashboard_router, dependencies=hidden)
 

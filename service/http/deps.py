@@ -13,8 +13,9 @@ work's own thread, as it opens (:func:`_check_ahead`); :func:`principal` and
 :func:`hide_other_projects` only hand out what it found, or do the work themselves (in the pool)
 for a request it did not do it for (a session cookie). Same checks, same order, same answers.
 
-The review routes go further (:func:`in_one_thread`): the unit, the caller's checks, the
-handler, the commit and the answer's JSON in one call of the pool, instead of four.
+The review routes, filing notes included, go further (:func:`in_one_thread`): the unit, the
+caller's checks, the handler, the commit and the answer's JSON in one call of the pool, instead
+of four.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import ResponseValidationError
@@ -73,30 +74,6 @@ def unit_of_work(request: Request) -> Iterator[Session]:
         hold_for_request(session)
         _check_ahead(request, session)
         yield session
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def commits_in_handler(endpoint: Callable[P, R]) -> Callable[P, R]:
-    """A plain ``def`` handler (taking ``session: SessionDep``) whose unit of work commits in
-    the handler's own thread as soon as it returns, instead of in :func:`unit_of_work`'s exit,
-    one more trip through the event loop and the thread pool later. The same commit at the
-    same point (after the handler, before the response); a handler that raises commits
-    nothing (the unit of work rolls back). What it buys: a review action's writers' turn
-    (SQLite's write lock, PostgreSQL's advisory lock) ends before the thread is handed back,
-    not after the loop and a free thread got round to it under load."""
-
-    @functools.wraps(endpoint)
-    def handler(*args: P.args, **kwargs: P.kwargs) -> R:
-        result = endpoint(*args, **kwargs)
-        session = kwargs.get("session")
-        if isinstance(session, Session):
-            session.commit()
-        return result
-
-    return handler
 
 
 # -- a whole request in one thread ---------------------------------------------------------------

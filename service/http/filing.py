@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.http.deps import CallerDep, SessionDep, commits_in_handler
+from service.http.deps import CallerDep, SessionDep, in_one_thread
 from service.http.schemas_api import TakenFromOut
 from service.http.schemas_review import NoteIds, review_errors
 from service.review.filing import MAX_NOTES, file_notes
@@ -45,7 +45,7 @@ class FileNotesOut(BaseModel):
     "/runs/{run_id}/notes/file",
     responses=review_errors(401, 403, 404, 422, conflicts=("must_audit_first",)),
 )
-@commits_in_handler
+@in_one_thread
 def post_file_notes(
     run_id: int, body: FileNotesIn, session: SessionDep, caller: CallerDep
 ) -> FileNotesOut:
